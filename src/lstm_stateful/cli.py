@@ -1,0 +1,149 @@
+"""The ``lstm-stateful`` command. All printing and file writing for a run happens here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+
+import click
+from rich.console import Console
+
+from lstm_stateful import console as con
+from lstm_stateful import evaluate, experiment, outputs
+from lstm_stateful.cells import ModelConfig
+from lstm_stateful.data import DataConfig, Series
+from lstm_stateful.errors import ConfigError
+from lstm_stateful.experiment import ExperimentConfig
+from lstm_stateful.train import TrainConfig
+
+EXIT_BAD_INPUT = 2
+
+
+def _prepare_out(out: Path | None) -> Path:
+    """Create the output directory (default ``runs/<UTC timestamp>``) and prove it writable
+    before any training, so a bad ``--out`` costs nothing."""
+    if out is None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / stamp
+        n = 1
+        while out.exists():
+            out, n = Path("runs") / f"{stamp}-{n}", n + 1
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise ConfigError("--out", f"cannot write to directory {str(out)!r}: {e.strerror or e}") from None
+    return out
+
+
+@click.group(help="Train and compare stateful and stateless recurrent networks on time series.")
+@click.version_option(package_name="lstm-stateful")
+def cli() -> None:
+    pass
+
+
+def _int_option(name: str, default: int, help_text: str) -> Callable:
+    return click.option(f"--{name}", type=int, default=default, show_default=True, help=help_text)
+
+
+@cli.command()
+@_int_option("input-len", 1000, "Length of the generated input series.")
+@_int_option("tsteps", 2, "Window of the moving average the models must output.")
+@_int_option("lahead", 1, "Input steps each sample feeds the LSTM.")
+@_int_option("batch-size", 1, "Batch size (stateful: sample i of consecutive batches chains).")
+@_int_option("epochs", 10, "Training epochs.")
+@_int_option("units", 20, "LSTM units.")
+@_int_option("seed", 0, "Base seed of the weight initialisations.")
+@_int_option("seeds", 5, "Weight seeds trained at once; 1 gives the example's single run.")
+@_int_option("data-seed", 1986, "Seed of the generated series (the example's).")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Output directory [default: runs/<timestamp>]."
+)
+@click.option("--show", is_flag=True, help="Also open the figures in windows.")
+def run(
+    input_len: int,
+    tsteps: int,
+    lahead: int,
+    batch_size: int,
+    epochs: int,
+    units: int,
+    seed: int,
+    seeds: int,
+    data_seed: int,
+    lr: float,
+    out: Path | None,
+    show: bool,
+) -> None:
+    """The example: stateful vs stateless LSTM on a moving average, several seeds, scored honestly."""
+    start = time.perf_counter()
+    cfg = ExperimentConfig(
+        data=DataConfig(input_len=input_len, tsteps=tsteps, lahead=lahead, batch_size=batch_size, data_seed=data_seed),
+        model=ModelConfig(units=units),
+        train=TrainConfig(epochs=epochs, learning_rate=lr),
+        seeds=seeds,
+        seed=seed,
+    )
+    out_dir = _prepare_out(out)
+    _run_and_write(cfg, out_dir, show, start)
+
+
+def _draw_input(series: Series, out_dir: Path) -> ModuleType:
+    """Import matplotlib, draw the input figure, hand back the plotting module. Runs off
+    the main thread so that it overlaps XLA's compilation, which releases the GIL."""
+    from lstm_stateful import plots
+
+    plots.write_input_figure(series, out_dir)
+    return plots
+
+
+def _run_and_write(cfg: ExperimentConfig, out_dir: Path, show: bool, start: float) -> None:
+    console = Console(highlight=False)
+    con.print_banner(console, evaluate.banner(cfg.data))
+    series, split = experiment.prepare(cfg)
+    con.print_data(console, cfg, series, split)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        plotting = pool.submit(_draw_input, series, out_dir)
+        with con.training_progress(console, cfg.train.epochs, cfg.seeds) as on_epoch:
+            result = experiment.run(cfg, on_epoch=on_epoch)
+        outputs.write_predictions(result, out_dir / "predictions.csv")
+        plots = plotting.result()
+    figures_start = time.perf_counter()
+    plots.write_result_figures(result, out_dir)
+    timings = {"figures_s": time.perf_counter() - figures_start, "total_s": time.perf_counter() - start}
+    outputs.write_results(result, out_dir / "results.json", timings)
+    con.print_summary(console, result)
+    console.print(f"Wrote results.json, predictions.csv and figures to {out_dir}/ in {timings['total_s']:.1f} s.")
+    if show:
+        plots.show_figures(result)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: bad input becomes one line on stderr and exit status 2, never a traceback."""
+    try:
+        result = cli.main(args=argv, prog_name="lstm-stateful", standalone_mode=False)
+    except click.exceptions.UsageError as e:
+        print(f"lstm-stateful: error: {_one_line(e.format_message())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ConfigError as e:
+        print(f"lstm-stateful: error: {e.param}: {_one_line(e.problem)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except click.exceptions.Abort:
+        print("lstm-stateful: interrupted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""What the terminal shows: the example's prints made readable, progress, the final table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import jax
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lstm_stateful.data import Series, Split
+from lstm_stateful.experiment import MODES, ExperimentConfig, RunResult
+from lstm_stateful.train import EpochCallback
+
+HEAD_ROWS = 5
+
+
+def print_banner(console: Console, banner: str) -> None:
+    """The example's banner, framed by asterisks as it prints it."""
+    console.print("*" * 33, banner, "*" * 33, sep="\n", style="bold", highlight=False)
+
+
+def _frame_table(title: str, series: Series, rows: np.ndarray, first_index: int) -> Table:
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    table.add_column("row", justify="right", style="dim")
+    for lag in range(series.inputs.shape[1]):
+        table.add_column(f"x[t-{lag}]" if lag else "x[t]", justify="right")
+    table.add_column("expected", justify="right", style="cyan")
+    for r in rows:
+        table.add_row(str(r + first_index), *(f"{v:+.6f}" for v in series.inputs[r]), f"{series.target[r]:+.6f}")
+    return table
+
+
+def print_data(console: Console, cfg: ExperimentConfig, series: Series, split: Split) -> None:
+    """Shapes, then the head and tail of the input windows and the expected output.
+
+    Rows are numbered as in the example's frame (it keeps pandas's index after the drop).
+    """
+    n = series.inputs.shape[0]
+    console.print(f"Input shape: {series.inputs.shape}   Output shape: {series.target.shape}")
+    console.print(
+        f"x_train {split.x_train.shape}  y_train {split.y_train.shape}  "
+        f"x_test {split.x_test.shape}  y_test {split.y_test.shape}"
+    )
+    head, tail = np.arange(min(HEAD_ROWS, n)), np.arange(max(n - HEAD_ROWS, 0), n)
+    console.print(_frame_table("Head", series, head, cfg.data.to_drop))
+    console.print(_frame_table("Tail", series, tail, cfg.data.to_drop))
+
+
+@contextmanager
+def training_progress(console: Console, epochs: int, n_seeds: int) -> Iterator[EpochCallback]:
+    """A progress bar per model, advanced from inside the compiled program once per epoch."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[losses]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    tasks = {
+        mode: progress.add_task(f"{mode:9s} x{n_seeds} seeds", total=epochs, losses="compiling" if i == 0 else "")
+        for i, mode in enumerate(MODES)
+    }
+
+    def on_epoch(index: jax.Array, stateful: jax.Array, train: jax.Array, val: jax.Array) -> None:
+        task = tasks["stateful" if bool(stateful) else "stateless"]
+        losses = f"median train {np.median(train):.2e}  val {np.median(val):.2e}"
+        progress.update(task, completed=int(index) + 1, losses=losses)
+
+    with progress:
+        yield on_epoch
+
+
+def _fmt(value: float) -> str:
+    return "nan" if not np.isfinite(value) else f"{value:.3g}"
+
+
+def print_summary(console: Console, result: RunResult) -> None:
+    """The final table: per model, seeds converged, median R^2 and MSE, floor, verdict, time."""
+    f = result.floors
+    table = Table(title="Test set (stateful scored after dropping the first tsteps-1 points)")
+    for name in ("model", "converged", "median R^2", "median MSE", "floor MSE", "verdict", "train s"):
+        table.add_column(name, justify="left" if name in ("model", "verdict") else "right")
+    for mode in MODES:
+        m = result.models[mode]
+        finite = np.isfinite(m.scores.mse)
+        floor = f.window_test if mode == "stateless" else 0.0
+        table.add_row(
+            mode,
+            f"{int(m.scores.converged.sum())}/{m.scores.mse.shape[0]}",
+            _fmt(np.median(m.scores.r2[finite])) if finite.any() else "nan",
+            _fmt(np.median(m.scores.mse[finite])) if finite.any() else "nan",
+            _fmt(floor),
+            m.verdict,
+            f"{m.train_s:.2f}",
+        )
+    console.print(table)
+    console.print(
+        f"Predicting zero scores {f.zero_test:.3g} on the test set (theory {f.zero_theory:.3g}); "
+        f"the stateless window floor is {f.window_test:.3g} (theory {f.window_theory:.3g})."
+    )
+    held = "[green]held[/green]" if result.banner_held else "[red]did NOT hold[/red]"
+    console.print(
+        f"The example's banner \"{result.banner}\" {held}: the stateless model's verdict is "
+        f"'{result.models['stateless'].verdict}', the stateful model's '{result.models['stateful'].verdict}'."
+    )

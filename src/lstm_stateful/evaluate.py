@@ -1,0 +1,103 @@
+"""Scores, floors and verdicts: how close each model came to what is possible.
+
+For x ~ U(-a, a), var_x = a^2/3. Predicting zero scores var_x / tsteps; a stateless model
+that sees only the newest ``lahead < tsteps`` inputs cannot beat
+var_x (tsteps - lahead) / tsteps^2 (DESIGN, "Measuring convergence honestly").
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from lstm_stateful.data import DataConfig
+
+# A seed converged when it explains at least this share of the test target's variance,
+# i.e. its test MSE is at most a tenth of the best constant predictor's.
+R2_CONVERGED = 0.9
+# A model that did not converge but sits within this factor of its window floor has
+# learned everything its window shows: it is limited by what it sees, not by training.
+AT_FLOOR_FACTOR = 1.25
+
+
+class Floors(NamedTuple):
+    """MSE floors, in theory (from the distribution) and on the actual test targets.
+
+    zero: predicting 0; window: the best a stateless model seeing ``lahead`` inputs can do.
+    """
+
+    zero_theory: float
+    window_theory: float
+    zero_test: float
+    window_test: float
+
+
+class Scores(NamedTuple):
+    """Per seed, (S,) each: test MSE, R^2, and whether the seed converged."""
+
+    mse: np.ndarray
+    r2: np.ndarray
+    converged: np.ndarray
+
+
+def floors(cfg: DataConfig, x_test: np.ndarray, y_test: np.ndarray) -> Floors:
+    """x_test: (n, lahead, 1) newest first; y_test: (n, 1).
+
+    The test-set window floor is the MSE of the ideal stateless predictor: the part of the
+    average made of inputs inside the window, so what remains is exactly the unseen part.
+    """
+    var_x = cfg.amplitude**2 / 3
+    unseen = max(cfg.tsteps - cfg.lahead, 0)
+    seen = min(cfg.lahead, cfg.tsteps)
+    y = y_test[:, 0].astype(np.float64)
+    ideal = x_test[:, :seen, 0].astype(np.float64).sum(axis=1) / cfg.tsteps
+    return Floors(
+        zero_theory=var_x / cfg.tsteps,
+        window_theory=var_x * unseen / cfg.tsteps**2,
+        zero_test=float(np.mean(y**2)),
+        window_test=float(np.mean((y - ideal) ** 2)),
+    )
+
+
+def score(y_true: np.ndarray, predictions: np.ndarray, skip: int = 0) -> Scores:
+    """y_true: (n, 1); predictions: (S, n, 1). The first ``skip`` points are not scored
+    (the stateful model cannot know them: its state starts at zero)."""
+    y = y_true[skip:, 0].astype(np.float64)
+    pred = predictions[:, skip:, 0].astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mse = np.mean((pred - y) ** 2, axis=1)
+        r2 = 1.0 - mse / np.var(y)
+    converged = np.isfinite(r2) & (r2 >= R2_CONVERGED)
+    return Scores(mse=mse, r2=r2, converged=converged)
+
+
+def median_seed(scores: Scores) -> int:
+    """Index of the seed with the median test MSE (the lower middle one for even S);
+    diverged seeds (NaN) sort last."""
+    order = np.argsort(np.where(np.isfinite(scores.mse), scores.mse, np.inf), kind="stable")
+    return int(order[(len(order) - 1) // 2])
+
+
+def verdict(scores: Scores, window_floor: float) -> str:
+    """'converged', 'at window floor' or 'not converged', from the median over seeds."""
+    finite = np.isfinite(scores.r2)
+    if not finite.any():
+        return "not converged"
+    if np.median(scores.r2[finite]) >= R2_CONVERGED:
+        return "converged"
+    if window_floor > 0 and np.median(scores.mse[finite]) <= AT_FLOOR_FACTOR * window_floor:
+        return "at window floor"
+    return "not converged"
+
+
+def banner(cfg: DataConfig) -> str:
+    """The example's claim, printed before training."""
+    if cfg.lahead >= cfg.tsteps:
+        return "STATELESS LSTM WILL ALSO CONVERGE"
+    return "STATELESS LSTM WILL NOT CONVERGE"
+
+
+def banner_held(cfg: DataConfig, stateless_verdict: str) -> bool:
+    """Whether what the stateless model did matches the banner's claim."""
+    return (stateless_verdict == "converged") == (cfg.lahead >= cfg.tsteps)

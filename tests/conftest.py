@@ -1,0 +1,13 @@
+"""Strict numerics for every test: no silent dtype promotion; warnings are errors (pyproject)."""
+
+from __future__ import annotations
+
+import os
+
+# The parity reference is Keras on TensorFlow; fix the backend before anything imports keras.
+os.environ["KERAS_BACKEND"] = "tensorflow"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import jax
+
+jax.config.update("jax_numpy_dtype_promotion", "strict")
