@@ -1,58 +1,41 @@
-"""lstm-stateful: stateful vs stateless recurrent networks on time series, in JAX."""
+"""lstm-stateful: stateful vs stateless recurrent networks on time series, in JAX.
 
-from lstm_stateful.cells import (
-    DenseParams,
-    LSTMCarry,
-    LSTMParams,
-    ModelConfig,
-    ModelParams,
-    dense,
-    forward,
-    init_params,
-    lstm_cell,
-    zero_carry,
-)
-from lstm_stateful.data import DataConfig, Series, Split, batches, make_series, split
-from lstm_stateful.errors import ConfigError
-from lstm_stateful.evaluate import Floors, Scores, banner, floors, score, verdict
-from lstm_stateful.experiment import ExperimentConfig, ModeResult, RunResult, run
-from lstm_stateful.optim import keras_adam
-from lstm_stateful.train import Batches, FitResult, TrainConfig, evaluate_batches, fit, init_seeds
+The public API below is loaded on first use, so that importing a light module (the figure
+process imports ``lstm_stateful.plots``) does not import JAX.
+"""
 
-__all__ = [
-    "Batches",
-    "ConfigError",
-    "DataConfig",
-    "DenseParams",
-    "ExperimentConfig",
-    "FitResult",
-    "Floors",
-    "LSTMCarry",
-    "LSTMParams",
-    "ModeResult",
-    "ModelConfig",
-    "ModelParams",
-    "RunResult",
-    "Scores",
-    "Series",
-    "Split",
-    "TrainConfig",
-    "banner",
-    "batches",
-    "dense",
-    "evaluate_batches",
-    "fit",
-    "floors",
-    "forward",
-    "init_params",
-    "init_seeds",
-    "keras_adam",
-    "lstm_cell",
-    "make_series",
-    "run",
-    "score",
-    "split",
-    "verdict",
-    "zero_carry",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "lstm_stateful.cells": (
+        "DenseParams", "LSTMCarry", "LSTMParams", "ModelParams",
+        "dense", "forward", "init_params", "lstm_cell", "zero_carry",
+    ),
+    "lstm_stateful.config": ("DataConfig", "ExperimentConfig", "ModelConfig", "TrainConfig"),
+    "lstm_stateful.data": ("Series", "Split", "batches", "make_series", "split"),
+    "lstm_stateful.errors": ("ConfigError",),
+    "lstm_stateful.evaluate": ("Floors", "Scores", "banner", "floors", "score", "verdict"),
+    "lstm_stateful.experiment": ("ModeResult", "RunResult", "run"),
+    "lstm_stateful.optim": ("keras_adam",),
+    "lstm_stateful.train": ("Batches", "FitResult", "evaluate_batches", "fit", "init_seeds"),
+}  # fmt: skip
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'lstm_stateful' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

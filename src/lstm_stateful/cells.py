@@ -7,29 +7,16 @@ Weight layouts equal Keras's, so weights copy across unchanged.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_stateful.errors import ConfigError
+from lstm_stateful.config import ModelConfig
 
 # Windows up to this many steps are unrolled into straight-line code.
 MAX_UNROLL = 32
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Architecture: ``LSTM(units)`` then ``Dense(1)``, on ``n_features`` inputs per step."""
-
-    units: int = 20
-    n_features: int = 1
-
-    def __post_init__(self) -> None:
-        if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 1:
-            raise ConfigError("--units", f"must be a positive integer, got {self.units!r}")
 
 
 class LSTMParams(NamedTuple):

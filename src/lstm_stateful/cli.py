@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
-from lstm_stateful import console as con
-from lstm_stateful import evaluate, experiment, outputs
-from lstm_stateful.cells import ModelConfig
-from lstm_stateful.data import DataConfig, Series
+from lstm_stateful import evaluate, plots
+from lstm_stateful.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lstm_stateful.errors import ConfigError
-from lstm_stateful.experiment import ExperimentConfig
-from lstm_stateful.train import TrainConfig
+from lstm_stateful.figure_process import FigureProcessError, FigureProcesses
+
+if TYPE_CHECKING:
+    from lstm_stateful.data import Series
+    from lstm_stateful.experiment import RunResult
 
 EXIT_BAD_INPUT = 2
 
@@ -95,34 +96,51 @@ def run(
     _run_and_write(cfg, out_dir, show, start)
 
 
-def _draw_input(series: Series, out_dir: Path) -> ModuleType:
-    """Import matplotlib, draw the input figure, hand back the plotting module. Runs off
-    the main thread so that it overlaps XLA's compilation, which releases the GIL."""
-    from lstm_stateful import plots
-
-    plots.write_input_figure(series, out_dir)
-    return plots
-
-
 def _run_and_write(cfg: ExperimentConfig, out_dir: Path, show: bool, start: float) -> None:
+    figures = FigureProcesses(out_dir)  # imports matplotlib on the other core while we import JAX
+    try:
+        result = _train_and_report(cfg, figures)
+    except BaseException:
+        figures.kill()
+        raise
+    figure_data = plots.figure_data(result)
+    figures.draw("residuals", figure_data)
+    figures.draw("losses", figure_data)
+    from lstm_stateful import console as con
+    from lstm_stateful import outputs
+
+    outputs.write_predictions(result, out_dir / "predictions.csv")
+    wait_start = time.perf_counter()
+    try:
+        figures.finish()
+    finally:  # written even if drawing failed: the numbers are not lost with the figures
+        end = time.perf_counter()
+        timings = {"figures_wait_s": end - wait_start, "total_s": end - start}
+        outputs.write_results(result, out_dir / "results.json", timings)
     console = Console(highlight=False)
-    con.print_banner(console, evaluate.banner(cfg.data))
-    series, split = experiment.prepare(cfg)
-    con.print_data(console, cfg, series, split)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        plotting = pool.submit(_draw_input, series, out_dir)
-        with con.training_progress(console, cfg.train.epochs, cfg.seeds) as on_epoch:
-            result = experiment.run(cfg, on_epoch=on_epoch)
-        outputs.write_predictions(result, out_dir / "predictions.csv")
-        plots = plotting.result()
-    figures_start = time.perf_counter()
-    plots.write_result_figures(result, out_dir)
-    timings = {"figures_s": time.perf_counter() - figures_start, "total_s": time.perf_counter() - start}
-    outputs.write_results(result, out_dir / "results.json", timings)
     con.print_summary(console, result)
     console.print(f"Wrote results.json, predictions.csv and figures to {out_dir}/ in {timings['total_s']:.1f} s.")
     if show:
-        plots.show_figures(result)
+        plots.show_figures(_input_data(result.series), figure_data)
+
+
+def _input_data(series: Series) -> plots.InputData:
+    return plots.input_data(series.inputs, series.target)
+
+
+def _train_and_report(cfg: ExperimentConfig, figures: FigureProcesses) -> RunResult:
+    # Imported here, not at the top: JAX takes a second to import, and bad flags should
+    # fail before that, and the figure process should already be running during it.
+    from lstm_stateful import console as con
+    from lstm_stateful import experiment
+
+    console = Console(highlight=False)
+    con.print_banner(console, evaluate.banner(cfg.data))
+    series, split = experiment.prepare(cfg)
+    figures.draw("input", _input_data(series))
+    con.print_data(console, cfg, series, split)
+    with con.training_progress(console, cfg.train.epochs, cfg.seeds) as on_epoch:
+        return experiment.run(cfg, on_epoch=on_epoch)
 
 
 def _one_line(message: str) -> str:
@@ -133,17 +151,35 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input becomes one line on stderr and exit status 2, never a traceback."""
     try:
         result = cli.main(args=argv, prog_name="lstm-stateful", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help() if e.ctx else "")
+        return 0
     except click.exceptions.UsageError as e:
         print(f"lstm-stateful: error: {_one_line(e.format_message())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ConfigError as e:
         print(f"lstm-stateful: error: {e.param}: {_one_line(e.problem)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except FigureProcessError as e:
+        print(f"lstm-stateful: error: drawing the figures failed: {e} (results.json was written)", file=sys.stderr)
+        return 1
     except click.exceptions.Abort:
         print("lstm-stateful: interrupted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0
 
 
+def entry() -> None:
+    """The console script: ``main()``, then exit without the interpreter's teardown.
+
+    Every output file is closed by then; tearing down JAX's runtime would only add about
+    0.3 s to every command.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import jax
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lstm_stateful.config import MODES, ExperimentConfig
 from lstm_stateful.data import Series, Split
-from lstm_stateful.experiment import MODES, ExperimentConfig, RunResult
-from lstm_stateful.train import EpochCallback
+
+if TYPE_CHECKING:  # the CLI imports this module before JAX is loaded
+    import jax
+
+    from lstm_stateful.experiment import RunResult
+    from lstm_stateful.train import EpochCallback
 
 HEAD_ROWS = 5
 

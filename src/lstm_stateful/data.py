@@ -6,64 +6,13 @@ drops and the same train/test cut as the Keras example, so that its numbers repr
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 import numpy as np
 
-from lstm_stateful.errors import ConfigError
+from lstm_stateful.config import DataConfig, split_sizes
 
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """What series to generate and how to cut it (the example's editable parameters).
-
-    ``batch_size`` lives here because the example's split depends on it.
-    """
-
-    input_len: int = 1000
-    tsteps: int = 2
-    lahead: int = 1
-    batch_size: int = 1
-    amplitude: float = 0.1
-    data_seed: int = 1986
-    train_ratio: float = 0.8
-
-    def __post_init__(self) -> None:
-        for name in ("input_len", "tsteps", "lahead", "batch_size"):
-            _require_positive_int(name, getattr(self, name))
-        if not (isinstance(self.data_seed, int) and 0 <= self.data_seed < 2**32):
-            raise ConfigError("--data-seed", f"must be an integer in [0, 2**32), got {self.data_seed!r}")
-        if not (np.isfinite(self.amplitude) and self.amplitude > 0):
-            raise ConfigError("--amplitude", f"must be a finite number > 0, got {self.amplitude!r}")
-        if not 0 < self.train_ratio < 1:
-            raise ConfigError("--train-ratio", f"must be in (0, 1), got {self.train_ratio!r}")
-        for name in ("tsteps", "lahead"):
-            if getattr(self, name) > self.input_len:
-                raise ConfigError(f"--{name}", f"must be <= --input-len ({self.input_len}), got {getattr(self, name)}")
-        if int(self.input_len * self.train_ratio) < self.batch_size:
-            raise ConfigError(
-                "--batch-size",
-                f"must be <= the {int(self.input_len * self.train_ratio)} training rows of --input-len "
-                f"{self.input_len}, got {self.batch_size}",
-            )
-        n_test = split_sizes(self)[1]
-        if n_test < self.tsteps:
-            raise ConfigError(
-                "--input-len",
-                f"leaves {n_test} test rows at --batch-size {self.batch_size}; need at least --tsteps "
-                f"({self.tsteps}) so the stateful score has a point left after dropping tsteps-1",
-            )
-
-    @property
-    def to_drop(self) -> int:
-        """Rows lost to the moving average and the window (DESIGN step 1)."""
-        return max(self.tsteps - 1, self.lahead - 1)
-
-
-def _require_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"--{name.replace('_', '-')}", f"must be a positive integer, got {value!r}")
+__all__ = ["DataConfig", "Series", "Split", "batches", "make_series", "split", "split_sizes"]
 
 
 class Series(NamedTuple):
@@ -116,14 +65,6 @@ def make_series(cfg: DataConfig) -> Series:
     target = trailing_mean(x, cfg.tsteps)
     inputs = newest_first_windows(x, cfg.lahead)
     return Series(inputs=inputs[cfg.to_drop :], target=target[cfg.to_drop :])
-
-
-def split_sizes(cfg: DataConfig) -> tuple[int, int]:
-    """(n_train, n_test) rows after the example's batch-size trims (DESIGN step 6)."""
-    n_train = int(cfg.input_len * cfg.train_ratio)
-    n_train -= n_train % cfg.batch_size
-    n_test = cfg.input_len - n_train - cfg.input_len % cfg.batch_size
-    return n_train, n_test
 
 
 def split(series: Series, cfg: DataConfig) -> Split:

@@ -6,7 +6,6 @@ No files and no printing here; the CLI does those with what this returns.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import NamedTuple
 
@@ -15,31 +14,9 @@ import numpy as np
 
 from lstm_stateful import data as data_mod
 from lstm_stateful import evaluate
-from lstm_stateful.cells import ModelConfig, ModelParams
-from lstm_stateful.errors import ConfigError
-from lstm_stateful.train import Batches, EpochCallback, FitResult, TrainConfig, fit, init_seeds
-
-MODES = ("stateful", "stateless")
-
-
-@dataclasses.dataclass(frozen=True)
-class ExperimentConfig:
-    """Everything a run needs; a run is reproducible from this alone."""
-
-    data: data_mod.DataConfig = dataclasses.field(default_factory=data_mod.DataConfig)
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    seeds: int = 5
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
-            raise ConfigError("--seeds", f"must be a positive integer, got {self.seeds!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
-            raise ConfigError("--seed", f"must be an integer in [0, 2**31), got {self.seed!r}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+from lstm_stateful.cells import ModelParams
+from lstm_stateful.config import MODES, ExperimentConfig
+from lstm_stateful.train import Batches, EpochCallback, FitResult, fit, init_seeds
 
 
 class ModeResult(NamedTuple):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_stateful.experiment import MODES, ModeResult, RunResult
+from lstm_stateful.config import MODES
+from lstm_stateful.experiment import ModeResult, RunResult
 
 PACKAGES = ("lstm-stateful", "jax", "jaxlib", "optax", "numpy", "matplotlib")
 

@@ -7,9 +7,7 @@ from the carried state or from zeros, so one compiled program serves both modes.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -19,26 +17,12 @@ import numpy as np
 import optax
 
 from lstm_stateful.cells import LSTMCarry, ModelConfig, ModelParams, forward, init_params, zero_carry
-from lstm_stateful.errors import ConfigError
+from lstm_stateful.config import TrainConfig
 from lstm_stateful.optim import keras_adam
 
 # Called once per epoch from inside the compiled program with (epoch index, stateful
 # flag, train losses (S,), validation losses (S,)); used for progress display.
 EpochCallback = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], None]
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings; static in the compiled program (changing one recompiles)."""
-
-    epochs: int = 10
-    learning_rate: float = 1e-3
-
-    def __post_init__(self) -> None:
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError("--epochs", f"must be a positive integer, got {self.epochs!r}")
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ConfigError("--lr", f"must be a finite number > 0, got {self.learning_rate!r}")
 
 
 class Batches(NamedTuple):

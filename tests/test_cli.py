@@ -1,0 +1,105 @@
+"""The command end to end: the example's defaults, outputs on disk, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstm_stateful.cli import main
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "out"
+    assert main(["run", "--out", str(out)]) == 0
+    return out
+
+
+def test_defaults_reproduce_the_example(default_run: Path) -> None:
+    results = json.loads((default_run / "results.json").read_text())
+    stateful, stateless = results["models"]["stateful"], results["models"]["stateless"]
+    assert stateful["median_r2"] >= 0.95
+    assert stateful["verdict"] == "converged"
+    assert stateless["median_test_mse"] >= 0.9 * results["floors"]["window_test"]
+    assert stateless["median_test_mse"] >= 0.9 * results["floors"]["window_theory"]
+    assert results["banner"] == "STATELESS LSTM WILL NOT CONVERGE" and results["banner_held"] is True
+    assert len(stateful["per_seed"]) == 5 and len(stateful["per_seed"][0]["train_loss"]) == 10
+    assert results["config"]["data"]["input_len"] == 1000 and results["config"]["seeds"] == 5
+    assert results["versions"]["jax"] and results["timings"]["total_s"] > 0
+    assert stateful["timings"]["train_s"] > 0 and stateful["timings"]["compile_s"] > 0
+
+
+def test_predictions_csv_matches_results(default_run: Path) -> None:
+    with (default_run / "predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["input", "expected", "stateful", "stateless"]
+    assert len(rows) == 200
+    results = json.loads((default_run / "results.json").read_text())
+    y = np.array([float(r["expected"]) for r in rows])
+    for mode in ("stateful", "stateless"):
+        pred = np.array([float(r[mode]) for r in rows])
+        skip = 1 if mode == "stateful" else 0
+        m = results["models"][mode]
+        mse = np.mean((y[skip:] - pred[skip:]) ** 2)
+        np.testing.assert_allclose(mse, m["per_seed"][m["median_seed"]]["test_mse"], rtol=1e-5)
+
+
+def test_figures_are_pngs(default_run: Path) -> None:
+    for name in ("input.png", "residuals.png", "losses.png"):
+        assert (default_run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--input-len", "0"], "--input-len"),
+        (["--tsteps", "-2"], "--tsteps"),
+        (["--lahead", "2000"], "--lahead"),
+        (["--tsteps", "1001"], "--tsteps"),
+        (["--batch-size", "900"], "--batch-size"),
+        (["--epochs", "0"], "--epochs"),
+        (["--epochs", "ten"], "--epochs"),
+        (["--units", "0"], "--units"),
+        (["--seeds", "0"], "--seeds"),
+        (["--seed", "-1"], "--seed"),
+        (["--lr", "0"], "--lr"),
+        (["--lr", "inf"], "--lr"),
+        (["--data-seed", "-3"], "--data-seed"),
+        (["--bogus"], "--bogus"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args: list[str], flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and flag in err and "Traceback" not in err
+
+
+def test_unwritable_out_fails_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["run", "--out", str(blocker / "sub"), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err
+
+
+def test_real_entry_point_exit_status(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstm_stateful.cli", "run", "--batch-size", "0"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "lstm-stateful: error: --batch-size: must be a positive integer, got 0"
+
+
+def test_small_run_with_one_seed(tmp_path: Path) -> None:
+    out = tmp_path / "one"
+    args = ["run", "--out", str(out), "--seeds", "1", "--epochs", "2", "--input-len", "200", "--tsteps", "3"]
+    assert main([*args, "--lahead", "3", "--batch-size", "4"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["banner"] == "STATELESS LSTM WILL ALSO CONVERGE"
+    assert len(results["models"]["stateless"]["per_seed"]) == 1

@@ -1,0 +1,58 @@
+"""Scores, floors and verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstm_stateful import data, evaluate
+
+
+def test_theoretical_floors() -> None:
+    f = evaluate.floors(data.DataConfig(tsteps=4, lahead=1), np.zeros((8, 1, 1)), np.zeros((8, 1)))
+    var_x = 0.1**2 / 3
+    assert f.zero_theory == pytest.approx(var_x / 4)
+    assert f.window_theory == pytest.approx(var_x * 3 / 16)
+    wide = evaluate.floors(data.DataConfig(tsteps=2, lahead=3), np.zeros((4, 3, 1)), np.zeros((4, 1)))
+    assert wide.window_theory == 0
+
+
+@pytest.mark.parametrize(("tsteps", "lahead"), [(2, 1), (4, 2), (3, 3), (2, 5)])
+def test_test_set_floors_track_theory(tsteps: int, lahead: int) -> None:
+    cfg = data.DataConfig(input_len=20000, tsteps=tsteps, lahead=lahead)
+    s = data.split(data.make_series(cfg), cfg)
+    f = evaluate.floors(cfg, s.x_test, s.y_test)
+    assert f.zero_test == pytest.approx(f.zero_theory, rel=0.1)
+    assert f.window_test == pytest.approx(f.window_theory, rel=0.1, abs=1e-12)
+    # The ideal stateless predictor is exactly the seen part of the average.
+    if lahead >= tsteps:
+        assert f.window_test < 1e-15
+
+
+def test_score_r2_and_skip() -> None:
+    y = np.array([[1.0], [2.0], [3.0], [4.0]], np.float32)
+    preds = np.stack([y, y + 1, np.full_like(y, np.nan)])
+    s = evaluate.score(y, preds)
+    np.testing.assert_allclose(s.mse[:2], [0.0, 1.0])
+    np.testing.assert_allclose(s.r2[:2], [1.0, 1 - 1 / 1.25])
+    assert s.converged.tolist() == [True, False, False]
+    skipped = evaluate.score(y, np.stack([np.r_[[[9.0]], y[1:]]]), skip=1)
+    assert skipped.mse[0] == 0.0
+
+
+def test_median_seed_ignores_nan() -> None:
+    s = evaluate.Scores(np.array([3.0, np.nan, 1.0, 2.0]), np.zeros(4), np.zeros(4, bool))
+    assert evaluate.median_seed(s) == 3  # MSEs 1, 2, 3, nan: lower middle is 2.0 at index 3
+
+
+def test_verdicts_and_banner() -> None:
+    good = evaluate.Scores(np.array([1e-5]), np.array([0.99]), np.array([True]))
+    floor = evaluate.Scores(np.array([9e-4]), np.array([0.4]), np.array([False]))
+    assert evaluate.verdict(good, 0.0) == "converged"
+    assert evaluate.verdict(floor, 8e-4) == "at window floor"
+    assert evaluate.verdict(floor, 0.0) == "not converged"
+    cfg = data.DataConfig(tsteps=2, lahead=1)
+    assert evaluate.banner(cfg) == "STATELESS LSTM WILL NOT CONVERGE"
+    assert evaluate.banner_held(cfg, "at window floor")
+    assert not evaluate.banner_held(cfg, "converged")
+    assert evaluate.banner(data.DataConfig(tsteps=2, lahead=2)) == "STATELESS LSTM WILL ALSO CONVERGE"
