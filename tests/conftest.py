@@ -11,3 +11,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import jax
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+def pytest_configure(config: object) -> None:
+    # Runs through the CLI turn on JAX's persistent compilation cache: keep it out of ~/.cache.
+    import tempfile
+
+    os.environ["LSTM_STATEFUL_CACHE_DIR"] = tempfile.mkdtemp(prefix="lstm-stateful-test-cache-")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from lstm_stateful.cli import main
+from lstm_stateful.figure_process import FigureProcessError, FigureProcesses
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +97,32 @@ def test_real_entry_point_exit_status(tmp_path: Path) -> None:
     assert proc.stderr.strip() == "lstm-stateful: error: --batch-size: must be a positive integer, got 0"
 
 
-def test_small_run_with_one_seed(tmp_path: Path) -> None:
+SMALL = ["--seeds", "1", "--epochs", "2", "--input-len", "200", "--tsteps", "3", "--lahead", "3", "--batch-size", "4"]
+
+
+def test_small_run_with_one_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "one"
-    args = ["run", "--out", str(out), "--seeds", "1", "--epochs", "2", "--input-len", "200", "--tsteps", "3"]
-    assert main([*args, "--lahead", "3", "--batch-size", "4"]) == 0
+    assert main(["run", "--out", str(out), *SMALL]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["banner"] == "STATELESS LSTM WILL ALSO CONVERGE"
     assert len(results["models"]["stateless"]["per_seed"]) == 1
+    printed = capsys.readouterr().out
+    assert "STATELESS LSTM WILL ALSO CONVERGE" in printed and "x_train (160, 3, 1)" in printed
+    assert "stateful" in printed and "stateless" in printed and "banner" in printed
+
+
+def test_figure_failure_keeps_the_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_finish = FigureProcesses.finish
+
+    def broken(self: FigureProcesses) -> None:
+        real_finish(self)
+        raise FigureProcessError("RuntimeError: no fonts")
+
+    monkeypatch.setattr(FigureProcesses, "finish", broken)
+    out = tmp_path / "fig"
+    assert main(["run", "--out", str(out), *SMALL]) == 1
+    assert "no fonts" in capsys.readouterr().err
+    assert json.loads((out / "results.json").read_text())["models"]["stateful"]["per_seed"]
+    assert (out / "predictions.csv").exists()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +16,6 @@ if TYPE_CHECKING:  # the CLI imports this module before JAX is loaded
     import jax
 
     from lstm_stateful.experiment import RunResult
-    from lstm_stateful.train import EpochCallback
 
 HEAD_ROWS = 5
 
@@ -55,31 +52,46 @@ def print_data(console: Console, cfg: ExperimentConfig, series: Series, split: S
     console.print(_frame_table("Tail", series, tail, cfg.data.to_drop))
 
 
-@contextmanager
-def training_progress(console: Console, epochs: int, n_seeds: int) -> Iterator[EpochCallback]:
-    """A progress bar per model, advanced from inside the compiled program once per epoch."""
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[losses]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-    tasks = {
-        mode: progress.add_task(f"{mode:9s} x{n_seeds} seeds", total=epochs, losses="compiling" if i == 0 else "")
-        for i, mode in enumerate(MODES)
-    }
+class TrainingProgress:
+    """One progress bar per model: the stage (compiling, training), epochs done, median
+    losses. ``on_epoch`` advances it from inside the compiled program (live runs only);
+    ``finish`` fills it from the result."""
 
-    def on_epoch(index: jax.Array, stateful: jax.Array, train: jax.Array, val: jax.Array) -> None:
-        task = tasks["stateful" if bool(stateful) else "stateless"]
-        losses = f"median train {np.median(train):.2e}  val {np.median(val):.2e}"
-        progress.update(task, completed=int(index) + 1, losses=losses)
+    def __init__(self, console: Console, epochs: int, n_seeds: int) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._tasks = {
+            mode: self._progress.add_task(f"{mode:9s} x{n_seeds} seeds", total=epochs, status="") for mode in MODES
+        }
 
-    with progress:
-        yield on_epoch
+    def __enter__(self) -> TrainingProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def stage(self, name: str) -> None:
+        for task in self._tasks.values():
+            self._progress.update(task, status=name)
+
+    def _show(self, mode: str, epochs_done: int, train: np.ndarray, val: np.ndarray) -> None:
+        status = f"median train {np.median(train):.2e}  val {np.median(val):.2e}"
+        self._progress.update(self._tasks[mode], completed=epochs_done, status=status)
+
+    def on_epoch(self, index: jax.Array, stateful: jax.Array, train: jax.Array, val: jax.Array) -> None:
+        self._show("stateful" if bool(stateful) else "stateless", int(index) + 1, np.asarray(train), np.asarray(val))
+
+    def finish(self, result: RunResult) -> None:
+        for mode, m in result.models.items():
+            self._show(mode, m.train_loss.shape[1], m.train_loss[:, -1], m.val_loss[:, -1])
 
 
 def _fmt(value: float) -> str:

@@ -7,6 +7,8 @@ No files and no printing here; the CLI does those with what this returns.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import jax
@@ -17,6 +19,9 @@ from lstm_stateful import evaluate
 from lstm_stateful.cells import ModelParams
 from lstm_stateful.config import MODES, ExperimentConfig
 from lstm_stateful.train import Batches, EpochCallback, FitResult, fit, init_seeds
+
+# Told what a run is doing now: "compiling", then "training".
+StageCallback = Callable[[str], None]
 
 
 class ModeResult(NamedTuple):
@@ -58,7 +63,7 @@ def _device_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> Batches:
 
 
 def _train_both(
-    cfg: ExperimentConfig, split: data_mod.Split, on_epoch: EpochCallback | None
+    cfg: ExperimentConfig, split: data_mod.Split, on_epoch: EpochCallback | None, on_stage: StageCallback
 ) -> dict[str, tuple[FitResult, float, float]]:
     """Compile once (the mode is a runtime flag), then train each mode: (result, compile s, train s)."""
     b = cfg.data.batch_size
@@ -68,16 +73,22 @@ def _train_both(
         _device_batches(split.x_train, split.y_train, b),
         _device_batches(split.x_test, split.y_test, b),
     )
+    on_stage("compiling")
     start = time.perf_counter()
     compiled = fit.lower(*args, model=cfg.model, train=cfg.train, on_epoch=on_epoch).compile()
     compile_s = time.perf_counter() - start
-    out = {}
-    for mode in MODES:
+    on_stage("training")
+
+    def train(mode: str) -> tuple[FitResult, float]:
         start = time.perf_counter()
         result = jax.block_until_ready(compiled(args[0], np.asarray(mode == "stateful"), *args[2:]))
-        # Only the first mode pays for compilation: both share the executable.
-        out[mode] = (result, compile_s if mode == MODES[0] else 0.0, time.perf_counter() - start)
-    return out
+        return result, time.perf_counter() - start
+
+    # The two models train concurrently (each call releases the GIL); each keeps its own
+    # wall time. Only the first pays for compilation: both share the executable.
+    with ThreadPoolExecutor(max_workers=len(MODES)) as pool:
+        trained = dict(zip(MODES, pool.map(train, MODES), strict=True))
+    return {mode: (r, compile_s if mode == MODES[0] else 0.0, s) for mode, (r, s) in trained.items()}
 
 
 def _mode_result(
@@ -103,11 +114,18 @@ def _mode_result(
     )
 
 
-def run(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None) -> RunResult:
-    """Train the stateful and the stateless model on the example's data, all seeds, and score them."""
+def run(
+    cfg: ExperimentConfig, on_epoch: EpochCallback | None = None, on_stage: StageCallback | None = None
+) -> RunResult:
+    """Train the stateful and the stateless model on the example's data, all seeds, and score them.
+
+    ``on_epoch`` is called from inside the compiled program after every epoch (a host
+    callback: JAX does not keep such a program in its persistent cache); ``on_stage``
+    with "compiling", then "training".
+    """
     series, split = prepare(cfg)
     floors = evaluate.floors(cfg.data, split.x_test, split.y_test)
-    fitted = _train_both(cfg, split, on_epoch)
+    fitted = _train_both(cfg, split, on_epoch, on_stage or (lambda stage: None))
     models = {mode: _mode_result(cfg, mode, fitted[mode], split, floors) for mode in MODES}
     return RunResult(
         config=cfg,

@@ -72,6 +72,8 @@ class FigureProcesses:
         for child in self._children:
             child.proc.kill()
             child.proc.wait()
+            with contextlib.suppress(BrokenPipeError):
+                child.proc.stdin.close()  # type: ignore[union-attr]  (always a pipe)
             child.stderr.close()
 
 
