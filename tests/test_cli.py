@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lstm_stateful.cli import main
-from lstm_stateful.figure_process import FigureProcessError, FigureProcesses
+from lstm_stateful.figure_process import FigureProcess, FigureProcessError
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +114,13 @@ def test_small_run_with_one_seed(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_figure_failure_keeps_the_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    real_finish = FigureProcesses.finish
+    real_finish = FigureProcess.finish
 
-    def broken(self: FigureProcesses) -> None:
+    def broken(self: FigureProcess) -> None:
         real_finish(self)
         raise FigureProcessError("RuntimeError: no fonts")
 
-    monkeypatch.setattr(FigureProcesses, "finish", broken)
+    monkeypatch.setattr(FigureProcess, "finish", broken)
     out = tmp_path / "fig"
     assert main(["run", "--out", str(out), *SMALL]) == 1
     assert "no fonts" in capsys.readouterr().err

@@ -40,6 +40,11 @@ def test_score_r2_and_skip() -> None:
     assert skipped.mse[0] == 0.0
 
 
+def test_finite_median_leaves_out_diverged_seeds() -> None:
+    assert evaluate.finite_median(np.array([np.nan, 1.0, 3.0, np.inf])) == 2.0
+    assert np.isnan(evaluate.finite_median(np.array([np.nan])))
+
+
 def test_median_seed_ignores_nan() -> None:
     s = evaluate.Scores(np.array([3.0, np.nan, 1.0, 2.0]), np.zeros(4), np.zeros(4, bool))
     assert evaluate.median_seed(s) == 3  # MSEs 1, 2, 3, nan: lower middle is 2.0 at index 3

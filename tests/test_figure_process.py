@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lstm_stateful import plots
-from lstm_stateful.figure_process import FigureProcessError, FigureProcesses
+from lstm_stateful.figure_process import FigureProcess, FigureProcessError
 
 
 def _figure_data() -> plots.FigureData:
@@ -29,7 +29,7 @@ def _figure_data() -> plots.FigureData:
 
 
 def test_children_write_every_figure(tmp_path: Path) -> None:
-    figures = FigureProcesses(tmp_path, n=2)
+    figures = FigureProcess(tmp_path)
     figures.draw("input", plots.input_data(np.arange(20.0)[:, None], np.arange(20.0)))
     data = _figure_data()
     figures.draw("residuals", data)
@@ -40,7 +40,7 @@ def test_children_write_every_figure(tmp_path: Path) -> None:
 
 
 def test_a_failed_drawing_is_reported_in_one_line(tmp_path: Path) -> None:
-    figures = FigureProcesses(tmp_path, n=1)
+    figures = FigureProcess(tmp_path)
     figures.draw("no-such-figure", _figure_data())
     with pytest.raises(FigureProcessError) as info:
         figures.finish()
@@ -48,7 +48,7 @@ def test_a_failed_drawing_is_reported_in_one_line(tmp_path: Path) -> None:
 
 
 def test_kill_stops_the_children(tmp_path: Path) -> None:
-    figures = FigureProcesses(tmp_path, n=1)
+    figures = FigureProcess(tmp_path)
     figures.kill()
     assert not (tmp_path / "input.png").exists()
 

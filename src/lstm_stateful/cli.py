@@ -18,7 +18,7 @@ from rich.console import Console
 from lstm_stateful import evaluate, plots
 from lstm_stateful.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lstm_stateful.errors import ConfigError
-from lstm_stateful.figure_process import FigureProcessError, FigureProcesses
+from lstm_stateful.figure_process import FigureProcess, FigureProcessError
 
 if TYPE_CHECKING:
     from lstm_stateful.data import Series
@@ -114,7 +114,7 @@ class RunOptions:
 
 def _run_and_write(cfg: ExperimentConfig, options: RunOptions) -> None:
     out_dir, start = options.out_dir, options.start
-    figures = FigureProcesses(out_dir)  # imports matplotlib on the other core while we import JAX
+    figures = FigureProcess(out_dir)  # imports matplotlib on the other core while we import JAX
     try:
         result = _train_and_report(cfg, figures, options.cache)
     except BaseException:
@@ -145,7 +145,7 @@ def _input_data(series: Series) -> plots.InputData:
     return plots.input_data(series.inputs, series.target)
 
 
-def _train_and_report(cfg: ExperimentConfig, figures: FigureProcesses, cache: bool) -> RunResult:
+def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool) -> RunResult:
     # Imported here, not at the top: JAX takes a second to import, and bad flags should
     # fail before that, and the figure process should already be running during it.
     from lstm_stateful import compile_cache, experiment
@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except FigureProcessError as e:
         print(f"lstm-stateful: error: drawing the figures failed: {e} (results.json was written)", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("lstm-stateful: error: out of memory: try a smaller --input-len, --seeds or --units", file=sys.stderr)
         return 1
     except click.exceptions.Abort:
         print("lstm-stateful: interrupted", file=sys.stderr)

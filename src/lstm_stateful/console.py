@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lstm_stateful import evaluate
 from lstm_stateful.config import MODES, ExperimentConfig
 from lstm_stateful.data import Series, Split
 
@@ -94,26 +96,31 @@ class TrainingProgress:
             self._show(mode, m.train_loss.shape[1], m.train_loss[:, -1], m.val_loss[:, -1])
 
 
-def _fmt(value: float) -> str:
-    return "nan" if not np.isfinite(value) else f"{value:.3g}"
+def _fmt(value: float, spec: str) -> str:
+    return "nan" if not np.isfinite(value) else format(value, spec)
 
 
 def print_summary(console: Console, result: RunResult) -> None:
     """The final table: per model, seeds converged, median R^2 and MSE, floor, verdict, time."""
     f = result.floors
-    table = Table(title="Test set (stateful scored after dropping the first tsteps-1 points)")
-    for name in ("model", "converged", "median R^2", "median MSE", "floor MSE", "verdict", "train s"):
-        table.add_column(name, justify="left" if name in ("model", "verdict") else "right")
+    table = Table(
+        title="Test set, median over seeds",
+        caption="the stateful model is scored without its first tsteps-1 points",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for name in ("model", "converged", "R^2", "MSE", "floor", "verdict", "train s"):
+        table.add_column(name, justify="left" if name in ("model", "verdict") else "right", no_wrap=True)
     for mode in MODES:
         m = result.models[mode]
-        finite = np.isfinite(m.scores.mse)
         floor = f.window_test if mode == "stateless" else 0.0
         table.add_row(
             mode,
             f"{int(m.scores.converged.sum())}/{m.scores.mse.shape[0]}",
-            _fmt(np.median(m.scores.r2[finite])) if finite.any() else "nan",
-            _fmt(np.median(m.scores.mse[finite])) if finite.any() else "nan",
-            _fmt(floor),
+            _fmt(evaluate.finite_median(m.scores.r2), ".3f"),
+            _fmt(evaluate.finite_median(m.scores.mse), ".2e"),
+            _fmt(floor, ".2e"),
             m.verdict,
             f"{m.train_s:.2f}",
         )

@@ -72,6 +72,12 @@ def score(y_true: np.ndarray, predictions: np.ndarray, skip: int = 0) -> Scores:
     return Scores(mse=mse, r2=r2, converged=converged)
 
 
+def finite_median(values: np.ndarray) -> float:
+    """Median over the finite values (diverged seeds left out); NaN if there are none."""
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else float("nan")
+
+
 def median_seed(scores: Scores) -> int:
     """Index of the seed with the median test MSE (the lower middle one for even S);
     diverged seeds (NaN) sort last."""
@@ -81,12 +87,9 @@ def median_seed(scores: Scores) -> int:
 
 def verdict(scores: Scores, window_floor: float) -> str:
     """'converged', 'at window floor' or 'not converged', from the median over seeds."""
-    finite = np.isfinite(scores.r2)
-    if not finite.any():
-        return "not converged"
-    if np.median(scores.r2[finite]) >= R2_CONVERGED:
+    if finite_median(scores.r2) >= R2_CONVERGED:
         return "converged"
-    if window_floor > 0 and np.median(scores.mse[finite]) <= AT_FLOOR_FACTOR * window_floor:
+    if window_floor > 0 and finite_median(scores.mse) <= AT_FLOOR_FACTOR * window_floor:
         return "at window floor"
     return "not converged"
 

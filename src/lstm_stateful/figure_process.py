@@ -1,9 +1,9 @@
-"""Draw the figures in separate Python processes, started before JAX is imported.
+"""Draw the figures in a separate Python process, started before JAX is imported.
 
-Importing matplotlib and drawing costs well over a second of Python holding the GIL. In
-child processes it runs on the other core while the parent imports JAX and compiles, and
-the figures that need the results are drawn side by side, one per child, at the end.
-The children import NumPy and matplotlib only. Messages are pickles on a child's stdin:
+Importing matplotlib and drawing costs well over a second of Python holding the GIL. In a
+child process it runs on the other core while the parent imports JAX and compiles. The
+child imports NumPy and matplotlib only, then forks a grandchild per figure it is sent,
+so the figures that need the results are drawn side by side at the end. Messages are pickles on the child's stdin:
 both ends are this package on the same interpreter.
 """
 
@@ -15,82 +15,91 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 from lstm_stateful import plots
 
 
 class FigureProcessError(RuntimeError):
-    """A figure process failed; the message is its last error line."""
+    """The figure process failed; the message is its last error line."""
 
 
-class _Child:
+class FigureProcess:
+    """``draw(name, data)`` hands a figure to the child; ``finish()`` waits for every PNG
+    and raises ``FigureProcessError`` if any drawing failed; ``kill()`` abandons them."""
+
     def __init__(self, out: Path) -> None:
-        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the child)
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the child)
         cmd = [sys.executable, "-m", "lstm_stateful.figure_process", str(out)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        assert self._proc.stdin is not None
+        self._stdin = self._proc.stdin
 
-    def send(self, message: tuple[str, object]) -> None:
-        assert self.proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):  # a dead child is reported by wait()
-            pickle.dump(message, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self.proc.stdin.flush()
+    def draw(self, name: str, data: plots.InputData | plots.FigureData) -> None:
+        with contextlib.suppress(BrokenPipeError):  # a dead child is reported by finish()
+            pickle.dump((name, data), self._stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self._stdin.flush()
 
-    def wait(self) -> str | None:
-        """Close its input, wait for it: None if it succeeded, else its last error line."""
-        assert self.proc.stdin is not None
+    def _close(self) -> None:
         with contextlib.suppress(BrokenPipeError):
-            self.proc.stdin.close()
-        code = self.proc.wait()
-        self.stderr.seek(0)
-        lines = self.stderr.read().decode(errors="replace").strip().splitlines()
-        self.stderr.close()
-        if code == 0:
-            return None
-        return lines[-1] if lines else f"exited with status {code}"
-
-
-class FigureProcesses:
-    """``draw(name, data)`` hands a figure to the next child (round robin); ``finish()``
-    waits for every PNG and raises ``FigureProcessError`` if any drawing failed."""
-
-    def __init__(self, out: Path, n: int = 1) -> None:
-        self._children = [_Child(out) for _ in range(max(1, min(n, os.cpu_count() or 1)))]
-        self._next = 0
-
-    def draw(self, name: str, data: object) -> None:
-        self._children[self._next].send((name, data))
-        self._next = (self._next + 1) % len(self._children)
+            self._stdin.close()
 
     def finish(self) -> None:
-        errors = [e for e in (child.wait() for child in self._children) if e]
-        if errors:
-            raise FigureProcessError(errors[0])
+        self._close()
+        code = self._proc.wait()
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        self._stderr.close()
+        if code != 0:
+            raise FigureProcessError(lines[-1] if lines else f"exited with status {code}")
 
     def kill(self) -> None:
-        """Stop the children without waiting for figures (the run failed or was interrupted)."""
-        for child in self._children:
-            child.proc.kill()
-            child.proc.wait()
-            with contextlib.suppress(BrokenPipeError):
-                child.proc.stdin.close()  # type: ignore[union-attr]  (always a pipe)
-            child.stderr.close()
+        self._proc.kill()
+        self._proc.wait()
+        self._close()
+        self._stderr.close()
+
+
+def _draw_in_fork(name: str, data: object, out: Path) -> int:
+    """Draw in a forked copy of this (already warm) process; returns the fork's pid."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        plots.write_figure(name, data, out)  # type: ignore[arg-type]
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def serve(out: Path) -> None:
-    """A child: draw what arrives until stdin closes."""
-    plots.warm_up()  # import matplotlib and load fonts now, while the parent imports JAX
+    """The child: draw what arrives until stdin closes, then exit 0 if every figure was written."""
+    # Import matplotlib now, while the parent imports JAX; the input figure, sent early,
+    # then loads the fonts before the figures that wait on the results.
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
+
     stream = sys.stdin.buffer
+    forks, failed = [], False
     while True:
         try:
             name, data = pickle.load(stream)
         except EOFError:
             break
-        plots.write_figure(name, data, out)
-    # Every PNG is written and closed; skip the interpreter's teardown of matplotlib,
+        if hasattr(os, "fork"):
+            forks.append(_draw_in_fork(name, data, out))
+        else:
+            plots.write_figure(name, data, out)
+    for pid in forks:
+        failed |= os.waitpid(pid, 0)[1] != 0
+    # Every PNG is written and closed: skip the interpreter's teardown of matplotlib,
     # which the parent would otherwise wait for.
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

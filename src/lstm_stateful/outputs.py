@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_stateful.config import MODES
+from lstm_stateful.evaluate import finite_median
 from lstm_stateful.experiment import ModeResult, RunResult
 
 PACKAGES = ("lstm-stateful", "jax", "jaxlib", "optax", "numpy", "matplotlib")
@@ -59,19 +60,14 @@ def _floats(array: np.ndarray) -> list:
     return [_finite(float(v)) for v in np.ravel(array)]
 
 
-def _median(values: np.ndarray) -> float | None:
-    finite = values[np.isfinite(values)]
-    return _finite(float(np.median(finite))) if finite.size else None
-
-
 def mode_summary(m: ModeResult) -> dict:
     """One model's numbers for ``results.json``."""
     return {
         "verdict": m.verdict,
         "seeds_converged": int(m.scores.converged.sum()),
         "median_seed": m.median_seed,
-        "median_r2": _median(m.scores.r2),
-        "median_test_mse": _median(m.scores.mse),
+        "median_r2": _finite(finite_median(m.scores.r2)),
+        "median_test_mse": _finite(finite_median(m.scores.mse)),
         "per_seed": [
             {
                 "seed_index": s,

@@ -124,21 +124,6 @@ def losses_figure(data: FigureData, new_figure: FigureFactory | None = None) -> 
     return fig
 
 
-def warm_up() -> None:
-    """Draw each kind of figure once, on dummy data, to memory.
-
-    The first draw of a figure pays for imports, fonts and text layout caches; doing it
-    while the parent process is still importing JAX takes that off the critical path.
-    """
-    import io
-
-    curves = ModelCurves(np.full((2, 3), 1e-3), np.full((2, 3), 1e-4), 0, np.zeros(8), 0.5)
-    data = FigureData(expected=np.zeros(8), models=dict.fromkeys(MODES, curves), window_floor=1e-4)
-    inputs = InputData(np.zeros(4), np.zeros(4))
-    for fig in (input_figure(inputs), residuals_figure(data), losses_figure(data)):
-        fig.savefig(io.BytesIO(), format="png", dpi=100)
-
-
 def write_figure(name: str, data: InputData | FigureData, out: Path) -> Path:
     """Draw figure ``name`` (a key of ``FIGURE_FILES``) and save it under ``out``."""
     makers: dict[str, Callable] = {"input": input_figure, "residuals": residuals_figure, "losses": losses_figure}
