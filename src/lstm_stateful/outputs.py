@@ -41,8 +41,11 @@ def _umask() -> int:
 
 
 def versions() -> dict[str, str]:
-    """Installed versions of the packages that decide the numbers, and Python's."""
-    found = {"python": platform.python_version()}
+    """Installed versions of the packages that decide the numbers, Python's, and the device."""
+    import jax
+
+    device = jax.devices()[0]
+    found = {"python": platform.python_version(), "device": f"{device.platform}: {device.device_kind}"}
     for name in PACKAGES:
         try:
             found[name] = metadata.version(name)
