@@ -12,7 +12,7 @@ import numpy as np
 
 from lstm_stateful.config import DataConfig, split_sizes
 
-__all__ = ["DataConfig", "Series", "Split", "batches", "make_series", "split", "split_sizes"]
+__all__ = ["DataConfig", "Series", "Split", "batches", "make_series", "split", "split_sizes", "test_part"]
 
 
 class Series(NamedTuple):
@@ -74,6 +74,12 @@ def split(series: Series, cfg: DataConfig) -> Split:
     y = series.target[:, None].astype(np.float32)
     stop = n_train + n_test
     return Split(x[:n_train], y[:n_train], x[n_train:stop], y[n_train:stop])
+
+
+def test_part(series: Series, cfg: DataConfig) -> Series:
+    """The rows of ``series`` that form the test set, still in float64."""
+    n_train, n_test = split_sizes(cfg)
+    return Series(series.inputs[n_train : n_train + n_test], series.target[n_train : n_train + n_test])
 
 
 def batches(array: np.ndarray, batch_size: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_stateful.data import DataConfig
+from lstm_stateful.data import DataConfig, Series
 
 # A seed converged when it explains at least this share of the test target's variance,
 # i.e. its test MSE is at most a tenth of the best constant predictor's.
@@ -41,8 +41,8 @@ class Scores(NamedTuple):
     converged: np.ndarray
 
 
-def floors(cfg: DataConfig, x_test: np.ndarray, y_test: np.ndarray) -> Floors:
-    """x_test: (n, lahead, 1) newest first; y_test: (n, 1).
+def floors(cfg: DataConfig, test: Series) -> Floors:
+    """``test``: the test rows in float64 (inputs newest first).
 
     The test-set window floor is the MSE of the ideal stateless predictor: the part of the
     average made of inputs inside the window, so what remains is exactly the unseen part.
@@ -50,13 +50,12 @@ def floors(cfg: DataConfig, x_test: np.ndarray, y_test: np.ndarray) -> Floors:
     var_x = cfg.amplitude**2 / 3
     unseen = max(cfg.tsteps - cfg.lahead, 0)
     seen = min(cfg.lahead, cfg.tsteps)
-    y = y_test[:, 0].astype(np.float64)
-    ideal = x_test[:, :seen, 0].astype(np.float64).sum(axis=1) / cfg.tsteps
+    ideal = test.inputs[:, :seen].sum(axis=1) / cfg.tsteps
     return Floors(
         zero_theory=var_x / cfg.tsteps,
         window_theory=var_x * unseen / cfg.tsteps**2,
-        zero_test=float(np.mean(y**2)),
-        window_test=float(np.mean((y - ideal) ** 2)),
+        zero_test=float(np.mean(test.target**2)),
+        window_test=float(np.mean((test.target - ideal) ** 2)),
     )
 
 

@@ -124,7 +124,7 @@ def run(
     with "compiling", then "training".
     """
     series, split = prepare(cfg)
-    floors = evaluate.floors(cfg.data, split.x_test, split.y_test)
+    floors = evaluate.floors(cfg.data, data_mod.test_part(series, cfg.data))
     fitted = _train_both(cfg, split, on_epoch, on_stage or (lambda stage: None))
     models = {mode: _mode_result(cfg, mode, fitted[mode], split, floors) for mode in MODES}
     return RunResult(
