@@ -122,7 +122,7 @@ def test_figure_failure_keeps_the_numbers(
 
     monkeypatch.setattr(FigureProcess, "finish", broken)
     out = tmp_path / "fig"
-    assert main(["run", "--out", str(out), *SMALL]) == 1
+    assert main(["run", "--out", str(out), "--no-cache", *SMALL]) == 1
     assert "no fonts" in capsys.readouterr().err
     assert json.loads((out / "results.json").read_text())["models"]["stateful"]["per_seed"]
     assert (out / "predictions.csv").exists()

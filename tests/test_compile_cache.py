@@ -1,0 +1,38 @@
+"""The persistent compilation cache: where it lives, and a cache that cannot be made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstm_stateful import compile_cache
+
+
+def test_default_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(compile_cache.ENV_VAR, str(tmp_path / "explicit"))
+    assert compile_cache.default_cache_dir() == tmp_path / "explicit"
+    monkeypatch.delenv(compile_cache.ENV_VAR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert compile_cache.default_cache_dir() == tmp_path / "xdg" / "lstm-stateful" / "jax"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert compile_cache.default_cache_dir() == Path.home() / ".cache" / "lstm-stateful" / "jax"
+
+
+def test_unusable_dir_is_reported_not_raised(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    problem = compile_cache.enable(blocker / "cache")
+    assert problem is not None and "compilation cache" in problem and "\n" not in problem
+
+
+def test_enable_points_jax_at_the_dir(tmp_path: Path) -> None:
+    import jax
+
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        assert compile_cache.enable(tmp_path / "c") is None
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "c")
+        assert (tmp_path / "c").is_dir()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
