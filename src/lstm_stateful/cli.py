@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
+from lstm_stateful import console as con
 from lstm_stateful import evaluate, plots
 from lstm_stateful.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lstm_stateful.errors import ConfigError
@@ -123,7 +124,6 @@ def _run_and_write(cfg: ExperimentConfig, options: RunOptions) -> None:
     figure_data = plots.figure_data(result)
     figures.draw("residuals", figure_data)
     figures.draw("losses", figure_data)
-    from lstm_stateful import console as con
     from lstm_stateful import outputs
 
     outputs.write_predictions(result, out_dir / "predictions.csv")
@@ -149,7 +149,6 @@ def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool
     # Imported here, not at the top: JAX takes a second to import, and bad flags should
     # fail before that, and the figure process should already be running during it.
     from lstm_stateful import compile_cache, experiment
-    from lstm_stateful import console as con
 
     console = Console(highlight=False)
     problem = compile_cache.enable(compile_cache.default_cache_dir()) if cache else None

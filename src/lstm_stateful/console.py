@@ -114,13 +114,12 @@ def print_summary(console: Console, result: RunResult) -> None:
         table.add_column(name, justify="left" if name in ("model", "verdict") else "right", no_wrap=True)
     for mode in MODES:
         m = result.models[mode]
-        floor = f.window_test if mode == "stateless" else 0.0
         table.add_row(
             mode,
             f"{int(m.scores.converged.sum())}/{m.scores.mse.shape[0]}",
             _fmt(evaluate.finite_median(m.scores.r2), ".3f"),
             _fmt(evaluate.finite_median(m.scores.mse), ".2e"),
-            _fmt(floor, ".2e"),
+            _fmt(evaluate.model_floor(f, mode), ".2e"),
             m.verdict,
             f"{m.train_s:.2f}",
         )

@@ -59,6 +59,19 @@ def floors(cfg: DataConfig, test: Series) -> Floors:
     )
 
 
+def unscored_points(mode: str, cfg: DataConfig) -> int:
+    """Test points left out of a model's score: the stateful model starts the test set
+    from a zero state, so its first tsteps-1 outputs cannot know the average's older
+    terms (the example drops them too); the stateless model is scored on every point."""
+    return cfg.tsteps - 1 if mode == "stateful" else 0
+
+
+def model_floor(floors: Floors, mode: str) -> float:
+    """The lowest test MSE a model can reach: the window floor for the stateless model;
+    0 for the stateful one, whose carried state can see the whole average."""
+    return floors.window_test if mode == "stateless" else 0.0
+
+
 def score(y_true: np.ndarray, predictions: np.ndarray, skip: int = 0) -> Scores:
     """y_true: (n, 1); predictions: (S, n, 1). The first ``skip`` points are not scored
     (the stateful model cannot know them: its state starts at zero)."""

@@ -96,11 +96,7 @@ def _mode_result(
 ) -> ModeResult:
     result, compile_s, train_s = fitted
     preds = np.asarray(result.predictions)
-    # The stateful model starts the test set from zero state: its first tsteps-1
-    # outputs cannot know the average's older terms, so the example drops them.
-    skip = cfg.data.tsteps - 1 if mode == "stateful" else 0
-    scores = evaluate.score(split.y_test, preds, skip=skip)
-    window = floors.window_test if mode == "stateless" else 0.0
+    scores = evaluate.score(split.y_test, preds, skip=evaluate.unscored_points(mode, cfg.data))
     return ModeResult(
         train_loss=np.asarray(result.train_loss),
         val_loss=np.asarray(result.val_loss),
@@ -108,7 +104,7 @@ def _mode_result(
         params=jax.tree.map(np.asarray, result.params),
         scores=scores,
         median_seed=evaluate.median_seed(scores),
-        verdict=evaluate.verdict(scores, window),
+        verdict=evaluate.verdict(scores, evaluate.model_floor(floors, mode)),
         compile_s=compile_s,
         train_s=train_s,
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from lstm_stateful.config import MODES
+from lstm_stateful.evaluate import unscored_points
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -59,11 +60,10 @@ def input_data(inputs: np.ndarray, target: np.ndarray, k: int = 10) -> InputData
 def figure_data(result: RunResult) -> FigureData:
     """What the result figures need from a run, as NumPy arrays."""
     y = result.split.y_test[:, 0]
-    skip = {"stateful": result.config.data.tsteps - 1, "stateless": 0}
     models = {}
     for mode in MODES:
         m = result.models[mode]
-        residual = (y - m.predictions[m.median_seed])[skip[mode] :]
+        residual = (y - m.predictions[m.median_seed])[unscored_points(mode, result.config.data) :]
         models[mode] = ModelCurves(m.train_loss, m.val_loss, m.median_seed, residual, float(m.scores.r2[m.median_seed]))
     return FigureData(expected=y, models=models, window_floor=result.floors.window_theory)
 
