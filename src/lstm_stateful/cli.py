@@ -16,10 +16,11 @@ import click
 from rich.console import Console
 
 from lstm_stateful import console as con
-from lstm_stateful import evaluate, plots
+from lstm_stateful import evaluate, executors, grid, plots, sweep_console, sweep_report
 from lstm_stateful.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lstm_stateful.errors import ConfigError
 from lstm_stateful.figure_process import FigureProcess, FigureProcessError
+from lstm_stateful.store import Store
 
 if TYPE_CHECKING:
     from lstm_stateful.data import Series
@@ -59,48 +60,207 @@ def _int_option(name: str, default: int, help_text: str) -> Callable:
     return click.option(f"--{name}", type=int, default=default, show_default=True, help=help_text)
 
 
+def _experiment_options(seeds: int) -> Callable:
+    """The flags ``run`` and ``sweep`` share: everything but the grid and the outputs."""
+    options = (
+        _int_option("input-len", 1000, "Length of the generated input series."),
+        _int_option("batch-size", 1, "Batch size (stateful: sample i of consecutive batches chains)."),
+        _int_option("epochs", 10, "Training epochs."),
+        _int_option("units", 20, "LSTM units."),
+        _int_option("seed", 0, "Base seed of the weight initialisations."),
+        _int_option("seeds", seeds, "Weight seeds trained at once; seed i is the same whatever their number."),
+        _int_option("data-seed", 1986, "Seed of the generated series (the example's)."),
+        click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
+        click.option("--no-cache", is_flag=True, help="Do not use JAX's persistent compilation cache."),
+    )
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _experiment_config(tsteps: int, lahead: int, **flags: int | float) -> ExperimentConfig:
+    """The config from the shared flags (validated here: a bad value names its flag)."""
+    return ExperimentConfig(
+        data=DataConfig(
+            input_len=flags["input_len"],
+            tsteps=tsteps,
+            lahead=lahead,
+            batch_size=flags["batch_size"],
+            data_seed=flags["data_seed"],
+        ),
+        model=ModelConfig(units=flags["units"]),
+        train=TrainConfig(epochs=flags["epochs"], learning_rate=flags["lr"]),
+        seeds=flags["seeds"],
+        seed=flags["seed"],
+    )
+
+
 @cli.command()
-@_int_option("input-len", 1000, "Length of the generated input series.")
 @_int_option("tsteps", 2, "Window of the moving average the models must output.")
 @_int_option("lahead", 1, "Input steps each sample feeds the LSTM.")
-@_int_option("batch-size", 1, "Batch size (stateful: sample i of consecutive batches chains).")
-@_int_option("epochs", 10, "Training epochs.")
-@_int_option("units", 20, "LSTM units.")
-@_int_option("seed", 0, "Base seed of the weight initialisations.")
-@_int_option("seeds", 5, "Weight seeds trained at once; 1 gives the example's single run.")
-@_int_option("data-seed", 1986, "Seed of the generated series (the example's).")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@_experiment_options(seeds=5)
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Output directory [default: runs/<timestamp>]."
 )
 @click.option("--show", is_flag=True, help="Also open the figures in windows.")
-@click.option("--no-cache", is_flag=True, help="Do not use JAX's persistent compilation cache.")
-def run(
-    input_len: int,
-    tsteps: int,
-    lahead: int,
-    batch_size: int,
-    epochs: int,
-    units: int,
-    seed: int,
-    seeds: int,
-    data_seed: int,
-    lr: float,
-    out: Path | None,
-    show: bool,
-    no_cache: bool,
-) -> None:
+def run(tsteps: int, lahead: int, no_cache: bool, out: Path | None, show: bool, **flags: int | float) -> None:
     """The example: stateful vs stateless LSTM on a moving average, several seeds, scored honestly."""
     start = time.perf_counter()
-    cfg = ExperimentConfig(
-        data=DataConfig(input_len=input_len, tsteps=tsteps, lahead=lahead, batch_size=batch_size, data_seed=data_seed),
-        model=ModelConfig(units=units),
-        train=TrainConfig(epochs=epochs, learning_rate=lr),
-        seeds=seeds,
-        seed=seed,
-    )
+    cfg = _experiment_config(tsteps, lahead, **flags)
     options = RunOptions(out_dir=_prepare_out(out), show=show, cache=not no_cache, start=start)
     _run_and_write(cfg, options)
+
+
+# Flags that decide what a sweep trains; ``--report`` redraws the stored sweep and takes none.
+SWEEP_GRID_FLAGS = (
+    *("tsteps", "lahead", "input_len", "batch_size", "epochs", "units", "seed", "seeds", "data_seed", "lr"),
+)
+
+
+@cli.command()
+@click.option("--tsteps", default="1:8", show_default=True, help="Moving-average windows: a:b (inclusive) or 1,2,4.")
+@click.option("--lahead", default="1:8", show_default=True, help="Input windows: a:b (inclusive) or 1,2,4.")
+@_experiment_options(seeds=8)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("runs/sweep"), show_default=True, help="Output directory."
+)
+@click.option(
+    "--store", type=click.Path(path_type=Path), default=None, help="SQLite store [default: OUT/sweep.sqlite]."
+)
+@click.option("--jobs", type=int, default=2, show_default=True, help="Groups trained at once by the local executor.")
+@click.option("--workers", type=int, default=None, help="Train on a new Dask LocalCluster of this many processes.")
+@click.option("--scheduler", default=None, help="Train on an existing Dask cluster, e.g. tcp://host:8786.")
+@click.option("--report", is_flag=True, help="Redraw summary.csv and the figures of the last sweep in the store.")
+@click.pass_context
+def sweep(ctx: click.Context, tsteps: str, lahead: str, out: Path, store: Path | None, **flags: object) -> None:
+    """Every (tsteps, lahead) cell, every seed, both models: the phase diagram of the example's rule.
+
+    Finished cells are kept in the store; rerunning the same command trains only the rest.
+    """
+    options = _sweep_options(ctx, flags)
+    if options.report:
+        return _sweep_report(_prepare_out(out), store)
+    base = _experiment_config(1, 1, **{k: v for k, v in flags.items() if k in SWEEP_GRID_FLAGS})
+    spec = grid.SweepSpec(grid.parse_range("--tsteps", tsteps), grid.parse_range("--lahead", lahead), base)
+    out = _prepare_out(out)
+    _run_sweep(spec, out, store or out / "sweep.sqlite", options)
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepOptions:
+    """How a sweep runs: the executor, the cache, or only a report."""
+
+    jobs: int
+    workers: int | None
+    scheduler: str | None
+    cache: bool
+    report: bool
+
+
+def _sweep_options(ctx: click.Context, flags: dict) -> SweepOptions:
+    """Validate the flags about how to run (not what), one error line each."""
+    options = SweepOptions(
+        flags.pop("jobs"), flags.pop("workers"), flags.pop("scheduler"), not flags.pop("no_cache"), flags.pop("report")
+    )
+    if options.jobs < 1:
+        raise ConfigError("--jobs", f"must be a positive integer, got {options.jobs}")
+    if options.workers is not None and options.workers < 1:
+        raise ConfigError("--workers", f"must be a positive integer, got {options.workers}")
+    if options.workers is not None and options.scheduler is not None:
+        raise ConfigError("--workers", "use --workers (new local cluster) or --scheduler (existing one), not both")
+    if options.report:
+        given = [n for n in SWEEP_GRID_FLAGS if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise ConfigError(flag, "--report redraws the last sweep recorded in the store; it takes no grid flags")
+    return options
+
+
+def _sweep_report(out: Path, store_path: Path | None) -> None:
+    path = store_path or out / "sweep.sqlite"
+    if not path.is_file():
+        raise ConfigError("--store", f"no sweep store at {str(path)!r}: run the sweep first, or give --store")
+    db = Store.open(path)
+    try:
+        spec = db.latest_sweep()
+        if spec is None:
+            raise ConfigError("--store", f"{str(path)!r} records no sweep yet")
+        records = db.records(spec)
+    finally:
+        db.close()
+    console = Console(highlight=False)
+    rows = sweep_report.write_sweep_files(spec, records, out)
+    sweep_console.print_sweep_summary(console, rows, spec)
+    console.print(f"Wrote {sweep_report.SUMMARY_FILE} and {sweep_report.PHASE_FILE} to {out}/ from {path}.")
+
+
+def _executor(options: SweepOptions) -> executors.LocalExecutor | executors.DaskExecutor:
+    if options.scheduler is not None:
+        return executors.DaskExecutor.connect(options.scheduler)
+    if options.workers is not None:
+        return executors.DaskExecutor.local_cluster(options.workers)
+    return executors.LocalExecutor(options.jobs)
+
+
+def _run_sweep(spec: grid.SweepSpec, out: Path, store_path: Path, options: SweepOptions) -> None:
+    start = time.perf_counter()
+    console = Console(highlight=False)
+    db = Store.open(store_path)
+    try:
+        todo, done = _sweep_plan(console, spec, db)
+        if todo:
+            _train_sweep(console, spec, db, todo, done, options)
+        rows = sweep_report.write_sweep_files(spec, db.records(spec), out)
+    finally:
+        db.close()
+    sweep_console.print_sweep_summary(console, rows, spec)
+    console.print(
+        f"Wrote {sweep_report.SUMMARY_FILE} and {sweep_report.PHASE_FILE} to {out}/; store {store_path}; "
+        f"{time.perf_counter() - start:.1f} s."
+    )
+
+
+def _sweep_plan(console: Console, spec: grid.SweepSpec, db: Store) -> tuple[list[grid.Group], int]:
+    """Say what the sweep will do; return the groups to train and the trainings already stored."""
+    done_cells = db.finished(spec)
+    todo = grid.groups(spec, set(spec.cells) - done_cells)
+    n_cells = len(spec.cells)
+    trainings = n_cells * 2 * spec.base.seeds
+    console.print(
+        f"Sweep: tsteps {list(spec.tsteps)} x lahead {list(spec.lahead)} = {n_cells} cells x 2 models x "
+        f"{spec.base.seeds} seeds = {trainings:,} trainings of {spec.base.train.epochs} epochs."
+    )
+    if done_cells:
+        rest = f"training the other {n_cells - len(done_cells)}" if todo else "nothing left to train"
+        console.print(f"{len(done_cells)} of {n_cells} cells are already in the store; {rest}.")
+    return todo, len(done_cells) * 2 * spec.base.seeds
+
+
+def _train_sweep(
+    console: Console, spec: grid.SweepSpec, db: Store, todo: list[grid.Group], done: int, options: SweepOptions
+) -> None:
+    executor = _executor(options)
+    if options.cache and options.workers is None and options.scheduler is None:
+        from lstm_stateful import compile_cache
+
+        problem = compile_cache.enable(compile_cache.default_cache_dir())
+        if problem:
+            console.print(f"[yellow]warning:[/yellow] {problem}; compiling without it")
+    from lstm_stateful.sweep import run_sweep
+
+    total = len(spec.cells) * 2 * spec.base.seeds
+    try:
+        with sweep_console.SweepProgress(console, todo, done, total) as progress:
+            run_sweep(spec, db, executor, on_group=progress.group_done)
+    except KeyboardInterrupt:
+        console.print(f"Interrupted. Finished groups are kept in {db.path}; run the same command again to resume.")
+        raise click.exceptions.Abort() from None
+    finally:
+        executor.close()
 
 
 @dataclasses.dataclass(frozen=True)

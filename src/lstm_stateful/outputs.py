@@ -6,38 +6,18 @@ import csv
 import io
 import json
 import math
-import os
 import platform
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from lstm_stateful.atomic import write_atomic
 from lstm_stateful.config import MODES
 from lstm_stateful.evaluate import finite_median
 from lstm_stateful.experiment import ModeResult, RunResult
 
 PACKAGES = ("lstm-stateful", "jax", "jaxlib", "optax", "numpy", "matplotlib")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder, then rename: never a half file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def versions() -> dict[str, str]:

@@ -113,24 +113,19 @@ def evaluate_batches(
     return losses, preds.reshape(-1, 1)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "train", "on_epoch"))
-def fit(
+def _fit_seeds(
     params: ModelParams,
     stateful: jax.Array,
     train_data: Batches,
     test_data: Batches,
-    *,
     model: ModelConfig,
     train: TrainConfig,
-    on_epoch: EpochCallback | None = None,
+    on_epoch: EpochCallback | None,
 ) -> FitResult:
-    """Train every seed of ``params`` (leading axis S) for ``train.epochs`` epochs.
-
-    Each epoch starts from a zero state, trains over ``train_data`` in order, then
-    validates on ``test_data`` continuing from the end-of-training state when stateful
-    (as Keras's ``fit(validation_data=...)`` does). ``stateful`` is a boolean scalar.
-    """
-    opt = optax.flatten(keras_adam(train.learning_rate))
+    """The body of ``fit`` (see there), traceable under further ``vmap``s."""
+    # Not optax.flatten: under vmap over many cells, concatenating and splitting the
+    # weights every step costs more than the per-leaf updates it saves.
+    opt = keras_adam(train.learning_rate)
     zeros = zero_carry(test_data.x.shape[1], model)
 
     def one_seed(p: ModelParams, o: optax.OptState) -> tuple:
@@ -148,3 +143,47 @@ def fit(
     (params, _), (train_loss, val_loss) = jax.lax.scan(epoch, state, jnp.arange(train.epochs))
     _, preds = jax.vmap(lambda p: evaluate_batches(p, zeros, stateful, test_data))(params)
     return FitResult(params, train_loss.T, val_loss.T, preds)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "train", "on_epoch"))
+def fit(
+    params: ModelParams,
+    stateful: jax.Array,
+    train_data: Batches,
+    test_data: Batches,
+    *,
+    model: ModelConfig,
+    train: TrainConfig,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Train every seed of ``params`` (leading axis S) for ``train.epochs`` epochs.
+
+    Each epoch starts from a zero state, trains over ``train_data`` in order, then
+    validates on ``test_data`` continuing from the end-of-training state when stateful
+    (as Keras's ``fit(validation_data=...)`` does). ``stateful`` is a boolean scalar.
+    """
+    return _fit_seeds(params, stateful, train_data, test_data, model, train, on_epoch)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "train"))
+def fit_grid(
+    params: ModelParams,
+    stateful: jax.Array,
+    train_data: Batches,
+    test_data: Batches,
+    *,
+    model: ModelConfig,
+    train: TrainConfig,
+) -> FitResult:
+    """``fit`` for C data sets (cells) x M modes x S seeds, as one program.
+
+    params: initial weights with a leading seed axis S, shared by every cell and mode;
+    stateful: (M,) booleans; train_data, test_data: ``Batches`` with a leading cell axis C
+    (same shapes otherwise). Every array of the result has leading axes (C, M, S).
+    """
+
+    def one_cell_mode(flag: jax.Array, train_cell: Batches, test_cell: Batches) -> FitResult:
+        return _fit_seeds(params, flag, train_cell, test_cell, model, train, None)
+
+    over_modes = jax.vmap(one_cell_mode, in_axes=(0, None, None))
+    return jax.vmap(over_modes, in_axes=(None, 0, 0))(stateful, train_data, test_data)

@@ -1,0 +1,92 @@
+"""Where a sweep's groups train: in this process, or on a Dask distributed cluster.
+
+Either way a worker only computes (``sweep.train_group``) and returns records; the
+caller alone writes the store, as results arrive. Both executors run the same programs
+on the same groups, so on the same machine their results are identical.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from lstm_stateful.errors import ConfigError
+from lstm_stateful.grid import Group
+from lstm_stateful.store import Record
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+# How long to wait for an existing Dask scheduler before giving up.
+CONNECT_TIMEOUT_S = 10
+
+
+def _train_group(group: Group) -> list[Record]:
+    # Imported in the worker, not at module import: the CLI loads this module before JAX.
+    from lstm_stateful.sweep import train_group
+
+    return train_group(group)
+
+
+class LocalExecutor:
+    """Groups train in this process, ``jobs`` at a time in threads (a compiled program
+    releases the GIL and mostly uses one core, so two groups use two cores)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+
+    def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs)
+        try:
+            futures = {pool.submit(_train_group, g): g for g in groups}
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            # On an interrupt, groups not started are dropped; running ones cannot be stopped.
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        pass
+
+
+class DaskExecutor:
+    """Groups train on Dask workers: a new ``LocalCluster`` of ``workers`` processes, or
+    an existing cluster at ``scheduler`` (its workers need lstm-stateful installed)."""
+
+    def __init__(self, client: Client, cluster: Any = None) -> None:
+        self.client = client
+        self._cluster = cluster
+
+    @classmethod
+    def local_cluster(cls, workers: int) -> DaskExecutor:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        )
+        return cls(Client(cluster), cluster)
+
+    @classmethod
+    def connect(cls, scheduler: str) -> DaskExecutor:
+        from distributed import Client
+
+        try:
+            return cls(Client(scheduler, timeout=CONNECT_TIMEOUT_S))
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ConfigError("--scheduler", f"cannot connect to Dask scheduler {scheduler!r}: {e}") from None
+
+    def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]:
+        from distributed import as_completed
+
+        futures = {self.client.submit(_train_group, g, pure=False): g for g in groups}
+        try:
+            for future, records in as_completed(futures, with_results=True):
+                yield futures[future], records
+        finally:
+            self.client.cancel(list(futures))
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()

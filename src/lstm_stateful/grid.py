@@ -1,0 +1,141 @@
+"""What a sweep trains: the (tsteps, lahead) grid, validated, and its split into groups.
+
+Pure Python (no JAX, no NumPy), like ``config``: a malformed range or a cell that does
+not fit the series fails before anything heavy is imported or trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from lstm_stateful.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lstm_stateful.errors import ConfigError
+
+# Part of every cell's key: bump it when a change to the training protocol makes results
+# stored by an earlier version wrong for the same config.
+PROTOCOL_VERSION = 1
+# The most tsteps values trained in one compiled program (x 2 modes x seeds lanes):
+# bounds the memory and the work lost to a kill mid-group.
+MAX_TSTEPS_PER_GROUP = 8
+
+
+def parse_range(flag: str, text: str) -> tuple[int, ...]:
+    """``"a:b"`` (inclusive) or ``"1,2,4"`` -> sorted distinct positive ints."""
+    values: list[int] = []
+    for part in text.split(","):
+        bounds = part.strip().split(":")
+        try:
+            numbers = [int(b) for b in bounds]
+        except ValueError:
+            numbers = []
+        if len(numbers) not in (1, 2) or "" in (b.strip() for b in bounds):
+            raise ConfigError(flag, f"malformed range {text!r}: use a:b (inclusive) or a list like 1,2,4")
+        low, high = numbers[0], numbers[-1]
+        if low < 1:
+            raise ConfigError(flag, f"must be positive integers, got {low} in {text!r}")
+        if high < low:
+            raise ConfigError(flag, f"range {part.strip()!r} is empty: its end must be >= its start")
+        values.extend(range(low, high + 1))
+    return tuple(sorted(set(values)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One point of the grid; trained for every seed and both modes."""
+
+    tsteps: int
+    lahead: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """The grid and the config every cell shares (its tsteps and lahead are replaced per cell)."""
+
+    tsteps: tuple[int, ...]
+    lahead: tuple[int, ...]
+    base: ExperimentConfig = dataclasses.field(default_factory=ExperimentConfig)
+
+    def __post_init__(self) -> None:
+        for flag, values in (("--tsteps", self.tsteps), ("--lahead", self.lahead)):
+            if not values:
+                raise ConfigError(flag, "the grid is empty: give at least one value")
+        for cell in self.cells:  # each cell's DataConfig names the flag that does not fit
+            self.config(cell)
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        return tuple(Cell(t, la) for la in self.lahead for t in self.tsteps)
+
+    def config(self, cell: Cell) -> ExperimentConfig:
+        return cell_config(self.base, cell)
+
+    def to_dict(self) -> dict:
+        return {"tsteps": list(self.tsteps), "lahead": list(self.lahead), "base": self.base.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SweepSpec:
+        return cls(tuple(d["tsteps"]), tuple(d["lahead"]), experiment_config(d["base"]))
+
+
+def cell_config(base: ExperimentConfig, cell: Cell) -> ExperimentConfig:
+    """``base`` with the cell's tsteps and lahead (validated: a misfit names its flag)."""
+    data = dataclasses.replace(base.data, tsteps=cell.tsteps, lahead=cell.lahead)
+    return dataclasses.replace(base, data=data)
+
+
+def experiment_config(d: dict) -> ExperimentConfig:
+    """The inverse of ``ExperimentConfig.to_dict``."""
+    return ExperimentConfig(
+        data=DataConfig(**d["data"]),
+        model=ModelConfig(**d["model"]),
+        train=TrainConfig(**d["train"]),
+        seeds=d["seeds"],
+        seed=d["seed"],
+    )
+
+
+def cell_key(cfg: ExperimentConfig) -> str:
+    """The store key of a cell's config: a hash of everything that decides its results.
+
+    ``seeds`` is left out: seed i's weights do not depend on how many seeds run, so a
+    rerun with more seeds keeps the seeds already trained.
+    """
+    d = cfg.to_dict()
+    del d["seeds"]
+    d["protocol"] = PROTOCOL_VERSION
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """Cells that share array shapes (one lahead), trained by one compiled program."""
+
+    lahead: int
+    tsteps: tuple[int, ...]
+    base: ExperimentConfig
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        return tuple(Cell(t, self.lahead) for t in self.tsteps)
+
+    @property
+    def trainings(self) -> int:
+        """Trained models: cells x modes x seeds."""
+        return len(self.tsteps) * 2 * self.base.seeds
+
+    @property
+    def work(self) -> float:
+        """Relative cost, for the time-left estimate: sequential LSTM steps x lanes."""
+        return self.trainings * (self.lahead + 1)
+
+
+def groups(spec: SweepSpec, pending: set[Cell]) -> list[Group]:
+    """The pending cells in groups, the most expensive first (the sweep ends sooner)."""
+    out = []
+    for lahead in spec.lahead:
+        tsteps = tuple(t for t in spec.tsteps if Cell(t, lahead) in pending)
+        for i in range(0, len(tsteps), MAX_TSTEPS_PER_GROUP):
+            out.append(Group(lahead, tsteps[i : i + MAX_TSTEPS_PER_GROUP], spec.base))
+    return sorted(out, key=lambda g: -g.work)

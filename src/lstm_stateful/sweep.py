@@ -1,0 +1,118 @@
+"""Sweeps: every (tsteps, lahead, seed, mode) cell of a grid, by the same protocol as ``run``.
+
+``train_group`` trains one group (one lahead, up to ``grid.MAX_TSTEPS_PER_GROUP`` tsteps)
+as one compiled program, vmapped over tsteps x modes x seeds, and returns its store
+records; it is what an executor's worker runs. ``run_sweep`` sends the pending groups to
+an executor and writes each group's records to the store as they arrive.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import jax
+import numpy as np
+
+from lstm_stateful import data as data_mod
+from lstm_stateful import evaluate
+from lstm_stateful.config import MODES, ExperimentConfig
+from lstm_stateful.grid import Group, SweepSpec, cell_config, cell_key, groups
+from lstm_stateful.store import Record, Store
+from lstm_stateful.train import Batches, fit_grid, init_seeds
+
+
+class Executor(Protocol):
+    """Runs ``train_group`` on groups, yielding (group, records) as each finishes."""
+
+    def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]: ...
+
+
+def _stacked_batches(splits: list[data_mod.Split], batch_size: int) -> tuple[Batches, Batches]:
+    """Train and test ``Batches`` with a leading cell axis (cells share shapes within a group)."""
+
+    def stack(name: str) -> np.ndarray:
+        return np.stack([data_mod.batches(getattr(s, name), batch_size) for s in splits])
+
+    return Batches(stack("x_train"), stack("y_train")), Batches(stack("x_test"), stack("y_test"))
+
+
+def _cell_records(cfg: ExperimentConfig, split: data_mod.Split, floors: evaluate.Floors, arrays: dict) -> list[Record]:
+    """Score one cell. arrays: predictions (M, S, n_test, 1), train_loss and val_loss
+    (M, S, epochs), group_s (float)."""
+    out = []
+    common = {
+        "config_hash": cell_key(cfg),
+        "config": json.dumps(cfg.to_dict(), sort_keys=True),
+        "tsteps": cfg.data.tsteps,
+        "lahead": cfg.data.lahead,
+        "window_floor": floors.window_test,
+        "zero_floor": floors.zero_test,
+        "group_s": arrays["group_s"],
+    }
+    for m, mode in enumerate(MODES):
+        scores = evaluate.score(split.y_test, arrays["predictions"][m], skip=evaluate.unscored_points(mode, cfg.data))
+        for s in range(cfg.seeds):
+            per_seed = {
+                "seed_index": s,
+                "mode": mode,
+                "mse": float(scores.mse[s]),
+                "r2": float(scores.r2[s]),
+                "converged": bool(scores.converged[s]),
+                "floor": evaluate.model_floor(floors, mode),
+                "train_loss": tuple(arrays["train_loss"][m, s].tolist()),
+                "val_loss": tuple(arrays["val_loss"][m, s].tolist()),
+            }
+            out.append(Record(**common, **per_seed))
+    return out
+
+
+def train_group(group: Group) -> list[Record]:
+    """Train every cell of ``group`` for both modes and every seed: one compiled program.
+
+    The weights of seed i are those ``run`` uses (``init_seeds(seed, seeds)``), shared by
+    every cell and both modes, so a sweep cell is the ``run`` of its config.
+    """
+    start = time.perf_counter()
+    base = group.base
+    configs = [cell_config(base, c) for c in group.cells]
+    series = [data_mod.make_series(cfg.data) for cfg in configs]
+    splits = [data_mod.split(s, cfg.data) for s, cfg in zip(series, configs, strict=True)]
+    train_data, test_data = _stacked_batches(splits, base.data.batch_size)
+    result = fit_grid(
+        init_seeds(base.seed, base.seeds, base.model),
+        np.array([mode == "stateful" for mode in MODES]),
+        jax.device_put(train_data),
+        jax.device_put(test_data),
+        model=base.model,
+        train=base.train,
+    )
+    predictions, train_loss, val_loss = map(np.asarray, (result.predictions, result.train_loss, result.val_loss))
+    group_s = time.perf_counter() - start
+    records = []
+    for c, (cfg, s, split) in enumerate(zip(configs, series, splits, strict=True)):
+        floors = evaluate.floors(cfg.data, data_mod.test_part(s, cfg.data))
+        arrays = {"predictions": predictions[c], "train_loss": train_loss[c], "val_loss": val_loss[c]}
+        records.extend(_cell_records(cfg, split, floors, arrays | {"group_s": group_s}))
+    return records
+
+
+def pending_groups(spec: SweepSpec, store: Store) -> tuple[list[Group], int]:
+    """The groups still to train, and how many cells the store already has."""
+    done = store.finished(spec)
+    return groups(spec, set(spec.cells) - done), len(done)
+
+
+def run_sweep(
+    spec: SweepSpec, store: Store, executor: Executor, on_group: Callable[[Group], None] | None = None
+) -> int:
+    """Train the cells the store lacks; write each group as it arrives. Returns groups trained."""
+    store.record_sweep(spec)
+    todo, _ = pending_groups(spec, store)
+    for group, records in executor.map_unordered(todo):
+        store.write(records)
+        if on_group is not None:
+            on_group(group)
+    return len(todo)
