@@ -1,0 +1,76 @@
+"""The sweep grid: ranges, validation, cell keys, groups."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lstm_stateful.config import DataConfig, ExperimentConfig, TrainConfig
+from lstm_stateful.errors import ConfigError
+from lstm_stateful.grid import MAX_TSTEPS_PER_GROUP, Cell, SweepSpec, cell_key, groups, parse_range
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [("1:8", tuple(range(1, 9))), ("3", (3,)), ("1,2,4", (1, 2, 4)), ("4,1:2,2", (1, 2, 4)), (" 2 : 3 ", (2, 3))],
+)
+def test_parse_range(text: str, values: tuple[int, ...]) -> None:
+    assert parse_range("--tsteps", text) == values
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("1:", "malformed"),
+        (":3", "malformed"),
+        ("a:b", "malformed"),
+        ("1:2:3", "malformed"),
+        ("1,,2", "malformed"),
+        ("", "malformed"),
+        ("1.5", "malformed"),
+        ("0:3", "positive"),
+        ("-2", "positive"),
+        ("5:3", "empty"),
+    ],
+)
+def test_parse_range_rejects(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem) as e:
+        parse_range("--lahead", text)
+    assert e.value.param == "--lahead"
+
+
+def test_spec_rejects_cells_beyond_the_series() -> None:
+    base = ExperimentConfig(data=DataConfig(input_len=50))
+    with pytest.raises(ConfigError) as e:
+        SweepSpec((1, 2), (1, 60), base)
+    assert e.value.param == "--lahead" and "60" in e.value.problem
+
+
+def test_spec_rejects_empty_grid() -> None:
+    with pytest.raises(ConfigError, match="empty"):
+        SweepSpec((), (1,))
+
+
+def test_spec_round_trips_through_dict() -> None:
+    spec = SweepSpec((1, 3), (2,), ExperimentConfig(train=TrainConfig(epochs=3), seeds=4, seed=7))
+    assert SweepSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_cell_key_ignores_seed_count_but_not_what_decides_results() -> None:
+    cfg = SweepSpec((2,), (1,)).config(Cell(2, 1))
+    assert cell_key(cfg) == cell_key(dataclasses.replace(cfg, seeds=99))
+    assert cell_key(cfg) != cell_key(dataclasses.replace(cfg, seed=1))
+    assert cell_key(cfg) != cell_key(dataclasses.replace(cfg, train=TrainConfig(epochs=11)))
+    assert cell_key(cfg) != cell_key(SweepSpec((2,), (2,)).config(Cell(2, 2)))
+
+
+def test_groups_share_lahead_cover_pending_and_put_expensive_first() -> None:
+    spec = SweepSpec(tuple(range(1, 2 * MAX_TSTEPS_PER_GROUP + 2)), (1, 4))
+    pending = set(spec.cells) - {Cell(1, 1)}
+    found = groups(spec, pending)
+    cells = [c for g in found for c in g.cells]
+    assert len(cells) == len(pending) and set(cells) == pending
+    assert all(len(g.tsteps) <= MAX_TSTEPS_PER_GROUP for g in found)
+    assert [g.work for g in found] == sorted((g.work for g in found), reverse=True)
+    assert found[0].lahead == 4
