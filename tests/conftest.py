@@ -8,7 +8,13 @@ import os
 os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import jax
+from lstm_stateful import compile_cache
+
+# The CLI sets this before JAX starts; so do the tests, so that in-process runs, subprocess
+# runs and Dask workers all compile with the same flags.
+compile_cache.set_xla_flags()
+
+import jax  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 

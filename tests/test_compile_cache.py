@@ -36,3 +36,15 @@ def test_enable_points_jax_at_the_dir(tmp_path: Path) -> None:
         assert (tmp_path / "c").is_dir()
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_xla_flags_added_unless_the_user_chose() -> None:
+    env: dict[str, str] = {}
+    compile_cache.set_xla_flags(env)
+    assert env["XLA_FLAGS"] == compile_cache.XLA_CPU_FLAG
+    env = {"XLA_FLAGS": "--xla_dump_to=/tmp/x"}
+    compile_cache.set_xla_flags(env)
+    assert env["XLA_FLAGS"] == f"--xla_dump_to=/tmp/x {compile_cache.XLA_CPU_FLAG}"
+    env = {"XLA_FLAGS": "--xla_backend_optimization_level=3"}
+    compile_cache.set_xla_flags(env)
+    assert env["XLA_FLAGS"] == "--xla_backend_optimization_level=3"

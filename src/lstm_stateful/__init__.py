@@ -20,9 +20,14 @@ _EXPORTS = {
     "lstm_stateful.data": ("Series", "Split", "batches", "make_series", "split"),
     "lstm_stateful.errors": ("ConfigError",),
     "lstm_stateful.evaluate": ("Floors", "Scores", "banner", "floors", "score", "verdict"),
+    "lstm_stateful.executors": ("DaskExecutor", "LocalExecutor"),
     "lstm_stateful.experiment": ("ModeResult", "RunResult", "run"),
+    "lstm_stateful.grid": ("Cell", "Group", "SweepSpec", "cell_key", "parse_range"),
     "lstm_stateful.optim": ("keras_adam",),
-    "lstm_stateful.train": ("Batches", "FitResult", "evaluate_batches", "fit", "init_seeds"),
+    "lstm_stateful.store": ("Record", "Store"),
+    "lstm_stateful.summary": ("SummaryRow", "summarize"),
+    "lstm_stateful.sweep": ("run_sweep", "train_group"),
+    "lstm_stateful.train": ("Batches", "FitResult", "evaluate_batches", "fit", "fit_grid", "init_seeds"),
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

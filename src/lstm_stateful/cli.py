@@ -244,12 +244,12 @@ def _train_sweep(
     console: Console, spec: grid.SweepSpec, db: Store, todo: list[grid.Group], done: int, options: SweepOptions
 ) -> None:
     executor = _executor(options)
-    if options.cache and options.workers is None and options.scheduler is None:
+    if options.cache and isinstance(executor, executors.DaskExecutor):
         from lstm_stateful import compile_cache
 
-        problem = compile_cache.enable(compile_cache.default_cache_dir())
-        if problem:
-            console.print(f"[yellow]warning:[/yellow] {problem}; compiling without it")
+        executor.cache_dir = str(compile_cache.default_cache_dir())  # each worker turns it on
+    elif options.cache:
+        _enable_cache(console)
     from lstm_stateful.sweep import run_sweep
 
     total = len(spec.cells) * 2 * spec.base.seeds
@@ -308,12 +308,11 @@ def _input_data(series: Series) -> plots.InputData:
 def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool) -> RunResult:
     # Imported here, not at the top: JAX takes a second to import, and bad flags should
     # fail before that, and the figure process should already be running during it.
-    from lstm_stateful import compile_cache, experiment
+    from lstm_stateful import experiment
 
     console = Console(highlight=False)
-    problem = compile_cache.enable(compile_cache.default_cache_dir()) if cache else None
-    if problem:
-        console.print(f"[yellow]warning:[/yellow] {problem}; compiling without it")
+    if cache:
+        _enable_cache(console)
     con.print_banner(console, evaluate.banner(cfg.data))
     series, split = experiment.prepare(cfg)
     figures.draw("input", _input_data(series))
@@ -327,12 +326,23 @@ def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool
     return result
 
 
+def _enable_cache(console: Console) -> None:
+    """Turn on JAX's persistent compilation cache in this process; warn if it cannot be."""
+    from lstm_stateful import compile_cache
+
+    if problem := compile_cache.enable(compile_cache.default_cache_dir()):
+        console.print(f"[yellow]warning:[/yellow] {problem}; compiling without it")
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input becomes one line on stderr and exit status 2, never a traceback."""
+    from lstm_stateful import compile_cache
+
+    compile_cache.set_xla_flags()
     try:
         result = cli.main(args=argv, prog_name="lstm-stateful", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:

@@ -12,6 +12,10 @@ import os
 from pathlib import Path
 
 ENV_VAR = "LSTM_STATEFUL_CACHE_DIR"
+# LLVM optimisation level 1 instead of XLA's default 2 for CPU code. Measured on a 2-core
+# CPU: the 8x8 sweep at the example's defaults took 49.7 s instead of 61.4 s (compiles are
+# about 30% shorter and the steps no slower), with bit-identical results.
+XLA_CPU_FLAG = "--xla_backend_optimization_level=1"
 
 
 def default_cache_dir() -> Path:
@@ -38,3 +42,15 @@ def enable(path: Path) -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return None
+
+
+def set_xla_flags(environ: dict[str, str] | None = None) -> None:
+    """Add ``XLA_CPU_FLAG`` to ``XLA_FLAGS`` unless the user set that option.
+
+    Takes effect only if called before JAX starts its backend; worker processes started
+    afterwards (Dask's LocalCluster) inherit it, so they compile the same programs.
+    """
+    env = os.environ if environ is None else environ
+    flags = env.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        env["XLA_FLAGS"] = f"{flags} {XLA_CPU_FLAG}".strip()

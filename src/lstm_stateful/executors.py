@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lstm_stateful.errors import ConfigError
@@ -22,10 +23,15 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 10
 
 
-def _train_group(group: Group) -> list[Record]:
+def _train_group(group: Group, cache_dir: str | None = None) -> list[Record]:
+    """On a worker: turn on the compilation cache at ``cache_dir`` (if given), train the group."""
     # Imported in the worker, not at module import: the CLI loads this module before JAX.
     from lstm_stateful.sweep import train_group
 
+    if cache_dir is not None:
+        from lstm_stateful import compile_cache
+
+        compile_cache.enable(Path(cache_dir))  # a worker without a usable cache just compiles
     return train_group(group)
 
 
@@ -52,11 +58,13 @@ class LocalExecutor:
 
 class DaskExecutor:
     """Groups train on Dask workers: a new ``LocalCluster`` of ``workers`` processes, or
-    an existing cluster at ``scheduler`` (its workers need lstm-stateful installed)."""
+    an existing cluster at ``scheduler`` (its workers need lstm-stateful installed).
+    ``cache_dir``: the JAX compilation cache the workers use (None: none)."""
 
     def __init__(self, client: Client, cluster: Any = None) -> None:
         self.client = client
         self._cluster = cluster
+        self.cache_dir: str | None = None
 
     @classmethod
     def local_cluster(cls, workers: int) -> DaskExecutor:
@@ -79,7 +87,7 @@ class DaskExecutor:
     def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]:
         from distributed import as_completed
 
-        futures = {self.client.submit(_train_group, g, pure=False): g for g in groups}
+        futures = {self.client.submit(_train_group, g, self.cache_dir, pure=False): g for g in groups}
         try:
             for future, records in as_completed(futures, with_results=True):
                 yield futures[future], records
