@@ -226,8 +226,7 @@ def _run_sweep(spec: grid.SweepSpec, out: Path, store_path: Path, options: Sweep
 
 def _sweep_plan(console: Console, spec: grid.SweepSpec, db: Store) -> tuple[list[grid.Group], int]:
     """Say what the sweep will do; return the groups to train and the trainings already stored."""
-    done_cells = db.finished(spec)
-    todo = grid.groups(spec, set(spec.cells) - done_cells)
+    todo, done_cells = db.pending(spec)
     n_cells = len(spec.cells)
     trainings = n_cells * 2 * spec.base.seeds
     console.print(

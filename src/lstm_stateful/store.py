@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from lstm_stateful.errors import ConfigError
-from lstm_stateful.grid import Cell, SweepSpec, cell_key
+from lstm_stateful.grid import Cell, Group, SweepSpec, cell_key, groups
 
 SCHEMA_VERSION = 1
 # How long a writer waits for another process's transaction before giving up.
@@ -192,3 +192,8 @@ class Store:
             if count == 2 * spec.base.seeds:
                 done.add(cell)
         return done
+
+    def pending(self, spec: SweepSpec) -> tuple[list[Group], set[Cell]]:
+        """The groups still to train (most expensive first), and the cells already finished."""
+        done = self.finished(spec)
+        return groups(spec, set(spec.cells) - done), done

@@ -19,7 +19,7 @@ import numpy as np
 from lstm_stateful import data as data_mod
 from lstm_stateful import evaluate
 from lstm_stateful.config import MODES, ExperimentConfig
-from lstm_stateful.grid import Group, SweepSpec, cell_config, cell_key, groups
+from lstm_stateful.grid import Group, SweepSpec, cell_config, cell_key
 from lstm_stateful.store import Record, Store
 from lstm_stateful.train import Batches, fit_grid, init_seeds
 
@@ -99,18 +99,12 @@ def train_group(group: Group) -> list[Record]:
     return records
 
 
-def pending_groups(spec: SweepSpec, store: Store) -> tuple[list[Group], int]:
-    """The groups still to train, and how many cells the store already has."""
-    done = store.finished(spec)
-    return groups(spec, set(spec.cells) - done), len(done)
-
-
 def run_sweep(
     spec: SweepSpec, store: Store, executor: Executor, on_group: Callable[[Group], None] | None = None
 ) -> int:
     """Train the cells the store lacks; write each group as it arrives. Returns groups trained."""
     store.record_sweep(spec)
-    todo, _ = pending_groups(spec, store)
+    todo, _ = store.pending(spec)
     for group, records in executor.map_unordered(todo):
         store.write(records)
         if on_group is not None:
