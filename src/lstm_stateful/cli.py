@@ -20,7 +20,7 @@ from lstm_stateful import evaluate, executors, grid, plots, sweep_console, sweep
 from lstm_stateful.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lstm_stateful.errors import ConfigError
 from lstm_stateful.figure_process import FigureProcess, FigureProcessError
-from lstm_stateful.store import Store
+from lstm_stateful.store import Record, Store
 
 if TYPE_CHECKING:
     from lstm_stateful.data import Series
@@ -163,9 +163,7 @@ class SweepOptions:
 
 def _sweep_options(ctx: click.Context, flags: dict) -> SweepOptions:
     """Validate the flags about how to run (not what), one error line each."""
-    options = SweepOptions(
-        flags.pop("jobs"), flags.pop("workers"), flags.pop("scheduler"), not flags.pop("no_cache"), flags.pop("report")
-    )
+    options = SweepOptions(flags["jobs"], flags["workers"], flags["scheduler"], not flags["no_cache"], flags["report"])
     if options.jobs < 1:
         raise ConfigError("--jobs", f"must be a positive integer, got {options.jobs}")
     if options.workers is not None and options.workers < 1:
@@ -192,10 +190,14 @@ def _sweep_report(out: Path, store_path: Path | None) -> None:
         records = db.records(spec)
     finally:
         db.close()
-    console = Console(highlight=False)
+    _write_sweep_outputs(Console(highlight=False), spec, records, out, f"from {path}")
+
+
+def _write_sweep_outputs(console: Console, spec: grid.SweepSpec, records: list[Record], out: Path, note: str) -> None:
+    """summary.csv and the figure from ``records``, then the summary on the terminal."""
     rows = sweep_report.write_sweep_files(spec, records, out)
     sweep_console.print_sweep_summary(console, rows, spec)
-    console.print(f"Wrote {sweep_report.SUMMARY_FILE} and {sweep_report.PHASE_FILE} to {out}/ from {path}.")
+    console.print(f"Wrote {sweep_report.SUMMARY_FILE} and {sweep_report.PHASE_FILE} to {out}/ {note}.")
 
 
 def _executor(options: SweepOptions) -> executors.LocalExecutor | executors.DaskExecutor:
@@ -214,29 +216,24 @@ def _run_sweep(spec: grid.SweepSpec, out: Path, store_path: Path, options: Sweep
         todo, done = _sweep_plan(console, spec, db)
         if todo:
             _train_sweep(console, spec, db, todo, done, options)
-        rows = sweep_report.write_sweep_files(spec, db.records(spec), out)
+        records = db.records(spec)
     finally:
         db.close()
-    sweep_console.print_sweep_summary(console, rows, spec)
-    console.print(
-        f"Wrote {sweep_report.SUMMARY_FILE} and {sweep_report.PHASE_FILE} to {out}/; store {store_path}; "
-        f"{time.perf_counter() - start:.1f} s."
-    )
+    _write_sweep_outputs(console, spec, records, out, f"(store {store_path}) in {time.perf_counter() - start:.1f} s")
 
 
 def _sweep_plan(console: Console, spec: grid.SweepSpec, db: Store) -> tuple[list[grid.Group], int]:
     """Say what the sweep will do; return the groups to train and the trainings already stored."""
     todo, done_cells = db.pending(spec)
     n_cells = len(spec.cells)
-    trainings = n_cells * 2 * spec.base.seeds
     console.print(
         f"Sweep: tsteps {list(spec.tsteps)} x lahead {list(spec.lahead)} = {n_cells} cells x 2 models x "
-        f"{spec.base.seeds} seeds = {trainings:,} trainings of {spec.base.train.epochs} epochs."
+        f"{spec.base.seeds} seeds = {spec.trainings:,} trainings of {spec.base.train.epochs} epochs."
     )
     if done_cells:
         rest = f"training the other {n_cells - len(done_cells)}" if todo else "nothing left to train"
         console.print(f"{len(done_cells)} of {n_cells} cells are already in the store; {rest}.")
-    return todo, len(done_cells) * 2 * spec.base.seeds
+    return todo, len(done_cells) * spec.trainings_per_cell
 
 
 def _train_sweep(
@@ -251,9 +248,8 @@ def _train_sweep(
         _enable_cache(console)
     from lstm_stateful.sweep import run_sweep
 
-    total = len(spec.cells) * 2 * spec.base.seeds
     try:
-        with sweep_console.SweepProgress(console, todo, done, total) as progress:
+        with sweep_console.SweepProgress(console, todo, done, spec.trainings) as progress:
             run_sweep(spec, db, executor, on_group=progress.group_done)
     except KeyboardInterrupt:
         console.print(f"Interrupted. Finished groups are kept in {db.path}; run the same command again to resume.")

@@ -106,13 +106,23 @@ def verdict(scores: Scores, window_floor: float) -> str:
     return "not converged"
 
 
+def rule_says_stateless_converges(tsteps: int, lahead: int) -> bool:
+    """The example's rule: a stateless model converges iff its window covers the average."""
+    return lahead >= tsteps
+
+
+def rule_held(tsteps: int, lahead: int, stateless_verdict: str) -> bool:
+    """Whether what the stateless model did matches the example's rule."""
+    return (stateless_verdict == "converged") == rule_says_stateless_converges(tsteps, lahead)
+
+
 def banner(cfg: DataConfig) -> str:
     """The example's claim, printed before training."""
-    if cfg.lahead >= cfg.tsteps:
+    if rule_says_stateless_converges(cfg.tsteps, cfg.lahead):
         return "STATELESS LSTM WILL ALSO CONVERGE"
     return "STATELESS LSTM WILL NOT CONVERGE"
 
 
 def banner_held(cfg: DataConfig, stateless_verdict: str) -> bool:
     """Whether what the stateless model did matches the banner's claim."""
-    return (stateless_verdict == "converged") == (cfg.lahead >= cfg.tsteps)
+    return rule_held(cfg.tsteps, cfg.lahead, stateless_verdict)

@@ -58,6 +58,16 @@ def prepare(cfg: ExperimentConfig) -> tuple[data_mod.Series, data_mod.Split]:
     return series, data_mod.split(series, cfg.data)
 
 
+def test_floors(cfg: ExperimentConfig, series: data_mod.Series) -> evaluate.Floors:
+    """The floors on this config's test rows (float64)."""
+    return evaluate.floors(cfg.data, data_mod.test_part(series, cfg.data))
+
+
+def score_model(cfg: ExperimentConfig, mode: str, split: data_mod.Split, predictions: np.ndarray) -> evaluate.Scores:
+    """Score one model's seeds, predictions (S, n_test, 1), on the test points it is scored on."""
+    return evaluate.score(split.y_test, predictions, skip=evaluate.unscored_points(mode, cfg.data))
+
+
 def _device_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> Batches:
     return Batches(jax.device_put(data_mod.batches(x, batch_size)), jax.device_put(data_mod.batches(y, batch_size)))
 
@@ -96,7 +106,7 @@ def _mode_result(
 ) -> ModeResult:
     result, compile_s, train_s = fitted
     preds = np.asarray(result.predictions)
-    scores = evaluate.score(split.y_test, preds, skip=evaluate.unscored_points(mode, cfg.data))
+    scores = score_model(cfg, mode, split, preds)
     return ModeResult(
         train_loss=np.asarray(result.train_loss),
         val_loss=np.asarray(result.val_loss),
@@ -120,7 +130,7 @@ def run(
     with "compiling", then "training".
     """
     series, split = prepare(cfg)
-    floors = evaluate.floors(cfg.data, data_mod.test_part(series, cfg.data))
+    floors = test_floors(cfg, series)
     fitted = _train_both(cfg, split, on_epoch, on_stage or (lambda stage: None))
     models = {mode: _mode_result(cfg, mode, fitted[mode], split, floors) for mode in MODES}
     return RunResult(

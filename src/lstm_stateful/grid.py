@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 
-from lstm_stateful.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lstm_stateful.config import MODES, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lstm_stateful.errors import ConfigError
 
 # Part of every cell's key: bump it when a change to the training protocol makes results
@@ -71,6 +71,15 @@ class SweepSpec:
     def config(self, cell: Cell) -> ExperimentConfig:
         return cell_config(self.base, cell)
 
+    @property
+    def trainings_per_cell(self) -> int:
+        """Models trained per cell: both modes x every seed."""
+        return len(MODES) * self.base.seeds
+
+    @property
+    def trainings(self) -> int:
+        return len(self.cells) * self.trainings_per_cell
+
     def to_dict(self) -> dict:
         return {"tsteps": list(self.tsteps), "lahead": list(self.lahead), "base": self.base.to_dict()}
 
@@ -123,7 +132,7 @@ class Group:
     @property
     def trainings(self) -> int:
         """Trained models: cells x modes x seeds."""
-        return len(self.tsteps) * 2 * self.base.seeds
+        return len(self.tsteps) * len(MODES) * self.base.seeds
 
     @property
     def work(self) -> float:

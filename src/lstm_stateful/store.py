@@ -189,7 +189,7 @@ class Store:
                 "SELECT COUNT(*) FROM results WHERE config_hash = ? AND seed_index < ?",
                 (cell_key(spec.config(cell)), spec.base.seeds),
             ).fetchone()
-            if count == 2 * spec.base.seeds:
+            if count == spec.trainings_per_cell:
                 done.add(cell)
         return done
 

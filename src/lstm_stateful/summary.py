@@ -70,7 +70,7 @@ def _row(tsteps: int, lahead: int, mode: str, records: list[Record]) -> SummaryR
     r2 = np.array([r.r2 for r in records])
     scores = evaluate.Scores(mse=mse, r2=r2, converged=np.array([r.converged for r in records]))
     first = records[0]
-    verdict = evaluate.verdict(scores, first.window_floor if mode == "stateless" else 0.0)
+    verdict = evaluate.verdict(scores, first.floor)
     rng = np.random.default_rng([BOOTSTRAP_SEED, tsteps, lahead, MODES.index(mode)])
     r2_ci, mse_ci = bootstrap_ci(r2, rng), bootstrap_ci(mse, rng)
     return SummaryRow(
@@ -80,7 +80,7 @@ def _row(tsteps: int, lahead: int, mode: str, records: list[Record]) -> SummaryR
         mse_mean=_finite_mean(mse), mse_median=evaluate.finite_median(mse), mse_ci95_low=mse_ci[0],
         mse_ci95_high=mse_ci[1], floor=first.floor, window_floor=first.window_floor, zero_floor=first.zero_floor,
         verdict=verdict,
-        banner_held=((verdict == "converged") == (lahead >= tsteps)) if mode == "stateless" else None,
+        banner_held=evaluate.rule_held(tsteps, lahead, verdict) if mode == "stateless" else None,
     )  # fmt: skip
 
 

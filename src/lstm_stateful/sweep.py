@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from lstm_stateful import data as data_mod
-from lstm_stateful import evaluate
+from lstm_stateful import evaluate, experiment
 from lstm_stateful.config import MODES, ExperimentConfig
 from lstm_stateful.grid import Group, SweepSpec, cell_config, cell_key
 from lstm_stateful.store import Record, Store
@@ -30,7 +30,7 @@ class Executor(Protocol):
     def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]: ...
 
 
-def _stacked_batches(splits: list[data_mod.Split], batch_size: int) -> tuple[Batches, Batches]:
+def _stacked_batches(splits: tuple[data_mod.Split, ...], batch_size: int) -> tuple[Batches, Batches]:
     """Train and test ``Batches`` with a leading cell axis (cells share shapes within a group)."""
 
     def stack(name: str) -> np.ndarray:
@@ -53,7 +53,7 @@ def _cell_records(cfg: ExperimentConfig, split: data_mod.Split, floors: evaluate
         "group_s": arrays["group_s"],
     }
     for m, mode in enumerate(MODES):
-        scores = evaluate.score(split.y_test, arrays["predictions"][m], skip=evaluate.unscored_points(mode, cfg.data))
+        scores = experiment.score_model(cfg, mode, split, arrays["predictions"][m])
         for s in range(cfg.seeds):
             per_seed = {
                 "seed_index": s,
@@ -78,8 +78,7 @@ def train_group(group: Group) -> list[Record]:
     start = time.perf_counter()
     base = group.base
     configs = [cell_config(base, c) for c in group.cells]
-    series = [data_mod.make_series(cfg.data) for cfg in configs]
-    splits = [data_mod.split(s, cfg.data) for s, cfg in zip(series, configs, strict=True)]
+    series, splits = zip(*(experiment.prepare(cfg) for cfg in configs), strict=True)
     train_data, test_data = _stacked_batches(splits, base.data.batch_size)
     result = fit_grid(
         init_seeds(base.seed, base.seeds, base.model),
@@ -93,7 +92,7 @@ def train_group(group: Group) -> list[Record]:
     group_s = time.perf_counter() - start
     records = []
     for c, (cfg, s, split) in enumerate(zip(configs, series, splits, strict=True)):
-        floors = evaluate.floors(cfg.data, data_mod.test_part(s, cfg.data))
+        floors = experiment.test_floors(cfg, s)
         arrays = {"predictions": predictions[c], "train_loss": train_loss[c], "val_loss": val_loss[c]}
         records.extend(_cell_records(cfg, split, floors, arrays | {"group_s": group_s}))
     return records

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from lstm_stateful.config import MODES
+from lstm_stateful.evaluate import rule_says_stateless_converges
 from lstm_stateful.grid import Group, SweepSpec
 from lstm_stateful.summary import SummaryRow, phase_grid
 
@@ -57,7 +58,7 @@ def _grid_table(title: str, grid: np.ndarray, spec: SweepSpec) -> Table:
         cells = []
         for j, t in enumerate(spec.tsteps):
             text = "-" if np.isnan(grid[i, j]) else f"{grid[i, j]:.2f}"
-            cells.append(f"[bold]{text}[/bold]" if la >= t else text)
+            cells.append(f"[bold]{text}[/bold]" if rule_says_stateless_converges(t, la) else text)
         table.add_row(str(la), *cells)
     return table
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from lstm_stateful.atomic import write_atomic, write_with
 from lstm_stateful.config import MODES
+from lstm_stateful.evaluate import rule_says_stateless_converges
 from lstm_stateful.grid import SweepSpec
 from lstm_stateful.store import Record
 from lstm_stateful.summary import SummaryRow, phase_grid, summarize
@@ -47,7 +48,7 @@ def summary_csv(rows: list[SummaryRow]) -> str:
 
 def _boundary(ax: Axes, spec: SweepSpec) -> None:
     """Outline the cells where lahead >= tsteps (where the example says stateless converges)."""
-    inside = np.array([[la >= t for t in spec.tsteps] for la in spec.lahead])
+    inside = np.array([[rule_says_stateless_converges(t, la) for t in spec.tsteps] for la in spec.lahead])
     rows, cols = inside.shape
     for i in range(rows):
         for j in range(cols):
