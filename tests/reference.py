@@ -15,7 +15,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pandas as pd
 
-from lstm_stateful.cells import DenseParams, LSTMParams, ModelParams
+from lstm_stateful.cells import DenseParams, GRUParams, LSTMParams, ModelParams, SimpleRNNParams
+
+# Our --cell names -> (Keras layer name, our parameter type); the weight layouts are equal.
+KERAS_CELLS = {"lstm": ("LSTM", LSTMParams), "gru": ("GRU", GRUParams), "simple": ("SimpleRNN", SimpleRNNParams)}
 
 
 def example_frames(input_len: int, tsteps: int, lahead: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -54,15 +57,16 @@ def example_arrays(input_len: int, tsteps: int, lahead: int, batch_size: int) ->
     return example_split(x, y, input_len, batch_size)
 
 
-def keras_model(stateful: bool, lahead: int, batch_size: int, units: int = 20, seed: int = 0):
-    """The example's ``create_model``: ``LSTM(units)`` + ``Dense(1)``, mse, Adam defaults."""
+def keras_model(stateful: bool, lahead: int, batch_size: int, units: int = 20, seed: int = 0, cell: str = "lstm"):
+    """The example's ``create_model``: ``LSTM(units)`` (or GRU with reset_after, or SimpleRNN)
+    + ``Dense(1)``, mse, Adam defaults."""
     import keras
 
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(
         [
             keras.Input(shape=(lahead, 1), batch_size=batch_size),
-            keras.layers.LSTM(units, stateful=stateful),
+            getattr(keras.layers, KERAS_CELLS[cell][0])(units, stateful=stateful),
             keras.layers.Dense(1),
         ]
     )
@@ -77,10 +81,11 @@ def reset_states(model) -> None:
             layer.reset_state()
 
 
-def params_from_keras(model) -> ModelParams:
+def params_from_keras(model, cell: str = "lstm") -> ModelParams:
     """Our parameter pytree holding a Keras model's weights (same layouts, no transpose)."""
     kernel, recurrent, bias, dense_kernel, dense_bias = (np.asarray(w) for w in model.get_weights())
-    return ModelParams(LSTMParams(kernel, recurrent, bias), DenseParams(dense_kernel, dense_bias))
+    params_type = KERAS_CELLS[cell][1]
+    return ModelParams(params_type(kernel, recurrent, bias), DenseParams(dense_kernel, dense_bias))
 
 
 def keras_fit(model, stateful: bool, epochs: int, batch_size: int, data: tuple[np.ndarray, ...]) -> tuple:

@@ -15,20 +15,63 @@ CFG = cells.ModelConfig(units=20)
 
 
 @pytest.mark.keras
+@pytest.mark.parametrize("cell", ["lstm", "gru", "simple"])
 @pytest.mark.parametrize("lahead", [1, 5])
 @pytest.mark.parametrize("stateful", [False, True])
-def test_forward_matches_keras(lahead: int, stateful: bool) -> None:
+def test_forward_matches_keras(cell: str, lahead: int, stateful: bool) -> None:
     batch = 3
-    model = reference.keras_model(stateful, lahead, batch, seed=lahead)
-    params = reference.params_from_keras(model)
+    cfg = cells.ModelConfig(units=20, cell=cell)
+    model = reference.keras_model(stateful, lahead, batch, seed=lahead, cell=cell)
+    params = reference.params_from_keras(model, cell)
+    if cell == "gru":  # Keras starts GRU biases at zero; make them matter
+        bias = np.random.default_rng(9).normal(size=params.cell.bias.shape).astype(np.float32)
+        model.layers[0].set_weights([*model.layers[0].get_weights()[:2], bias])
+        params = reference.params_from_keras(model, cell)
     rng = np.random.default_rng(lahead)
     xs = rng.uniform(-1, 1, (4, batch, lahead, 1)).astype(np.float32)
-    carry = cells.zero_carry(batch, CFG)
+    carry = cells.zero_carry(batch, cfg)
     for x in xs:  # consecutive batches: stateful carries the state, stateless resets it
         expected = model.predict_on_batch(x)
-        start = carry if stateful else cells.zero_carry(batch, CFG)
+        start = carry if stateful else cells.zero_carry(batch, cfg)
         carry, ours = cells.forward(params, start, jnp.asarray(x))
         np.testing.assert_allclose(np.asarray(ours), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["gru", "simple"])
+def test_other_cells_scan_equals_python_loop_and_chunks(cell: str) -> None:
+    cfg = cells.ModelConfig(units=7, cell=cell)
+    params = cells.init_params(np.random.default_rng(4), cfg)
+    x = jnp.asarray(np.random.default_rng(5).normal(size=(2, 8, 1)).astype(np.float32))
+    carry = cells.zero_carry(2, cfg)
+    for t in range(x.shape[1]):
+        carry, _ = cells.cell_step(params.cell, carry, x[:, t])
+    scan_carry, out = cells.forward(params, cells.zero_carry(2, cfg), x)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(cells.dense(params.dense, carry.h)), rtol=1e-6, atol=1e-7)
+    chunked = cells.zero_carry(2, cfg)
+    for chunk in jnp.split(x, 4, axis=1):
+        chunked, chunk_out = cells.forward(params, chunked, chunk)
+    np.testing.assert_allclose(np.asarray(chunk_out), np.asarray(out), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(chunked.h), np.asarray(scan_carry.h), rtol=1e-6, atol=1e-7)
+
+
+def test_gru_and_simple_golden_values() -> None:
+    # By hand, zero weights: GRU z = r = sigmoid(b_x + b_h), h = z h0 + (1 - z) tanh(b_x + r b_h);
+    # SimpleRNN h = tanh(b).
+    u = 2
+    gru = cells.GRUParams(
+        kernel=jnp.zeros((1, 3 * u), jnp.float32),
+        recurrent_kernel=jnp.zeros((u, 3 * u), jnp.float32),
+        bias=jnp.stack([jnp.full((3 * u,), 0.5, jnp.float32), jnp.full((3 * u,), 0.25, jnp.float32)]),
+    )
+    h0 = jnp.ones((1, u), jnp.float32)
+    _, h = cells.gru_cell(gru, cells.RNNCarry(h0), jnp.zeros((1, 1), jnp.float32))
+    z = 1 / (1 + np.exp(-0.75))
+    np.testing.assert_allclose(np.asarray(h), np.full((1, u), z + (1 - z) * np.tanh(0.5 + z * 0.25)), rtol=1e-6)
+    simple = cells.SimpleRNNParams(
+        jnp.zeros((1, u), jnp.float32), jnp.eye(u, dtype=jnp.float32), jnp.full((u,), 0.5, jnp.float32)
+    )
+    _, h = cells.simple_cell(simple, cells.RNNCarry(h0), jnp.zeros((1, 1), jnp.float32))
+    np.testing.assert_allclose(np.asarray(h), np.full((1, u), np.tanh(1.5)), rtol=1e-6)
 
 
 def test_scan_equals_python_loop() -> None:
@@ -85,6 +128,8 @@ def test_init_follows_keras_initialisers() -> None:
     np.testing.assert_array_equal(p.dense.bias, [0.0])
 
 
-def test_bad_units() -> None:
+def test_bad_units_and_cell() -> None:
     with pytest.raises(ConfigError, match="--units"):
         cells.ModelConfig(units=0)
+    with pytest.raises(ConfigError, match="--cell.*lstm, gru, simple"):
+        cells.ModelConfig(cell="rnn")

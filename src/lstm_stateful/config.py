@@ -13,6 +13,12 @@ from lstm_stateful.errors import ConfigError
 
 # The two models every run trains and compares, in reporting order.
 MODES = ("stateful", "stateless")
+# Recurrent cells, by their ``--cell`` names: Keras's LSTM, GRU (reset_after) and SimpleRNN.
+CELLS = ("lstm", "gru", "simple")
+# Stateful batch layouts: Keras's row order, or batch_size contiguous streams side by side.
+LAYOUTS = ("interleaved", "contiguous")
+# Time order of the inputs inside a window, as fed to the cell.
+ORDERS = ("newest-first", "oldest-first")
 
 
 def _require_int(flag: str, value: object, low: int = 1, high: int | None = None) -> None:
@@ -26,6 +32,11 @@ def _require_int(flag: str, value: object, low: int = 1, high: int | None = None
 def _require_positive_finite(flag: str, value: object) -> None:
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
         raise ConfigError(flag, f"must be a finite number > 0, got {value!r}")
+
+
+def _require_choice(flag: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(flag, f"must be one of {', '.join(allowed)}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,13 +94,16 @@ def split_sizes(cfg: DataConfig) -> tuple[int, int]:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Architecture: ``LSTM(units)`` then ``Dense(1)``, on ``n_features`` inputs per step."""
+    """Architecture: a ``cell`` layer of ``units`` (LSTM, GRU or SimpleRNN) then ``Dense(1)``,
+    on ``n_features`` inputs per step."""
 
     units: int = 20
     n_features: int = 1
+    cell: str = "lstm"
 
     def __post_init__(self) -> None:
         _require_int("--units", self.units)
+        _require_choice("--cell", self.cell, CELLS)
         _require_int("n_features", self.n_features)
 
 

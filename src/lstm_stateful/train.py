@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lstm_stateful.cells import LSTMCarry, ModelConfig, ModelParams, forward, init_params, zero_carry
+from lstm_stateful.cells import Carry, ModelConfig, ModelParams, forward, init_params, zero_carry
 from lstm_stateful.config import TrainConfig
 from lstm_stateful.optim import keras_adam
 
@@ -55,7 +55,7 @@ def init_seeds(seed: int, n_seeds: int, cfg: ModelConfig) -> ModelParams:
     return jax.tree.map(lambda *leaves: np.stack(leaves), *per_seed)
 
 
-def _start(stateful: jax.Array, carry: LSTMCarry) -> LSTMCarry:
+def _start(stateful: jax.Array, carry: Carry) -> Carry:
     """The state a batch starts from: the carried one if stateful, else zeros."""
     return jax.tree.map(lambda c: jnp.where(stateful, c, jnp.zeros_like(c)), carry)
 
@@ -65,7 +65,7 @@ def _mse(y: jax.Array, pred: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(y - pred))
 
 
-def _loss(params: ModelParams, carry: LSTMCarry, x: jax.Array, y: jax.Array) -> tuple[jax.Array, LSTMCarry]:
+def _loss(params: ModelParams, carry: Carry, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Carry]:
     """The batch loss, and the state the forward pass ended in."""
     carry, pred = forward(params, carry, x)
     return _mse(y, pred), carry
@@ -78,7 +78,7 @@ def _train_epoch(
     data: Batches,
     opt: optax.GradientTransformation,
     model: ModelConfig,
-) -> tuple[ModelParams, optax.OptState, LSTMCarry, jax.Array]:
+) -> tuple[ModelParams, optax.OptState, Carry, jax.Array]:
     """One epoch for one seed from a zero state: (params, opt_state, end state, batch losses).
 
     The carried state is an input of each step, not a function of the weights, so the
@@ -99,12 +99,12 @@ def _train_epoch(
 
 
 def evaluate_batches(
-    params: ModelParams, carry: LSTMCarry, stateful: jax.Array, data: Batches
+    params: ModelParams, carry: Carry, stateful: jax.Array, data: Batches
 ) -> tuple[jax.Array, jax.Array]:
     """Forward over the batches in order, one seed: (batch losses (n_batches,),
     predictions (n_batches * batch, 1)). Stateful: the state carries from ``carry``."""
 
-    def step(c: LSTMCarry, batch: tuple[jax.Array, jax.Array]) -> tuple[LSTMCarry, tuple]:
+    def step(c: Carry, batch: tuple[jax.Array, jax.Array]) -> tuple[Carry, tuple]:
         x, y = batch
         c, pred = forward(params, _start(stateful, c), x)
         return c, (_mse(y, pred), pred)
