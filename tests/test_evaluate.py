@@ -37,8 +37,29 @@ def test_score_r2_and_skip() -> None:
     np.testing.assert_allclose(s.mse[:2], [0.0, 1.0])
     np.testing.assert_allclose(s.r2[:2], [1.0, 1 - 1 / 1.25])
     assert s.converged.tolist() == [True, False, False]
-    skipped = evaluate.score(y, np.stack([np.r_[[[9.0]], y[1:]]]), skip=1)
+    skipped = evaluate.score(y, np.stack([np.r_[[[9.0]], y[1:]]]), scored=np.array([False, True, True, True]))
     assert skipped.mse[0] == 0.0
+
+
+def test_scored_points_per_layout_and_task() -> None:
+    # Stateful starts each test stream from zeros: tsteps-1 points per stream go unscored.
+    inter = data.DataConfig(tsteps=3, batch_size=4)
+    assert evaluate.scored_points("stateful", inter, 12).tolist() == [False] * 2 + [True] * 10
+    assert evaluate.scored_points("stateless", inter, 12).all()
+    contiguous = data.DataConfig(tsteps=3, batch_size=4, layout="contiguous")
+    expected = [False, False, True] * 4  # 4 streams of 3 points each
+    assert evaluate.scored_points("stateful", contiguous, 12).tolist() == expected
+    forecast = data.DataConfig(tsteps=1, task="forecast", horizon=2)
+    assert evaluate.scored_points("stateful", forecast, 12).all()
+
+
+def test_floors_only_where_they_are_floors() -> None:
+    cfg = data.DataConfig(tsteps=1, task="forecast")
+    test = data.test_part(data.make_series(cfg), cfg)
+    f = evaluate.floors(cfg, test)
+    assert np.isnan(f.window_test) and np.isnan(f.window_theory) and np.isnan(f.zero_theory)
+    assert f.zero_test == np.mean(test.target**2)
+    assert evaluate.banner(cfg) is None and evaluate.banner_held(cfg, "converged") is None
 
 
 def test_finite_median_leaves_out_diverged_seeds() -> None:

@@ -16,15 +16,19 @@ import click
 from rich.console import Console
 
 from lstm_stateful import console as con
-from lstm_stateful import evaluate, executors, grid, plots, sweep_console, sweep_report
-from lstm_stateful.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lstm_stateful import executors, grid, plots, sweep_console, sweep_report
+from lstm_stateful.config import CELLS, LAYOUTS, ORDERS, TASKS, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lstm_stateful.errors import ConfigError
 from lstm_stateful.figure_process import FigureProcess, FigureProcessError
 from lstm_stateful.store import Record, Store
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from lstm_stateful.data import Series
     from lstm_stateful.experiment import RunResult
+    from lstm_stateful.series_file import Chunk
+    from lstm_stateful.stream import Predictor
 
 EXIT_BAD_INPUT = 2
 # Sequential training steps (epochs x batches) from which the progress bars update live,
@@ -32,7 +36,7 @@ EXIT_BAD_INPUT = 2
 LIVE_PROGRESS_STEPS = 100_000
 
 
-def _prepare_out(out: Path | None) -> Path:
+def _prepare_out(out: Path | None, flag: str = "--out") -> Path:
     """Create the output directory (default ``runs/<UTC timestamp>``) and prove it writable
     before any training, so a bad ``--out`` costs nothing."""
     if out is None:
@@ -46,7 +50,7 @@ def _prepare_out(out: Path | None) -> Path:
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as e:
-        raise ConfigError("--out", f"cannot write to directory {str(out)!r}: {e.strerror or e}") from None
+        raise ConfigError(flag, f"cannot write to directory {str(out)!r}: {e.strerror or e}") from None
     return out
 
 
@@ -60,13 +64,21 @@ def _int_option(name: str, default: int, help_text: str) -> Callable:
     return click.option(f"--{name}", type=int, default=default, show_default=True, help=help_text)
 
 
+def _choice_option(name: str, choices: tuple[str, ...], help_text: str) -> Callable:
+    # Validated by the config (one line naming the flag and the choices), not by click.
+    return click.option(f"--{name}", default=choices[0], show_default=True, help=f"{help_text} [{'|'.join(choices)}]")
+
+
 def _experiment_options(seeds: int) -> Callable:
     """The flags ``run`` and ``sweep`` share: everything but the grid and the outputs."""
     options = (
         _int_option("input-len", 1000, "Length of the generated input series."),
         _int_option("batch-size", 1, "Batch size (stateful: sample i of consecutive batches chains)."),
         _int_option("epochs", 10, "Training epochs."),
-        _int_option("units", 20, "LSTM units."),
+        _int_option("units", 20, "Units of the recurrent layer."),
+        _choice_option("cell", CELLS, "Recurrent cell: Keras's LSTM, GRU (reset_after) or SimpleRNN."),
+        _choice_option("layout", LAYOUTS, "Stateful batches: Keras's row order, or batch-size contiguous streams."),
+        _choice_option("order", ORDERS, "Time order of the inputs inside a window, as fed to the cell."),
         _int_option("seed", 0, "Base seed of the weight initialisations."),
         _int_option("seeds", seeds, "Weight seeds trained at once; seed i is the same whatever their number."),
         _int_option("data-seed", 1986, "Seed of the generated series (the example's)."),
@@ -82,8 +94,9 @@ def _experiment_options(seeds: int) -> Callable:
     return decorate
 
 
-def _experiment_config(tsteps: int, lahead: int, **flags: int | float) -> ExperimentConfig:
-    """The config from the shared flags (validated here: a bad value names its flag)."""
+def _experiment_config(tsteps: int, lahead: int, data: dict | None = None, **flags: object) -> ExperimentConfig:
+    """The config from the shared flags (validated here: a bad value names its flag);
+    ``data``: more DataConfig fields (your file's)."""
     return ExperimentConfig(
         data=DataConfig(
             input_len=flags["input_len"],
@@ -91,33 +104,166 @@ def _experiment_config(tsteps: int, lahead: int, **flags: int | float) -> Experi
             lahead=lahead,
             batch_size=flags["batch_size"],
             data_seed=flags["data_seed"],
+            layout=flags["layout"],
+            order=flags["order"],
+            **(data or {}),
         ),
-        model=ModelConfig(units=flags["units"]),
+        model=ModelConfig(units=flags["units"], cell=flags["cell"]),
         train=TrainConfig(epochs=flags["epochs"], learning_rate=flags["lr"]),
         seeds=flags["seeds"],
         seed=flags["seed"],
     )
 
 
+_drop_missing_option = click.option(
+    "--drop-missing", is_flag=True, help="Skip --data rows where a chosen column is empty or NaN (else: an error)."
+)
+
+
+def _data_file_options(command: Callable) -> Callable:
+    """``run``'s flags for your own series."""
+    options = (
+        click.option("--data", "data_file", default=None, help="Your series: a .csv or .parquet file."),
+        click.option("--input", "input_col", default=None, help="The --data column that feeds the model."),
+        click.option("--target", "target_col", default=None, help="The --data column the model must output."),
+        click.option(
+            "--task", default=None, help="What to output when there is no --target [moving-average|forecast]."
+        ),
+        _int_option("horizon", 1, "With --task forecast: predict the input this many steps ahead."),
+        click.option("--standardize", is_flag=True, help="Scale input and target by the training rows' mean and std."),
+        _drop_missing_option,
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+
+def _data_fields(ctx: click.Context, flags: dict) -> dict:
+    """DataConfig fields for the task and your file; sets the tsteps and input_len they imply."""
+    task = flags.pop("task")
+    target_col, data_file = flags.pop("target_col"), flags.pop("data_file")
+    if task is not None and task not in TASKS[:2]:
+        raise ConfigError("--task", f"must be one of moving-average, forecast, got {task!r} (or give --target COL)")
+    if task is not None and target_col is not None:
+        raise ConfigError("--target", "names the column to output; it does not go with --task")
+    task = "target" if target_col is not None else task or "moving-average"
+    if task != "moving-average" and not _given(ctx, "tsteps"):
+        flags["tsteps"] = 1  # the moving-average window; other tasks have none
+    if _given(ctx, "horizon") and task != "forecast":
+        raise ConfigError("--horizon", "is the forecast distance; it goes with --task forecast only")
+    fields = {"task": task, "horizon": flags.pop("horizon"), "standardize": flags.pop("standardize")}
+    fields["drop_missing"] = flags.pop("drop_missing")
+    fields |= {"input_col": flags.pop("input_col"), "target_col": target_col}
+    if data_file is not None:
+        if _given(ctx, "input_len"):
+            raise ConfigError("--input-len", "sets the generated series' length; with --data the file's rows are used")
+        flags["input_len"] = _usable_rows(data_file, fields, flags)
+        fields["file"] = data_file
+    return fields
+
+
+def _usable_rows(path: str, fields: dict, flags: dict) -> int:
+    """Rows of the file left after the drops (the series' input_len); reads and checks the columns."""
+    from lstm_stateful import series_file
+
+    columns = series_file.read_columns(path, fields["input_col"], fields["target_col"], fields["drop_missing"])
+    n = columns.input.shape[0]
+    dropped = max(flags["tsteps"] - 1, flags["lahead"] - 1) + (fields["horizon"] if fields["task"] == "forecast" else 0)
+    if n - dropped < 2:
+        raise ConfigError("--data", f"{path!r} has {n} rows; the windows and the target use {dropped} of them, too few")
+    return n - dropped
+
+
 @cli.command()
 @_int_option("tsteps", 2, "Window of the moving average the models must output.")
-@_int_option("lahead", 1, "Input steps each sample feeds the LSTM.")
+@_int_option("lahead", 1, "Input steps each sample feeds the model.")
 @_experiment_options(seeds=5)
+@_data_file_options
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Output directory [default: runs/<timestamp>]."
 )
+@click.option("--save", type=click.Path(path_type=Path), default=None, help="Save each model's median seed in DIR.")
 @click.option("--show", is_flag=True, help="Also open the figures in windows.")
-def run(tsteps: int, lahead: int, no_cache: bool, out: Path | None, show: bool, **flags: int | float) -> None:
-    """The example: stateful vs stateless LSTM on a moving average, several seeds, scored honestly."""
+@click.pass_context
+def run(ctx: click.Context, no_cache: bool, out: Path | None, save: Path | None, show: bool, **flags: object) -> None:
+    """The example: stateful vs stateless LSTM on a moving average, several seeds, scored honestly.
+
+    With --data FILE --input COL: the same on your series.
+    """
     start = time.perf_counter()
-    cfg = _experiment_config(tsteps, lahead, **flags)
-    options = RunOptions(out_dir=_prepare_out(out), show=show, cache=not no_cache, start=start)
+    data = _data_fields(ctx, flags)
+    cfg = _experiment_config(flags.pop("tsteps"), flags.pop("lahead"), data, **flags)
+    save_dir = _prepare_out(save, "--save") if save is not None else None
+    options = RunOptions(out_dir=_prepare_out(out), show=show, cache=not no_cache, start=start, save_dir=save_dir)
     _run_and_write(cfg, options)
+
+
+@cli.command()
+@click.option(
+    "--model", "model_dir", required=True, help="A saved model directory (run --save DIR writes DIR/stateful)."
+)
+@click.option("--data", "data_file", required=True, help="The series: a .csv or .parquet file, of any length.")
+@click.option("--input", "input_col", required=True, help="The --data column to feed the model.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Where to write the predictions (CSV).")
+@_int_option("chunk", 65_536, "Rows read and predicted at a time (memory stays bounded by it).")
+@_drop_missing_option
+def predict(model_dir: str, data_file: str, input_col: str, out: Path, chunk: int, drop_missing: bool) -> None:
+    """Stream a file through a saved model, one point at a time, the state starting from zero.
+
+    Writes row, input, prediction (empty for the first lahead-1 rows, which fill the window).
+    """
+    from lstm_stateful import series_file
+
+    if chunk < 1:
+        raise ConfigError("--chunk", f"must be a positive integer, got {chunk}")
+    series_file.check_path(data_file)
+    _prepare_out(out.parent if str(out.parent) else Path("."), "--out")
+    from lstm_stateful.stream import Predictor
+
+    predictor = Predictor.load(model_dir)
+    start = time.perf_counter()
+    reading = series_file.Reading({input_col: "--input"}, drop_missing)
+    rows = _write_stream(predictor, series_file.iter_columns(data_file, reading, chunk), input_col, out)
+    model = predictor.model
+    Console(highlight=False).print(
+        f"Predicted {rows:,} rows with the {model.mode} {model.model.cell} model (seed {model.seed_index}) "
+        f"in {time.perf_counter() - start:.1f} s; wrote {out}."
+    )
+
+
+def _write_stream(predictor: Predictor, chunks: Iterator[Chunk], column: str, out: Path) -> int:
+    """Predict chunk by chunk into ``out`` (atomically: a failure leaves no partial file)."""
+    import csv
+
+    import numpy as np
+
+    from lstm_stateful.atomic import write_with
+
+    count = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal count
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(["row", "input", "prediction"])
+            for rows, values in chunks:
+                preds = predictor.predict(values[column])
+                for row, x, y in zip(rows, values[column], preds, strict=True):
+                    writer.writerow([int(row), repr(float(x)), repr(float(y)) if np.isfinite(y) else ""])
+                count += len(preds)
+
+    write_with(out, write)
+    return count
 
 
 # Flags that decide what a sweep trains; ``--report`` redraws the stored sweep and takes none.
 SWEEP_GRID_FLAGS = (
     *("tsteps", "lahead", "input_len", "batch_size", "epochs", "units", "seed", "seeds", "data_seed", "lr"),
+    *("cell", "layout", "order"),
 )
 
 
@@ -266,6 +412,7 @@ class RunOptions:
     show: bool
     cache: bool
     start: float  # perf_counter() when the command began
+    save_dir: Path | None = None
 
 
 def _run_and_write(cfg: ExperimentConfig, options: RunOptions) -> None:
@@ -282,6 +429,8 @@ def _run_and_write(cfg: ExperimentConfig, options: RunOptions) -> None:
     from lstm_stateful import outputs
 
     outputs.write_predictions(result, out_dir / "predictions.csv")
+    if options.save_dir is not None:
+        outputs.write_models(result, options.save_dir)
     wait_start = time.perf_counter()
     try:
         figures.finish()
@@ -308,7 +457,7 @@ def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool
     console = Console(highlight=False)
     if cache:
         _enable_cache(console)
-    con.print_banner(console, evaluate.banner(cfg.data))
+    con.print_banner(console, cfg)
     series, split = experiment.prepare(cfg)
     figures.draw("input", _input_data(series))
     con.print_data(console, cfg, series, split)

@@ -19,6 +19,9 @@ CELLS = ("lstm", "gru", "simple")
 LAYOUTS = ("interleaved", "contiguous")
 # Time order of the inputs inside a window, as fed to the cell.
 ORDERS = ("newest-first", "oldest-first")
+# What the model outputs at t: the input's trailing mean (the example's task), the input
+# ``horizon`` steps ahead, or another column of the data file.
+TASKS = ("moving-average", "forecast", "target")
 
 
 def _require_int(flag: str, value: object, low: int = 1, high: int | None = None) -> None:
@@ -41,9 +44,12 @@ def _require_choice(flag: str, value: object, allowed: tuple[str, ...]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """What series to generate and how to cut it (the example's editable parameters).
+    """What series to use and how to cut it.
 
-    ``batch_size`` lives here because the example's split depends on it.
+    The generated series is the example's (``amplitude``, ``data_seed``). With ``file``,
+    the series is that file's ``input_col``, and ``input_len`` is the number of rows left
+    after the drops (the CLI counts them when it reads the file). ``batch_size`` lives here
+    because the split and the batch layout depend on it.
     """
 
     input_len: int = 1000
@@ -53,35 +59,72 @@ class DataConfig:
     amplitude: float = 0.1
     data_seed: int = 1986
     train_ratio: float = 0.8
+    layout: str = "interleaved"
+    order: str = "newest-first"
+    task: str = "moving-average"
+    horizon: int = 1
+    file: str | None = None
+    input_col: str | None = None
+    target_col: str | None = None
+    standardize: bool = False
+    drop_missing: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("input_len", "tsteps", "lahead", "batch_size"):
+        for name in ("input_len", "tsteps", "lahead", "batch_size", "horizon"):
             _require_int(f"--{name.replace('_', '-')}", getattr(self, name))
         _require_int("--data-seed", self.data_seed, 0, 2**32)
         _require_positive_finite("--amplitude", self.amplitude)
         if not 0 < self.train_ratio < 1:
             raise ConfigError("--train-ratio", f"must be in (0, 1), got {self.train_ratio!r}")
+        _require_choice("--layout", self.layout, LAYOUTS)
+        _require_choice("--order", self.order, ORDERS)
+        _require_choice("--task", self.task, TASKS)
+        self._check_source()
+        self._check_sizes()
+
+    def _check_source(self) -> None:
+        """The task and the columns agree with where the series comes from."""
+        file_only = {"--input": self.input_col is not None, "--target": self.task == "target"}
+        file_only |= {"--standardize": self.standardize, "--drop-missing": self.drop_missing}
+        if self.file is None and any(file_only.values()):
+            flag = next(f for f, given in file_only.items() if given)
+            raise ConfigError(flag, "needs --data FILE (the generated series has no columns to choose or scale)")
+        if self.file is not None and not self.input_col:
+            raise ConfigError("--input", "is required with --data: name the column that holds the input series")
+        if (self.task == "target") != (self.target_col is not None):
+            raise ConfigError("--target", f"--target COL and --task {self.task} do not go together")
+        if self.task != "moving-average" and self.tsteps != 1:
+            raise ConfigError("--tsteps", f"is the moving-average window; --task {self.task} takes none")
+
+    def _check_sizes(self) -> None:
+        length = "--data" if self.file else "--input-len"
         for name in ("tsteps", "lahead"):
             if getattr(self, name) > self.input_len:
-                raise ConfigError(f"--{name}", f"must be <= --input-len ({self.input_len}), got {getattr(self, name)}")
+                rows = f"the {self.input_len} rows of {length}"
+                raise ConfigError(f"--{name}", f"must be <= {rows}, got {getattr(self, name)}")
         n_rows = int(self.input_len * self.train_ratio)
         if n_rows < self.batch_size:
             raise ConfigError(
                 "--batch-size",
-                f"must be <= the {n_rows} training rows of --input-len {self.input_len}, got {self.batch_size}",
+                f"must be <= the {n_rows} training rows of {length} ({self.input_len} rows), got {self.batch_size}",
             )
         n_test = split_sizes(self)[1]
-        if n_test < self.tsteps:
+        if n_test < max(self.tsteps, 1):
             raise ConfigError(
-                "--input-len",
+                length,
                 f"leaves {n_test} test rows at --batch-size {self.batch_size}; need at least --tsteps "
                 f"({self.tsteps}) so the stateful score has a point left after dropping tsteps-1",
             )
 
     @property
     def to_drop(self) -> int:
-        """Rows lost to the moving average and the window (DESIGN step 1)."""
+        """Leading rows lost to the moving average and the window (DESIGN step 1)."""
         return max(self.tsteps - 1, self.lahead - 1)
+
+    @property
+    def tail_drop(self) -> int:
+        """Trailing rows lost because their target lies beyond the series (forecasts)."""
+        return self.horizon if self.task == "forecast" else 0
 
 
 def split_sizes(cfg: DataConfig) -> tuple[int, int]:

@@ -22,8 +22,18 @@ if TYPE_CHECKING:  # the CLI imports this module before JAX is loaded
 HEAD_ROWS = 5
 
 
-def print_banner(console: Console, banner: str) -> None:
-    """The example's banner, framed by asterisks as it prints it."""
+def print_banner(console: Console, cfg: ExperimentConfig) -> None:
+    """The example's banner, framed by asterisks as it prints it; for your file, what is
+    read and what the models must output instead (the example's rule is about its task)."""
+    d = cfg.data
+    if d.file is not None:
+        task = {"moving-average": f"the {d.tsteps}-point moving average of {d.input_col}"}
+        task |= {"forecast": f"{d.input_col} {d.horizon} steps ahead", "target": str(d.target_col)}
+        scaled = ", standardized by the training rows" if d.standardize else ""
+        console.print(f"Data: {d.file}, input {d.input_col!r}{scaled}; target: {task[d.task]}.", highlight=False)
+    banner = evaluate.banner(d)
+    if banner is None:
+        return
     console.print("*" * 33, banner, "*" * 33, sep="\n", style="bold", highlight=False)
 
 
@@ -96,8 +106,27 @@ class TrainingProgress:
             self._show(mode, m.train_loss.shape[1], m.train_loss[:, -1], m.val_loss[:, -1])
 
 
-def _fmt(value: float, spec: str) -> str:
-    return "nan" if not np.isfinite(value) else format(value, spec)
+def _fmt(value: float, spec: str, missing: str = "nan") -> str:
+    return missing if not np.isfinite(value) else format(value, spec)
+
+
+def _unscored_caption(cfg: ExperimentConfig) -> str | None:
+    d = cfg.data
+    if d.task != "moving-average" or d.tsteps == 1:
+        return None
+    where = f"of each of the {d.batch_size} test streams" if d.layout == "contiguous" else "points"
+    return f"the stateful model is scored without its first tsteps-1 {where}"
+
+
+def _floor_lines(f: evaluate.Floors) -> str:
+    """What the floors say, leaving out the ones this data and task do not have."""
+    zero = f"Predicting zero scores {f.zero_test:.3g} on the test set"
+    if np.isfinite(f.zero_theory):
+        zero += f" (theory {f.zero_theory:.3g})"
+    if not np.isfinite(f.window_test):
+        return zero + "; no window floor is known for this task."
+    theory = f" (theory {f.window_theory:.3g})" if np.isfinite(f.window_theory) else ""
+    return f"{zero}; the stateless window floor is {f.window_test:.3g}{theory}."
 
 
 def print_summary(console: Console, result: RunResult) -> None:
@@ -105,7 +134,7 @@ def print_summary(console: Console, result: RunResult) -> None:
     f = result.floors
     table = Table(
         title="Test set, median over seeds",
-        caption="the stateful model is scored without its first tsteps-1 points",
+        caption=_unscored_caption(result.config),
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
@@ -119,15 +148,18 @@ def print_summary(console: Console, result: RunResult) -> None:
             f"{int(m.scores.converged.sum())}/{m.scores.mse.shape[0]}",
             _fmt(evaluate.finite_median(m.scores.r2), ".3f"),
             _fmt(evaluate.finite_median(m.scores.mse), ".2e"),
-            _fmt(evaluate.model_floor(f, mode), ".2e"),
+            _fmt(evaluate.model_floor(f, mode), ".2e", missing="-"),
             m.verdict,
             f"{m.train_s:.2f}",
         )
     console.print(table)
-    console.print(
-        f"Predicting zero scores {f.zero_test:.3g} on the test set (theory {f.zero_theory:.3g}); "
-        f"the stateless window floor is {f.window_test:.3g} (theory {f.window_theory:.3g})."
-    )
+    console.print(_floor_lines(f))
+    verdicts = f"the stateless model's verdict is '{result.models['stateless'].verdict}', the stateful model's"
+    if result.banner is None:
+        console.print(
+            f"The example's rule is about moving averages; here {verdicts} '{result.models['stateful'].verdict}'."
+        )
+        return
     held = "[green]held[/green]" if result.banner_held else "[red]did NOT hold[/red]"
     console.print(
         f"The example's banner \"{result.banner}\" {held}: the stateless model's verdict is "

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_stateful.data import DataConfig, Series
+from lstm_stateful.data import DataConfig, Series, stream_starts
 
 # A seed converged when it explains at least this share of the test target's variance,
 # i.e. its test MSE is at most a tenth of the best constant predictor's.
@@ -46,24 +46,33 @@ def floors(cfg: DataConfig, test: Series) -> Floors:
 
     The test-set window floor is the MSE of the ideal stateless predictor: the part of the
     average made of inputs inside the window, so what remains is exactly the unseen part.
+    That is the best possible only when the unseen inputs are independent of the seen ones
+    with mean zero: true of the generated series (moving-average task), not of real data,
+    where the past predicts the unseen part. Floors that are not known are NaN.
     """
+    zero_test = float(np.mean(test.target**2))
+    if cfg.file is not None or cfg.task != "moving-average":
+        return Floors(float("nan"), float("nan"), zero_test, float("nan"))
     var_x = cfg.amplitude**2 / 3
-    unseen = max(cfg.tsteps - cfg.lahead, 0)
-    seen = min(cfg.lahead, cfg.tsteps)
-    ideal = test.inputs[:, :seen].sum(axis=1) / cfg.tsteps
+    ideal = test.inputs[:, : min(cfg.lahead, cfg.tsteps)].sum(axis=1) / cfg.tsteps
     return Floors(
         zero_theory=var_x / cfg.tsteps,
-        window_theory=var_x * unseen / cfg.tsteps**2,
-        zero_test=float(np.mean(test.target**2)),
+        window_theory=var_x * max(cfg.tsteps - cfg.lahead, 0) / cfg.tsteps**2,
+        zero_test=zero_test,
         window_test=float(np.mean((test.target - ideal) ** 2)),
     )
 
 
-def unscored_points(mode: str, cfg: DataConfig) -> int:
-    """Test points left out of a model's score: the stateful model starts the test set
-    from a zero state, so its first tsteps-1 outputs cannot know the average's older
-    terms (the example drops them too); the stateless model is scored on every point."""
-    return cfg.tsteps - 1 if mode == "stateful" else 0
+def scored_points(mode: str, cfg: DataConfig, n: int) -> np.ndarray:
+    """(n,) bool: the test points a model is scored on. The stateful model starts each
+    stream of the test set from a zero state (one stream, or batch_size contiguous ones),
+    so the tsteps-1 outputs after each start cannot know the average's older terms (the
+    example drops them too). The stateless model is scored on every point."""
+    scored = np.ones(n, bool)
+    if mode == "stateful" and cfg.task == "moving-average":
+        for start in stream_starts(n, cfg.batch_size, cfg.layout):
+            scored[start : start + cfg.tsteps - 1] = False
+    return scored
 
 
 def model_floor(floors: Floors, mode: str) -> float:
@@ -72,11 +81,12 @@ def model_floor(floors: Floors, mode: str) -> float:
     return floors.window_test if mode == "stateless" else 0.0
 
 
-def score(y_true: np.ndarray, predictions: np.ndarray, skip: int = 0) -> Scores:
-    """y_true: (n, 1); predictions: (S, n, 1). The first ``skip`` points are not scored
-    (the stateful model cannot know them: its state starts at zero)."""
-    y = y_true[skip:, 0].astype(np.float64)
-    pred = predictions[:, skip:, 0].astype(np.float64)
+def score(y_true: np.ndarray, predictions: np.ndarray, scored: np.ndarray | None = None) -> Scores:
+    """y_true: (n, 1); predictions: (S, n, 1), time order. Only the points where
+    ``scored`` (n,) is true count (see ``scored_points``); all of them by default."""
+    keep = np.ones(y_true.shape[0], bool) if scored is None else scored
+    y = y_true[keep, 0].astype(np.float64)
+    pred = predictions[:, keep, 0].astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         mse = np.mean((pred - y) ** 2, axis=1)
         r2 = 1.0 - mse / np.var(y)
@@ -116,13 +126,17 @@ def rule_held(tsteps: int, lahead: int, stateless_verdict: str) -> bool:
     return (stateless_verdict == "converged") == rule_says_stateless_converges(tsteps, lahead)
 
 
-def banner(cfg: DataConfig) -> str:
-    """The example's claim, printed before training."""
+def banner(cfg: DataConfig) -> str | None:
+    """The example's claim, printed before training; None for tasks it says nothing about."""
+    if cfg.task != "moving-average":
+        return None
     if rule_says_stateless_converges(cfg.tsteps, cfg.lahead):
         return "STATELESS LSTM WILL ALSO CONVERGE"
     return "STATELESS LSTM WILL NOT CONVERGE"
 
 
-def banner_held(cfg: DataConfig, stateless_verdict: str) -> bool:
-    """Whether what the stateless model did matches the banner's claim."""
+def banner_held(cfg: DataConfig, stateless_verdict: str) -> bool | None:
+    """Whether what the stateless model did matches the banner's claim (None: no claim)."""
+    if cfg.task != "moving-average":
+        return None
     return rule_held(cfg.tsteps, cfg.lahead, stateless_verdict)

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from lstm_stateful import data as data_mod
-from lstm_stateful import evaluate
+from lstm_stateful import evaluate, series_file
 from lstm_stateful.cells import ModelParams
 from lstm_stateful.config import MODES, ExperimentConfig
 from lstm_stateful.train import Batches, EpochCallback, FitResult, fit, init_seeds
@@ -48,13 +48,17 @@ class RunResult(NamedTuple):
     split: data_mod.Split
     floors: evaluate.Floors
     models: dict[str, ModeResult]
-    banner: str
-    banner_held: bool
+    banner: str | None  # None: the example's rule says nothing about this task
+    banner_held: bool | None
 
 
 def prepare(cfg: ExperimentConfig) -> tuple[data_mod.Series, data_mod.Split]:
-    """DESIGN steps 1-6."""
-    series = data_mod.make_series(cfg.data)
+    """DESIGN steps 1-6, on the generated series or on ``cfg.data.file``'s columns."""
+    columns = None
+    if cfg.data.file is not None:
+        d = cfg.data
+        columns = series_file.read_columns(d.file, d.input_col, d.target_col, d.drop_missing)
+    series = data_mod.make_series(cfg.data, columns)
     return series, data_mod.split(series, cfg.data)
 
 
@@ -64,24 +68,34 @@ def test_floors(cfg: ExperimentConfig, series: data_mod.Series) -> evaluate.Floo
 
 
 def score_model(cfg: ExperimentConfig, mode: str, split: data_mod.Split, predictions: np.ndarray) -> evaluate.Scores:
-    """Score one model's seeds, predictions (S, n_test, 1), on the test points it is scored on."""
-    return evaluate.score(split.y_test, predictions, skip=evaluate.unscored_points(mode, cfg.data))
+    """Score one model's seeds, predictions (S, n_test, 1) in time order, on the test points
+    it is scored on."""
+    scored = evaluate.scored_points(mode, cfg.data, split.y_test.shape[0])
+    return evaluate.score(split.y_test, predictions, scored)
 
 
-def _device_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> Batches:
-    return Batches(jax.device_put(data_mod.batches(x, batch_size)), jax.device_put(data_mod.batches(y, batch_size)))
+def model_batches(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray) -> Batches:
+    """Rows (n, ...) as the model sees them: (n_batches, batch_size, ...) in ``cfg``'s layout."""
+    b, layout = cfg.data.batch_size, cfg.data.layout
+    return Batches(data_mod.batches(x, b, layout), data_mod.batches(y, b, layout))
+
+
+def time_ordered(cfg: ExperimentConfig, predictions: jax.Array) -> np.ndarray:
+    """(..., S, n_test, 1) in the order the model saw the test rows -> host array in time order."""
+    preds = np.asarray(predictions)
+    flat = preds.reshape(-1, *preds.shape[-2:])
+    return data_mod.time_order(flat, cfg.data.batch_size, cfg.data.layout).reshape(preds.shape)
 
 
 def _train_both(
     cfg: ExperimentConfig, split: data_mod.Split, on_epoch: EpochCallback | None, on_stage: StageCallback
 ) -> dict[str, tuple[FitResult, float, float]]:
     """Compile once (the mode is a runtime flag), then train each mode: (result, compile s, train s)."""
-    b = cfg.data.batch_size
     args = (
         init_seeds(cfg.seed, cfg.seeds, cfg.model),
         np.asarray(True),
-        _device_batches(split.x_train, split.y_train, b),
-        _device_batches(split.x_test, split.y_test, b),
+        jax.device_put(model_batches(cfg, split.x_train, split.y_train)),
+        jax.device_put(model_batches(cfg, split.x_test, split.y_test)),
     )
     on_stage("compiling")
     start = time.perf_counter()
@@ -105,7 +119,7 @@ def _mode_result(
     cfg: ExperimentConfig, mode: str, fitted: tuple, split: data_mod.Split, floors: evaluate.Floors
 ) -> ModeResult:
     result, compile_s, train_s = fitted
-    preds = np.asarray(result.predictions)
+    preds = time_ordered(cfg, result.predictions)
     scores = score_model(cfg, mode, split, preds)
     return ModeResult(
         train_loss=np.asarray(result.train_loss),

@@ -14,6 +14,7 @@ import numpy as np
 
 from lstm_stateful.atomic import write_atomic
 from lstm_stateful.config import MODES
+from lstm_stateful.data import test_part
 from lstm_stateful.evaluate import finite_median
 from lstm_stateful.experiment import ModeResult, RunResult
 
@@ -75,7 +76,8 @@ def results_dict(result: RunResult, extra_timings: dict[str, float] | None = Non
         "versions": versions(),
         "banner": result.banner,
         "banner_held": result.banner_held,
-        "floors": result.floors._asdict(),
+        "floors": {name: _finite(value) for name, value in result.floors._asdict().items()},
+        "scaling": result.series.scaling._asdict(),
         "models": {mode: mode_summary(result.models[mode]) for mode in MODES},
         "timings": dict(extra_timings or {}),
     }
@@ -86,12 +88,28 @@ def write_results(result: RunResult, path: Path, extra_timings: dict[str, float]
 
 
 def write_predictions(result: RunResult, path: Path) -> None:
-    """One row per test sample: the newest input, the target, each model's median-seed prediction."""
+    """One row per test sample, time order, in the data's units (undoing ``--standardize``):
+    the newest input, the target, each model's median-seed prediction."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["input", "expected", *MODES])
-    columns = [result.split.x_test[:, 0, 0], result.split.y_test[:, 0]]
-    columns += [result.models[m].predictions[result.models[m].median_seed] for m in MODES]
+    scaling = result.series.scaling
+    test = test_part(result.series, result.config.data)
+    columns = [scaling.raw_input(test.inputs[:, 0].astype(np.float32)), scaling.raw_target(result.split.y_test[:, 0])]
+    columns += [scaling.raw_target(result.models[m].predictions[result.models[m].median_seed]) for m in MODES]
     for row in zip(*columns, strict=True):
         writer.writerow([repr(float(v)) for v in row])
     write_atomic(path, buf.getvalue())
+
+
+def write_models(result: RunResult, directory: Path) -> None:
+    """Each model's median seed as a saved model: ``directory/stateful``, ``directory/stateless``."""
+    from lstm_stateful.model_io import save_model
+
+    for mode in MODES:
+        m = result.models[mode]
+        seed = m.median_seed
+        metrics = {"test_mse": _finite(float(m.scores.mse[seed])), "r2": _finite(float(m.scores.r2[seed]))}
+        saved = {"mode": mode, "seed_index": seed, "scaling": result.series.scaling, "metrics": metrics}
+        params = type(m.params)(*(type(part)(*(leaf[seed] for leaf in part)) for part in m.params))
+        save_model(directory / mode, params, result.config, saved)

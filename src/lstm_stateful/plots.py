@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from lstm_stateful.config import MODES
-from lstm_stateful.evaluate import unscored_points
+from lstm_stateful.evaluate import scored_points
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -63,7 +63,7 @@ def figure_data(result: RunResult) -> FigureData:
     models = {}
     for mode in MODES:
         m = result.models[mode]
-        residual = (y - m.predictions[m.median_seed])[unscored_points(mode, result.config.data) :]
+        residual = (y - m.predictions[m.median_seed])[scored_points(mode, result.config.data, y.shape[0])]
         models[mode] = ModelCurves(m.train_loss, m.val_loss, m.median_seed, residual, float(m.scores.r2[m.median_seed]))
     return FigureData(expected=y, models=models, window_floor=result.floors.window_theory)
 

@@ -30,13 +30,11 @@ class Executor(Protocol):
     def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]: ...
 
 
-def _stacked_batches(splits: tuple[data_mod.Split, ...], batch_size: int) -> tuple[Batches, Batches]:
+def _stacked_batches(cfg: ExperimentConfig, splits: tuple[data_mod.Split, ...]) -> tuple[Batches, Batches]:
     """Train and test ``Batches`` with a leading cell axis (cells share shapes within a group)."""
-
-    def stack(name: str) -> np.ndarray:
-        return np.stack([data_mod.batches(getattr(s, name), batch_size) for s in splits])
-
-    return Batches(stack("x_train"), stack("y_train")), Batches(stack("x_test"), stack("y_test"))
+    train = [experiment.model_batches(cfg, s.x_train, s.y_train) for s in splits]
+    test = [experiment.model_batches(cfg, s.x_test, s.y_test) for s in splits]
+    return jax.tree.map(lambda *a: np.stack(a), *train), jax.tree.map(lambda *a: np.stack(a), *test)
 
 
 def _cell_records(cfg: ExperimentConfig, split: data_mod.Split, floors: evaluate.Floors, arrays: dict) -> list[Record]:
@@ -79,7 +77,7 @@ def train_group(group: Group) -> list[Record]:
     base = group.base
     configs = [cell_config(base, c) for c in group.cells]
     series, splits = zip(*(experiment.prepare(cfg) for cfg in configs), strict=True)
-    train_data, test_data = _stacked_batches(splits, base.data.batch_size)
+    train_data, test_data = _stacked_batches(base, splits)
     result = fit_grid(
         init_seeds(base.seed, base.seeds, base.model),
         np.array([mode == "stateful" for mode in MODES]),
@@ -88,7 +86,8 @@ def train_group(group: Group) -> list[Record]:
         model=base.model,
         train=base.train,
     )
-    predictions, train_loss, val_loss = map(np.asarray, (result.predictions, result.train_loss, result.val_loss))
+    predictions = experiment.time_ordered(base, result.predictions)
+    train_loss, val_loss = np.asarray(result.train_loss), np.asarray(result.val_loss)
     group_s = time.perf_counter() - start
     records = []
     for c, (cfg, s, split) in enumerate(zip(configs, series, splits, strict=True)):
