@@ -85,3 +85,76 @@ def test_bad_config_names_the_flag(kwargs: dict, flag: str) -> None:
         data.DataConfig(**kwargs)
     assert info.value.param == flag
     assert "\n" not in str(info.value)
+
+
+def test_contiguous_layout_makes_each_slot_a_stream() -> None:
+    rows = np.arange(12)
+    batched = data.batches(rows, 3, "contiguous")
+    assert batched.tolist() == [[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, 11]]  # slot i runs 4i, 4i+1, ...
+    assert data.batches(rows, 3).tolist()[1] == [3, 4, 5]  # interleaved: Keras's row order
+    fed = batched.reshape(1, -1)  # what a model outputs, batch after batch
+    np.testing.assert_array_equal(data.time_order(fed, 3, "contiguous")[0], rows)
+    np.testing.assert_array_equal(data.time_order(fed, 3, "interleaved"), fed)
+    assert data.stream_starts(12, 3, "contiguous").tolist() == [0, 4, 8]
+    assert data.stream_starts(12, 3, "interleaved").tolist() == [0]
+
+
+def test_oldest_first_reverses_each_window() -> None:
+    new = data.DataConfig(tsteps=3, lahead=4)
+    old = data.DataConfig(tsteps=3, lahead=4, order="oldest-first")
+    series = data.make_series(new)
+    np.testing.assert_array_equal(data.split(series, old).x_train, data.split(series, new).x_train[:, ::-1])
+    np.testing.assert_array_equal(data.split(series, old).y_train, data.split(series, new).y_train)
+
+
+def test_forecast_and_target_tasks() -> None:
+    x = np.arange(20, dtype=np.float64)
+    cfg = data.DataConfig(
+        input_len=20 - 2 - 3, tsteps=1, lahead=3, task="forecast", horizon=3, file="f.csv", input_col="x"
+    )
+    s = data.make_series(cfg, data.Columns(x))
+    assert s.inputs[0].tolist() == [2.0, 1.0, 0.0] and s.target[0] == 5.0  # x[t+3] at t = 2
+    assert s.target[-1] == 19.0 and s.inputs.shape == (15, 3)
+    target = data.DataConfig(
+        input_len=18, tsteps=1, lahead=3, task="target", file="f.csv", input_col="x", target_col="y"
+    )
+    s = data.make_series(target, data.Columns(x, -x))
+    assert s.target[0] == -2.0 and s.target.shape == (18,)
+    with pytest.raises(ValueError, match="needs 20"):
+        data.make_series(cfg, data.Columns(x[:-1]))
+
+
+def test_standardize_uses_training_rows_only() -> None:
+    x = np.random.default_rng(0).normal(5.0, 3.0, 200)
+    cfg = data.DataConfig(input_len=199, tsteps=2, file="f.csv", input_col="x", standardize=True)
+    s = data.make_series(cfg, data.Columns(x))
+    n_train = data.split_sizes(cfg)[0]
+    seen = x[: n_train + 1]  # the raw points the training windows and targets use
+    assert s.scaling.input_mean == pytest.approx(seen.mean()) and s.scaling.input_scale == pytest.approx(seen.std())
+    changed = x.copy()
+    changed[n_train + 1 :] += 100.0  # the test rows do not move the scaling
+    assert data.make_series(cfg, data.Columns(changed)).scaling == s.scaling
+    np.testing.assert_allclose(s.scaling.raw_input(s.inputs[:, 0]), x[1:])
+    with pytest.raises(ConfigError, match="--input: cannot standardize"):
+        data.make_series(cfg, data.Columns(np.ones(200)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "flag"),
+    [
+        ({"layout": "rows"}, "--layout"),
+        ({"order": "random"}, "--order"),
+        ({"task": "classify"}, "--task"),
+        ({"standardize": True}, "--standardize"),
+        ({"input_col": "x"}, "--input"),
+        ({"drop_missing": True}, "--drop-missing"),
+        ({"file": "f.csv"}, "--input"),
+        ({"task": "forecast"}, "--tsteps"),
+        ({"task": "forecast", "tsteps": 1, "horizon": 0}, "--horizon"),
+        ({"file": "f.csv", "input_col": "x", "input_len": 10, "batch_size": 9}, "--batch-size"),
+    ],
+)
+def test_bad_data_options(kwargs: dict, flag: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        data.DataConfig(**kwargs)
+    assert e.value.param == flag

@@ -11,7 +11,7 @@ import pytest
 from lstm_stateful import cells, data
 from lstm_stateful.errors import ConfigError
 from lstm_stateful.optim import keras_adam
-from lstm_stateful.train import Batches, TrainConfig, fit, init_seeds
+from lstm_stateful.train import Batches, TrainConfig, evaluate_batches, fit, init_seeds
 from tests import reference
 
 MODEL = cells.ModelConfig(units=20)
@@ -119,3 +119,28 @@ def test_init_seeds_prefix_stable() -> None:
 def test_bad_train_config(kwargs: dict, flag: str) -> None:
     with pytest.raises(ConfigError, match=flag):
         TrainConfig(**kwargs)
+
+
+def test_contiguous_layout_carries_each_stream_continuously() -> None:
+    # Batch of 4 contiguous streams, state carried: slot i equals stream i run alone at batch 1.
+    params = cells.init_params(np.random.default_rng(1), MODEL)
+    x = np.random.default_rng(2).normal(size=(40, 2, 1)).astype(np.float32)
+    y = np.zeros((40, 1), np.float32)
+    together = Batches(jnp.asarray(data.batches(x, 4, "contiguous")), jnp.asarray(data.batches(y, 4, "contiguous")))
+    _, preds = evaluate_batches(params, cells.zero_carry(4, MODEL), jnp.asarray(True), together)
+    in_time_order = data.time_order(np.asarray(preds)[None], 4, "contiguous")[0]
+    for i, stream in enumerate(np.split(x, 4)):
+        alone = Batches(jnp.asarray(stream[:, None]), jnp.zeros((10, 1, 1), jnp.float32))
+        _, expected = evaluate_batches(params, cells.zero_carry(1, MODEL), jnp.asarray(True), alone)
+        np.testing.assert_allclose(in_time_order[10 * i : 10 * (i + 1)], np.asarray(expected), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("cell", ["gru", "simple"])
+def test_other_cells_train(cell: str) -> None:
+    model = cells.ModelConfig(units=10, cell=cell)
+    cfg = data.DataConfig(input_len=200, batch_size=1)
+    train_b, test_b = _batches(data.split(data.make_series(cfg), cfg), 1)
+    result = fit(init_seeds(0, 2, model), jnp.asarray(True), train_b, test_b, model=model, train=TrainConfig(epochs=4))
+    losses = np.asarray(result.train_loss)
+    assert np.all(np.isfinite(losses)) and np.all(losses[:, -1] < losses[:, 0])
+    assert type(result.params.cell).__name__ == {"gru": "GRUParams", "simple": "SimpleRNNParams"}[cell]

@@ -77,8 +77,11 @@ def scored_points(mode: str, cfg: DataConfig, n: int) -> np.ndarray:
 
 def model_floor(floors: Floors, mode: str) -> float:
     """The lowest test MSE a model can reach: the window floor for the stateless model;
-    0 for the stateful one, whose carried state can see the whole average."""
-    return floors.window_test if mode == "stateless" else 0.0
+    0 for the stateful one, whose carried state can see the whole average. NaN where
+    the data and task have no known floor (see ``floors``)."""
+    if mode == "stateless" or not np.isfinite(floors.window_test):
+        return floors.window_test
+    return 0.0
 
 
 def score(y_true: np.ndarray, predictions: np.ndarray, scored: np.ndarray | None = None) -> Scores:

@@ -22,6 +22,7 @@ from lstm_stateful.errors import ConfigError
 
 FORMATS = (".csv", ".parquet")
 CHUNK_ROWS = 65_536
+MISSING = "is empty (a missing value; --drop-missing skips such rows)"
 
 
 class Chunk(NamedTuple):
@@ -62,11 +63,12 @@ def _is_missing(text: str) -> bool:
 
 def _parse(text: str, column: str, where: str, flag: str) -> float:
     """One cell as a finite float, or an error saying where and what it is."""
+    if _is_missing(text):
+        raise ConfigError(flag, f"column {column!r} {MISSING} at {where}")
     try:
         value = float(text)
     except ValueError:
-        what = "is empty (a missing value)" if not text.strip() else f"is not a number: {text.strip()[:40]!r}"
-        raise ConfigError(flag, f"column {column!r} {what} at {where}") from None
+        raise ConfigError(flag, f"column {column!r} is not a number: {text.strip()[:40]!r} at {where}") from None
     if not math.isfinite(value):
         raise ConfigError(flag, f"column {column!r} holds {text.strip()} at {where}; only finite numbers are allowed")
     return value
@@ -133,8 +135,11 @@ def _parquet_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]
         for c, v in values.items():
             if not np.isfinite(v).all():
                 i = int(np.flatnonzero(~np.isfinite(v))[0])
-                what = "is empty (a missing value)" if np.isnan(v[i]) else f"holds {v[i]}"
-                raise ConfigError(flags[c], f"column {c!r} {what} at row {rows[i]}; only finite numbers are allowed")
+                if np.isnan(v[i]):
+                    raise ConfigError(flags[c], f"column {c!r} {MISSING} at row {rows[i]}")
+                raise ConfigError(
+                    flags[c], f"column {c!r} holds {v[i]} at row {rows[i]}; only finite numbers are allowed"
+                )
         yield Chunk(rows, values)
 
 
