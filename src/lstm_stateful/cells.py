@@ -131,12 +131,20 @@ def zero_carry(batch_size: int, cfg: ModelConfig) -> Carry:
     return LSTMCarry(h=zeros, c=zeros) if cfg.cell == "lstm" else RNNCarry(h=zeros)
 
 
+def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
+    """a @ b in full float32. GPUs would otherwise round the operands to TF32 (10-bit
+    mantissa): results would then depend on the batch size and drift from Keras by 1e-4.
+    The products here are small, so the full-precision path costs little; on a CPU it is
+    the only path."""
+    return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
+
+
 def lstm_cell(params: LSTMParams, carry: LSTMCarry, x: jax.Array) -> tuple[LSTMCarry, jax.Array]:
     """One LSTM step. x: (..., n_features) -> new carry and h: (..., units).
 
     The sums run in Keras's order, (x K + h R) + b, so float32 rounding matches too.
     """
-    z = x @ params.kernel + carry.h @ params.recurrent_kernel + params.bias
+    z = _dot(x, params.kernel) + _dot(carry.h, params.recurrent_kernel) + params.bias
     zi, zf, zc, zo = jnp.split(z, 4, axis=-1)
     i, f, o = jax.nn.sigmoid(zi), jax.nn.sigmoid(zf), jax.nn.sigmoid(zo)
     c = f * carry.c + i * jnp.tanh(zc)
@@ -150,8 +158,8 @@ def gru_cell(params: GRUParams, carry: RNNCarry, x: jax.Array) -> tuple[RNNCarry
     The reset gate scales the recurrent part after its bias, and the new state mixes as
     z * h + (1 - z) * candidate, both as Keras computes them.
     """
-    x_z, x_r, x_h = jnp.split(x @ params.kernel + params.bias[0], 3, axis=-1)
-    r_z, r_r, r_h = jnp.split(carry.h @ params.recurrent_kernel + params.bias[1], 3, axis=-1)
+    x_z, x_r, x_h = jnp.split(_dot(x, params.kernel) + params.bias[0], 3, axis=-1)
+    r_z, r_r, r_h = jnp.split(_dot(carry.h, params.recurrent_kernel) + params.bias[1], 3, axis=-1)
     z = jax.nn.sigmoid(x_z + r_z)
     r = jax.nn.sigmoid(x_r + r_r)
     candidate = jnp.tanh(x_h + r * r_h)
@@ -161,7 +169,7 @@ def gru_cell(params: GRUParams, carry: RNNCarry, x: jax.Array) -> tuple[RNNCarry
 
 def simple_cell(params: SimpleRNNParams, carry: RNNCarry, x: jax.Array) -> tuple[RNNCarry, jax.Array]:
     """One SimpleRNN step, Keras's order: tanh((x K + b) + h R). x: (..., n_features)."""
-    h = jnp.tanh(x @ params.kernel + params.bias + carry.h @ params.recurrent_kernel)
+    h = jnp.tanh(_dot(x, params.kernel) + params.bias + _dot(carry.h, params.recurrent_kernel))
     return RNNCarry(h=h), h
 
 
@@ -176,7 +184,7 @@ def cell_step(params: CellParams, carry: Carry, x: jax.Array) -> tuple[Carry, ja
 
 def dense(params: DenseParams, h: jax.Array) -> jax.Array:
     """(..., units) -> (..., 1)."""
-    return h @ params.kernel + params.bias
+    return _dot(h, params.kernel) + params.bias
 
 
 def forward(params: ModelParams, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
