@@ -92,3 +92,12 @@ def test_bad_paths(tmp_path: Path) -> None:
     (tmp_path / "bin.csv").write_bytes(b"x\n\xff\xfe\x00\n")
     with pytest.raises(ConfigError, match="not a text CSV file"):
         series_file.read_columns(tmp_path / "bin.csv", "x")
+
+
+def test_chunks_are_read_lazily(tmp_path: Path) -> None:
+    # Streaming: the first chunk arrives before the reader has seen the rest of the file.
+    path = _csv(tmp_path, "x\n" + "1\n" * 5 + "oops\n")
+    chunks = series_file.iter_columns(path, series_file.Reading({"x": "--input"}), chunk=2)
+    assert next(chunks).values["x"].tolist() == [1.0, 1.0]
+    with pytest.raises(ConfigError, match="line 7"):
+        list(chunks)

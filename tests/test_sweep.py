@@ -37,6 +37,20 @@ def test_group_cell_equals_run_of_its_config(group_records: list[Record]) -> Non
         assert [r.floor for r in ours] == [result.floors.window_test if mode == "stateless" else 0.0] * 2
 
 
+def test_contiguous_gru_group_cell_equals_run() -> None:
+    # The layout and the cell travel with the base config: a sweep cell is still run's.
+    base = dataclasses.replace(
+        BASE,
+        data=dataclasses.replace(BASE.data, batch_size=4, layout="contiguous", order="oldest-first"),
+        model=dataclasses.replace(BASE.model, cell="gru"),
+    )
+    records = train_group(Group(2, (3,), base))
+    result = experiment.run(SweepSpec((3,), (2,), base).config(Cell(3, 2)))
+    for mode in MODES:
+        ours = [r.mse for r in records if r.mode == mode]
+        np.testing.assert_allclose(ours, result.models[mode].scores.mse, rtol=1e-6)
+
+
 def test_group_records_cover_cells_modes_seeds(group_records: list[Record]) -> None:
     keys = {(r.tsteps, r.lahead, r.mode, r.seed_index) for r in group_records}
     assert len(keys) == len(group_records) == 3 * 2 * BASE.seeds

@@ -13,15 +13,18 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "lstm_stateful.cells": (
-        "DenseParams", "LSTMCarry", "LSTMParams", "ModelParams",
-        "dense", "forward", "init_params", "lstm_cell", "zero_carry",
+        "DenseParams", "GRUParams", "LSTMCarry", "LSTMParams", "ModelParams", "RNNCarry", "SimpleRNNParams",
+        "cell_step", "dense", "forward", "gru_cell", "init_params", "lstm_cell", "simple_cell", "zero_carry",
     ),
     "lstm_stateful.config": ("DataConfig", "ExperimentConfig", "ModelConfig", "TrainConfig"),
-    "lstm_stateful.data": ("Series", "Split", "batches", "make_series", "split"),
+    "lstm_stateful.data": ("Columns", "Scaling", "Series", "Split", "batches", "make_series", "split", "time_order"),
     "lstm_stateful.errors": ("ConfigError",),
     "lstm_stateful.evaluate": ("Floors", "Scores", "banner", "floors", "score", "verdict"),
     "lstm_stateful.executors": ("DaskExecutor", "LocalExecutor"),
     "lstm_stateful.experiment": ("ModeResult", "RunResult", "run"),
+    "lstm_stateful.model_io": ("SavedModel", "load_model", "save_model"),
+    "lstm_stateful.series_file": ("read_columns",),
+    "lstm_stateful.stream": ("Predictor", "StreamState", "stream_chunk"),
     "lstm_stateful.grid": ("Cell", "Group", "SweepSpec", "cell_key", "parse_range"),
     "lstm_stateful.optim": ("keras_adam",),
     "lstm_stateful.store": ("Record", "Store"),

@@ -124,7 +124,7 @@ def _floor_lines(f: evaluate.Floors) -> str:
     if np.isfinite(f.zero_theory):
         zero += f" (theory {f.zero_theory:.3g})"
     if not np.isfinite(f.window_test):
-        return zero + "; no window floor is known for this task."
+        return f"{zero}, predicting the newest input {f.last_value_test:.3g}; no window floor is known here."
     theory = f" (theory {f.window_theory:.3g})" if np.isfinite(f.window_theory) else ""
     return f"{zero}; the stateless window floor is {f.window_test:.3g}{theory}."
 

@@ -24,13 +24,16 @@ AT_FLOOR_FACTOR = 1.25
 class Floors(NamedTuple):
     """MSE floors, in theory (from the distribution) and on the actual test targets.
 
-    zero: predicting 0; window: the best a stateless model seeing ``lahead`` inputs can do.
+    zero: predicting 0; window: the best a stateless model seeing ``lahead`` inputs can do;
+    last_value_test: predicting the newest input (persistence, the naive forecast a model
+    must beat on real series). NaN where a floor is not known.
     """
 
     zero_theory: float
     window_theory: float
     zero_test: float
     window_test: float
+    last_value_test: float = float("nan")
 
 
 class Scores(NamedTuple):
@@ -51,8 +54,9 @@ def floors(cfg: DataConfig, test: Series) -> Floors:
     where the past predicts the unseen part. Floors that are not known are NaN.
     """
     zero_test = float(np.mean(test.target**2))
+    last_value = float(np.mean((test.target - test.inputs[:, 0]) ** 2))
     if cfg.file is not None or cfg.task != "moving-average":
-        return Floors(float("nan"), float("nan"), zero_test, float("nan"))
+        return Floors(float("nan"), float("nan"), zero_test, float("nan"), last_value)
     var_x = cfg.amplitude**2 / 3
     ideal = test.inputs[:, : min(cfg.lahead, cfg.tsteps)].sum(axis=1) / cfg.tsteps
     return Floors(
@@ -60,6 +64,7 @@ def floors(cfg: DataConfig, test: Series) -> Floors:
         window_theory=var_x * max(cfg.tsteps - cfg.lahead, 0) / cfg.tsteps**2,
         zero_test=zero_test,
         window_test=float(np.mean((test.target - ideal) ** 2)),
+        last_value_test=last_value,
     )
 
 
