@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -96,6 +97,7 @@ def test_real_series_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert (data["file"], data["input_col"], data["task"], data["standardize"]) == (STOCKS, "IBM", "forecast", True)
     assert data["input_len"] == 391 - 2 - 1  # 391 months, 2 fill the window, 1 has no next month
     assert results["banner"] is None and results["floors"]["window_test"] is None
+    assert results["data_file"]["sha256"] == hashlib.sha256(Path(STOCKS).read_bytes()).hexdigest()
     assert 50 < results["scaling"]["input_mean"] < 200 and results["scaling"]["input_scale"] > 1
     preds = _csv(tmp_path / "out" / "predictions.csv")
     assert np.all(np.isfinite(preds["stateful"])) and 50 < np.median(preds["expected"]) < 250  # in dollars again
@@ -136,6 +138,15 @@ def test_bad_data_flags_are_one_line_exit_2(args: list[str], message: str, capsy
     assert main(["run", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_unwritable_save_fails_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["run", "--save", str(blocker / "m"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--save: cannot write to directory" in err
+    assert not (tmp_path / "out" / "results.json").exists()
 
 
 def test_bad_predict_input(saved_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

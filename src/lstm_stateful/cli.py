@@ -441,6 +441,9 @@ def _run_and_write(cfg: ExperimentConfig, options: RunOptions) -> None:
     console = Console(highlight=False)
     con.print_summary(console, result)
     console.print(f"Wrote results.json, predictions.csv and figures to {out_dir}/ in {timings['total_s']:.1f} s.")
+    if options.save_dir is not None:
+        save = options.save_dir
+        console.print(f"Saved each model's median seed to {save}/stateful and {save}/stateless.")
     if options.show:
         plots.show_figures(_input_data(result.series), figure_data)
 

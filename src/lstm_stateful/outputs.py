@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -67,12 +68,25 @@ def mode_summary(m: ModeResult) -> dict:
     }
 
 
+def data_file(path: str | None) -> dict | None:
+    """The data file a run read, identified by content: rerunning its config on a changed
+    file is detectable."""
+    if path is None:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest(), "bytes": Path(path).stat().st_size}
+
+
 def results_dict(result: RunResult, extra_timings: dict[str, float] | None = None) -> dict:
     """Everything ``results.json`` holds: config, versions, losses, metrics, floors, verdicts, timings."""
     return {
         "format": "lstm-stateful/run-results",
         "format_version": 1,
         "config": result.config.to_dict(),
+        "data_file": data_file(result.config.data.file),
         "versions": versions(),
         "banner": result.banner,
         "banner_held": result.banner_held,
