@@ -160,6 +160,7 @@ def test_bad_predict_input(saved_run: Path, tmp_path: Path, capsys: pytest.Captu
         ),
         (["--model", str(saved_run / "model" / "stateful"), *data, "--chunk", "0"], "--chunk: must be a positive"),
         (["--model", str(saved_run / "model" / "stateful")], "Missing option '--data'"),
+        (["--model", str(saved_run / "model" / "stateful"), *data[:4], "--out", str(tmp_path)], "is a directory"),
     ]
     for args, message in cases:
         assert main(["predict", *args]) == 2

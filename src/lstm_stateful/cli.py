@@ -221,7 +221,9 @@ def predict(model_dir: str, data_file: str, input_col: str, out: Path, chunk: in
     if chunk < 1:
         raise ConfigError("--chunk", f"must be a positive integer, got {chunk}")
     series_file.check_path(data_file)
-    _prepare_out(out.parent if str(out.parent) else Path("."), "--out")
+    if out.is_dir():
+        raise ConfigError("--out", f"{str(out)!r} is a directory; give the path of the CSV file to write")
+    _prepare_out(out.parent, "--out")
     from lstm_stateful.stream import Predictor
 
     predictor = Predictor.load(model_dir)
@@ -236,11 +238,8 @@ def predict(model_dir: str, data_file: str, input_col: str, out: Path, chunk: in
 
 
 def _write_stream(predictor: Predictor, chunks: Iterator[Chunk], column: str, out: Path) -> int:
-    """Predict chunk by chunk into ``out`` (atomically: a failure leaves no partial file)."""
-    import csv
-
-    import numpy as np
-
+    """Predict chunk by chunk into ``out`` (atomically: a failure leaves no partial file).
+    Numbers are written as Python's repr, which reads back to the same float64."""
     from lstm_stateful.atomic import write_with
 
     count = 0
@@ -248,12 +247,12 @@ def _write_stream(predictor: Predictor, chunks: Iterator[Chunk], column: str, ou
     def write(tmp: Path) -> None:
         nonlocal count
         with open(tmp, "w", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(["row", "input", "prediction"])
+            f.write("row,input,prediction\n")
             for rows, values in chunks:
-                preds = predictor.predict(values[column])
-                for row, x, y in zip(rows, values[column], preds, strict=True):
-                    writer.writerow([int(row), repr(float(x)), repr(float(y)) if np.isfinite(y) else ""])
+                preds = predictor.predict(values[column]).tolist()
+                lines = zip(rows.tolist(), values[column].tolist(), preds, strict=True)
+                # NaN (the window still filling) is written as an empty field.
+                f.write("".join(f"{r},{x!r},{y!r}\n" if y == y else f"{r},{x!r},\n" for r, x, y in lines))
                 count += len(preds)
 
     write_with(out, write)

@@ -74,40 +74,65 @@ def _parse(text: str, column: str, where: str, flag: str) -> float:
     return value
 
 
-def _csv_lines(f: Iterator[str], path: Path) -> tuple[list[str], Iterator[tuple[int, str]]]:
-    """The header's names and the numbered data lines (comments and blank lines skipped)."""
-    lines = ((n, line) for n, line in enumerate(f, 1) if line.strip() and not line.lstrip().startswith("#"))
-    header_line = next(lines, None)
-    if header_line is None:
-        raise ConfigError("--data", f"{str(path)!r} is empty: expected a header line of column names")
-    return [h.strip() for h in next(csv.reader([header_line[1]]))], lines
+class _Lines:
+    """The data lines of a CSV file for ``csv.reader`` (comments and blank lines skipped),
+    remembering the number of the last line handed out, for error messages."""
+
+    def __init__(self, f: Iterator[str]) -> None:
+        self._numbered = enumerate(f, 1)
+        self.line_no = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for n, line in self._numbered:
+            if line.strip() and not line.lstrip().startswith("#"):
+                self.line_no = n
+                yield line
 
 
 def _csv_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]:
     names, flags = list(reading.columns), reading.columns
     with path.open(newline="", encoding="utf-8-sig") as f:
-        header, lines = _csv_lines(f, path)
+        lines = _Lines(f)
+        reader = csv.reader(lines)
+        header = [h.strip() for h in next(reader, [])]
+        if not header:
+            raise ConfigError("--data", f"{str(path)!r} is empty: expected a header line of column names")
         _missing(names, header, flags, path)
         index = [header.index(c) for c in names]
-        rows: list[list[float]] = []
-        numbers: list[int] = []
-        for row, (line_no, line) in enumerate(lines):
-            cells = next(csv.reader([line]))
+        texts: list[list[str]] = []
+        line_nos: list[int] = []
+        first = 0
+        for cells in reader:
             if len(cells) < len(header):
-                raise ConfigError(
-                    "--data", f"line {line_no} of {str(path)!r} has {len(cells)} fields, the header {len(header)}"
-                )
-            texts = [cells[i] for i in index]
-            if reading.drop_missing and any(_is_missing(t) for t in texts):
-                continue
-            where = f"line {line_no}"
-            rows.append([_parse(t, c, where, flags[c]) for t, c in zip(texts, names, strict=True)])
-            numbers.append(row)
-            if len(rows) == chunk:
-                yield _chunk(numbers, rows, names)
-                rows, numbers = [], []
-        if rows:
-            yield _chunk(numbers, rows, names)
+                where = f"line {lines.line_no} of {str(path)!r}"
+                raise ConfigError("--data", f"{where} has {len(cells)} fields, the header {len(header)}")
+            texts.append([cells[i] for i in index])
+            line_nos.append(lines.line_no)
+            if len(texts) == chunk:
+                yield _parse_chunk(texts, line_nos, first, reading)
+                first, texts, line_nos = first + len(texts), [], []
+        if texts:
+            yield _parse_chunk(texts, line_nos, first, reading)
+
+
+def _parse_chunk(texts: list[list[str]], line_nos: list[int], first: int, reading: Reading) -> Chunk:
+    """Rows of cell texts -> numbers. ``first``: the data-row index of the first row;
+    ``line_nos``: each row's line in the file, for the error messages."""
+    names = list(reading.columns)
+    try:  # the common case, parsed by NumPy in one go
+        table = np.array(texts, dtype=np.float64).reshape(len(texts), len(names))
+        if np.isfinite(table).all():
+            return Chunk(np.arange(first, first + len(texts)), {c: table[:, i] for i, c in enumerate(names)})
+    except ValueError:
+        pass
+    rows, numbers = [], []
+    for k, (row_texts, line_no) in enumerate(zip(texts, line_nos, strict=True)):
+        if reading.drop_missing and any(_is_missing(t) for t in row_texts):
+            continue
+        where = f"line {line_no}"
+        rows.append([_parse(t, c, where, reading.columns[c]) for t, c in zip(row_texts, names, strict=True)])
+        numbers.append(first + k)
+    return _chunk(numbers, rows, names)
 
 
 def _chunk(numbers: list[int], rows: list[list[float]], columns: list[str]) -> Chunk:
