@@ -63,6 +63,16 @@ def test_cell_key_ignores_seed_count_but_not_what_decides_results() -> None:
     assert cell_key(cfg) != cell_key(dataclasses.replace(cfg, seed=1))
     assert cell_key(cfg) != cell_key(dataclasses.replace(cfg, train=TrainConfig(epochs=11)))
     assert cell_key(cfg) != cell_key(SweepSpec((2,), (2,)).config(Cell(2, 2)))
+    for change in ({"layout": "contiguous"}, {"order": "oldest-first"}):
+        assert cell_key(cfg) != cell_key(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **change)))
+    assert cell_key(cfg) != cell_key(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, cell="gru")))
+
+
+def test_cell_keys_of_earlier_stores_are_unchanged() -> None:
+    # Golden keys written by version 0.1.0 before batch layouts, cells and data files
+    # existed: stores from then are still found (no retraining, --report still works).
+    assert cell_key(ExperimentConfig()) == "b6491bf0722cd12872719e696b465981"
+    assert cell_key(SweepSpec((3,), (2,)).config(Cell(3, 2))) == "cf02afed76ea62b25c55aaf606b5bb12"
 
 
 def test_groups_share_lahead_cover_pending_and_put_expensive_first() -> None:

@@ -105,6 +105,17 @@ def experiment_config(d: dict) -> ExperimentConfig:
     )
 
 
+# Config fields added after protocol 1, with the value that reproduces protocol 1: left
+# out of the key at that value, so stores written before them keep their keys.
+LATER_FIELDS = {
+    "data": {
+        **{"layout": "interleaved", "order": "newest-first", "task": "moving-average", "horizon": 1},
+        **{"file": None, "input_col": None, "target_col": None, "standardize": False, "drop_missing": False},
+    },
+    "model": {"cell": "lstm"},
+}
+
+
 def cell_key(cfg: ExperimentConfig) -> str:
     """The store key of a cell's config: a hash of everything that decides its results.
 
@@ -113,6 +124,10 @@ def cell_key(cfg: ExperimentConfig) -> str:
     """
     d = cfg.to_dict()
     del d["seeds"]
+    for part, fields in LATER_FIELDS.items():
+        for name, old_value in fields.items():
+            if d[part][name] == old_value:
+                del d[part][name]
     d["protocol"] = PROTOCOL_VERSION
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
 
