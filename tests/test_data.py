@@ -152,6 +152,7 @@ def test_standardize_uses_training_rows_only() -> None:
         ({"task": "forecast"}, "--tsteps"),
         ({"task": "forecast", "tsteps": 1, "horizon": 0}, "--horizon"),
         ({"file": "f.csv", "input_col": "x", "input_len": 10, "batch_size": 9}, "--batch-size"),
+        ({"input_len": 100, "batch_size": 16, "tsteps": 3, "layout": "contiguous"}, "--batch-size"),
     ],
 )
 def test_bad_data_options(kwargs: dict, flag: str) -> None:

@@ -115,6 +115,13 @@ class DataConfig:
                 f"leaves {n_test} test rows at --batch-size {self.batch_size}; need at least --tsteps "
                 f"({self.tsteps}) so the stateful score has a point left after dropping tsteps-1",
             )
+        per_stream = n_test // self.batch_size
+        if self.layout == "contiguous" and per_stream < self.tsteps:
+            raise ConfigError(
+                "--batch-size",
+                f"cuts the {n_test} test rows into {self.batch_size} contiguous streams of {per_stream}; "
+                f"each needs at least --tsteps ({self.tsteps}) rows so its stateful score keeps a point",
+            )
 
     @property
     def to_drop(self) -> int:
