@@ -15,10 +15,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pandas as pd
 
-from lstm_stateful.cells import DenseParams, GRUParams, LSTMParams, ModelParams, SimpleRNNParams
+from lstm_stateful.cells import PARAM_TYPES, DenseParams, ModelParams
 
-# Our --cell names -> (Keras layer name, our parameter type); the weight layouts are equal.
-KERAS_CELLS = {"lstm": ("LSTM", LSTMParams), "gru": ("GRU", GRUParams), "simple": ("SimpleRNN", SimpleRNNParams)}
+# Our --cell names -> Keras's layers; the weight layouts are equal.
+KERAS_LAYERS = {"lstm": "LSTM", "gru": "GRU", "simple": "SimpleRNN"}
 
 
 def example_frames(input_len: int, tsteps: int, lahead: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -66,7 +66,7 @@ def keras_model(stateful: bool, lahead: int, batch_size: int, units: int = 20, s
     model = keras.Sequential(
         [
             keras.Input(shape=(lahead, 1), batch_size=batch_size),
-            getattr(keras.layers, KERAS_CELLS[cell][0])(units, stateful=stateful),
+            getattr(keras.layers, KERAS_LAYERS[cell])(units, stateful=stateful),
             keras.layers.Dense(1),
         ]
     )
@@ -84,7 +84,7 @@ def reset_states(model) -> None:
 def params_from_keras(model, cell: str = "lstm") -> ModelParams:
     """Our parameter pytree holding a Keras model's weights (same layouts, no transpose)."""
     kernel, recurrent, bias, dense_kernel, dense_bias = (np.asarray(w) for w in model.get_weights())
-    params_type = KERAS_CELLS[cell][1]
+    params_type = PARAM_TYPES[cell]
     return ModelParams(params_type(kernel, recurrent, bias), DenseParams(dense_kernel, dense_bias))
 
 

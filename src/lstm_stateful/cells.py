@@ -111,6 +111,8 @@ def _simple_init(rng: np.random.Generator, n_in: int, u: int) -> SimpleRNNParams
 
 
 _INITS = {"lstm": _lstm_init, "gru": _gru_init, "simple": _simple_init}
+# The parameter type of each ``--cell``.
+PARAM_TYPES = {"lstm": LSTMParams, "gru": GRUParams, "simple": SimpleRNNParams}
 
 
 def init_params(rng: np.random.Generator, cfg: ModelConfig) -> ModelParams:

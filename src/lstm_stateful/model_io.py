@@ -27,7 +27,6 @@ FORMAT = "lstm-stateful/model"
 FORMAT_VERSION = 1
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
-_PARAM_TYPES = {"lstm": cells.LSTMParams, "gru": cells.GRUParams, "simple": cells.SimpleRNNParams}
 
 
 class SavedModel(NamedTuple):
@@ -144,7 +143,7 @@ def _read_weights(directory: Path, meta: dict, cfg: ModelConfig) -> cells.ModelP
     leaves = {
         part: {k.split(".")[1]: v for k, v in arrays.items() if k.startswith(part + ".")} for part in ("cell", "dense")
     }
-    return cells.ModelParams(_PARAM_TYPES[cfg.cell](**leaves["cell"]), cells.DenseParams(**leaves["dense"]))
+    return cells.ModelParams(cells.PARAM_TYPES[cfg.cell](**leaves["cell"]), cells.DenseParams(**leaves["dense"]))
 
 
 def load_model(directory: str | Path) -> SavedModel:

@@ -118,6 +118,8 @@ def write_predictions(result: RunResult, path: Path) -> None:
 
 def write_models(result: RunResult, directory: Path) -> None:
     """Each model's median seed as a saved model: ``directory/stateful``, ``directory/stateless``."""
+    import jax
+
     from lstm_stateful.model_io import save_model
 
     for mode in MODES:
@@ -125,5 +127,5 @@ def write_models(result: RunResult, directory: Path) -> None:
         seed = m.median_seed
         metrics = {"test_mse": _finite(float(m.scores.mse[seed])), "r2": _finite(float(m.scores.r2[seed]))}
         saved = {"mode": mode, "seed_index": seed, "scaling": result.series.scaling, "metrics": metrics}
-        params = type(m.params)(*(type(part)(*(leaf[seed] for leaf in part)) for part in m.params))
+        params = jax.tree.map(lambda a, s=seed: a[s], m.params)
         save_model(directory / mode, params, result.config, saved)
