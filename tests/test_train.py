@@ -29,19 +29,25 @@ def _stack(params: cells.ModelParams) -> cells.ModelParams:
 
 
 @pytest.mark.keras
-@pytest.mark.parametrize("batch_size", [1, 4])
-@pytest.mark.parametrize("stateful", [True, False])
-def test_training_matches_keras_fit(stateful: bool, batch_size: int) -> None:
+@pytest.mark.parametrize(
+    ("stateful", "batch_size", "cell"),
+    [
+        *((stateful, b, "lstm") for stateful in (True, False) for b in (1, 4)),
+        *((True, 4, cell) for cell in ("gru", "simple")),
+    ],
+)
+def test_training_matches_keras_fit(stateful: bool, batch_size: int, cell: str) -> None:
     cfg = data.DataConfig(input_len=240, tsteps=3, lahead=2, batch_size=batch_size)
     split = data.split(data.make_series(cfg), cfg)
-    model = reference.keras_model(stateful, cfg.lahead, batch_size, seed=batch_size)
-    params0 = _stack(reference.params_from_keras(model))
+    model = reference.keras_model(stateful, cfg.lahead, batch_size, seed=batch_size, cell=cell)
+    params0 = _stack(reference.params_from_keras(model, cell))
     k_loss, k_val = reference.keras_fit(model, stateful, 2, batch_size, tuple(split))
     train_b, test_b = _batches(split, batch_size)
-    ours = fit(params0, jnp.asarray(stateful), train_b, test_b, model=MODEL, train=TrainConfig(epochs=2))
+    model_cfg = cells.ModelConfig(units=20, cell=cell)
+    ours = fit(params0, jnp.asarray(stateful), train_b, test_b, model=model_cfg, train=TrainConfig(epochs=2))
     np.testing.assert_allclose(np.asarray(ours.train_loss[0]), k_loss, rtol=1e-4)
     np.testing.assert_allclose(np.asarray(ours.val_loss[0]), k_val, rtol=1e-4)
-    k_params = reference.params_from_keras(model)
+    k_params = reference.params_from_keras(model, cell)
     for mine, theirs in zip(jax.tree.leaves(ours.params), jax.tree.leaves(k_params), strict=True):
         np.testing.assert_allclose(np.asarray(mine[0]), theirs, rtol=1e-4, atol=1e-6)
     # Keras's predict on the test set after the per-epoch reset starts from zero state too.
