@@ -167,3 +167,16 @@ def test_bad_predict_input(saved_run: Path, tmp_path: Path, capsys: pytest.Captu
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "p.csv").exists()  # nothing half-written
+
+
+def test_bad_value_mid_stream_leaves_no_output(
+    saved_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "s.csv"
+    data.write_text("x\n" + "0.01\n" * 20 + "oops\n")
+    out = tmp_path / "p.csv"
+    args = ["--model", str(saved_run / "model" / "stateful"), "--data", str(data), "--input", "x", "--chunk", "4"]
+    assert main(["predict", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "column 'x' is not a number: 'oops' at line 22" in err
+    assert not out.exists() and list(tmp_path.iterdir()) == [data]  # no partial or temporary file
