@@ -25,7 +25,7 @@ from lstm_stateful.store import Record, Store
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from lstm_stateful.data import Series
+    from lstm_stateful.data import Columns, Series
     from lstm_stateful.experiment import RunResult
     from lstm_stateful.series_file import Chunk
     from lstm_stateful.stream import Predictor
@@ -142,8 +142,9 @@ def _given(ctx: click.Context, name: str) -> bool:
     return ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
 
 
-def _data_fields(ctx: click.Context, flags: dict) -> dict:
-    """DataConfig fields for the task and your file; sets the tsteps and input_len they imply."""
+def _data_fields(ctx: click.Context, flags: dict) -> tuple[dict, Columns | None]:
+    """DataConfig fields for the task and your file, and the file's columns (read once,
+    here); sets the tsteps and input_len they imply."""
     task = flags.pop("task")
     target_col, data_file = flags.pop("target_col"), flags.pop("data_file")
     if task is not None and task not in TASKS[:2]:
@@ -158,20 +159,19 @@ def _data_fields(ctx: click.Context, flags: dict) -> dict:
     fields = {"task": task, "horizon": flags.pop("horizon"), "standardize": flags.pop("standardize")}
     fields["drop_missing"] = flags.pop("drop_missing")
     fields |= {"input_col": flags.pop("input_col"), "target_col": target_col}
-    if data_file is not None:
-        if _given(ctx, "input_len"):
-            raise ConfigError("--input-len", "sets the generated series' length; with --data the file's rows are used")
-        flags["input_len"] = _usable_rows(data_file, fields, flags)
-        fields["file"] = data_file
-    return fields
-
-
-def _usable_rows(path: str, fields: dict, flags: dict) -> int:
-    """Rows of the file left after the drops (the series' input_len); reads and checks the columns."""
+    if data_file is None:
+        return fields, None
+    if _given(ctx, "input_len"):
+        raise ConfigError("--input-len", "sets the generated series' length; with --data the file's rows are used")
     from lstm_stateful import series_file
 
-    columns = series_file.read_columns(path, fields["input_col"], fields["target_col"], fields["drop_missing"])
-    n = columns.input.shape[0]
+    columns = series_file.read_columns(data_file, fields["input_col"], target_col, fields["drop_missing"])
+    flags["input_len"] = _usable_rows(data_file, columns.input.shape[0], fields, flags)
+    return fields | {"file": data_file}, columns
+
+
+def _usable_rows(path: str, n: int, fields: dict, flags: dict) -> int:
+    """Of the file's n rows, those left after the drops: the series' input_len."""
     dropped = max(flags["tsteps"] - 1, flags["lahead"] - 1) + (fields["horizon"] if fields["task"] == "forecast" else 0)
     if n - dropped < 2:
         raise ConfigError("--data", f"{path!r} has {n} rows; the windows and the target use {dropped} of them, too few")
@@ -195,11 +195,11 @@ def run(ctx: click.Context, no_cache: bool, out: Path | None, save: Path | None,
     With --data FILE --input COL: the same on your series.
     """
     start = time.perf_counter()
-    data = _data_fields(ctx, flags)
+    data, columns = _data_fields(ctx, flags)
     cfg = _experiment_config(flags.pop("tsteps"), flags.pop("lahead"), data, **flags)
     save_dir = _prepare_out(save, "--save") if save is not None else None
     options = RunOptions(out_dir=_prepare_out(out), show=show, cache=not no_cache, start=start, save_dir=save_dir)
-    _run_and_write(cfg, options)
+    _run_and_write(cfg, options, columns)
 
 
 @cli.command()
@@ -414,11 +414,11 @@ class RunOptions:
     save_dir: Path | None = None
 
 
-def _run_and_write(cfg: ExperimentConfig, options: RunOptions) -> None:
+def _run_and_write(cfg: ExperimentConfig, options: RunOptions, columns: Columns | None = None) -> None:
     out_dir, start = options.out_dir, options.start
     figures = FigureProcess(out_dir)  # imports matplotlib on the other core while we import JAX
     try:
-        result = _train_and_report(cfg, figures, options.cache)
+        result = _train_and_report(cfg, figures, options.cache, columns)
     except BaseException:
         figures.kill()
         raise
@@ -451,7 +451,7 @@ def _input_data(series: Series) -> plots.InputData:
     return plots.input_data(series.inputs, series.target)
 
 
-def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool) -> RunResult:
+def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool, columns: Columns | None) -> RunResult:
     # Imported here, not at the top: JAX takes a second to import, and bad flags should
     # fail before that, and the figure process should already be running during it.
     from lstm_stateful import experiment
@@ -460,14 +460,15 @@ def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool
     if cache:
         _enable_cache(console)
     con.print_banner(console, cfg)
-    series, split = experiment.prepare(cfg)
+    series, split = experiment.prepare(cfg, columns)
     figures.draw("input", _input_data(series))
     con.print_data(console, cfg, series, split)
     # Live per-epoch progress needs a host callback in the program, which JAX will not
     # cache; only runs long enough for a bar to be worth watching get one.
     live = cfg.train.epochs * split.x_train.shape[0] // cfg.data.batch_size >= LIVE_PROGRESS_STEPS
     with con.TrainingProgress(console, cfg.train.epochs, cfg.seeds) as progress:
-        result = experiment.run(cfg, on_epoch=progress.on_epoch if live else None, on_stage=progress.stage)
+        on_epoch = progress.on_epoch if live else None
+        result = experiment.run(cfg, on_epoch, progress.stage, prepared=(series, split))
         progress.finish(result)
     return result
 

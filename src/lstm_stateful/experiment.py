@@ -52,10 +52,10 @@ class RunResult(NamedTuple):
     banner_held: bool | None
 
 
-def prepare(cfg: ExperimentConfig) -> tuple[data_mod.Series, data_mod.Split]:
-    """DESIGN steps 1-6, on the generated series or on ``cfg.data.file``'s columns."""
-    columns = None
-    if cfg.data.file is not None:
+def prepare(cfg: ExperimentConfig, columns: data_mod.Columns | None = None) -> tuple[data_mod.Series, data_mod.Split]:
+    """DESIGN steps 1-6, on the generated series or on ``cfg.data.file``'s columns (read
+    here unless the caller has already read them)."""
+    if cfg.data.file is not None and columns is None:
         d = cfg.data
         columns = series_file.read_columns(d.file, d.input_col, d.target_col, d.drop_missing)
     series = data_mod.make_series(cfg.data, columns)
@@ -135,15 +135,19 @@ def _mode_result(
 
 
 def run(
-    cfg: ExperimentConfig, on_epoch: EpochCallback | None = None, on_stage: StageCallback | None = None
+    cfg: ExperimentConfig,
+    on_epoch: EpochCallback | None = None,
+    on_stage: StageCallback | None = None,
+    prepared: tuple[data_mod.Series, data_mod.Split] | None = None,
 ) -> RunResult:
     """Train the stateful and the stateless model on the example's data, all seeds, and score them.
 
     ``on_epoch`` is called from inside the compiled program after every epoch (a host
     callback: JAX does not keep such a program in its persistent cache); ``on_stage``
-    with "compiling", then "training".
+    with "compiling", then "training". ``prepared``: ``prepare(cfg)``'s result, if the
+    caller already has it.
     """
-    series, split = prepare(cfg)
+    series, split = prepared or prepare(cfg)
     floors = test_floors(cfg, series)
     fitted = _train_both(cfg, split, on_epoch, on_stage or (lambda stage: None))
     models = {mode: _mode_result(cfg, mode, fitted[mode], split, floors) for mode in MODES}
