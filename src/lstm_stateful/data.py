@@ -132,7 +132,8 @@ def make_series(cfg: DataConfig, columns: Columns | None = None) -> Series:
         x, column, scaling = _scaled(cfg, columns)
     expected = cfg.input_len + cfg.to_drop + cfg.tail_drop
     if x.shape[0] != expected:
-        raise ValueError(f"the series has {x.shape[0]} points; this DataConfig needs {expected}")
+        drops = f"input_len {cfg.input_len} + {cfg.to_drop + cfg.tail_drop} dropped by the windows and target"
+        raise ConfigError("--data", f"the series has {x.shape[0]} points; this config needs {expected} ({drops})")
     target = task_target(cfg, x, column)
     inputs = newest_first_windows(x, cfg.lahead)
     stop = x.shape[0] - cfg.tail_drop

@@ -43,7 +43,6 @@ class SavedModel(NamedTuple):
     mode: str
     scaling: Scaling
     seed_index: int
-    experiment: dict
 
 
 def _flat(params: cells.ModelParams) -> dict[str, np.ndarray]:
@@ -160,4 +159,4 @@ def load_model(directory: str | Path) -> SavedModel:
     except (KeyError, TypeError, ValueError) as e:
         raise _bad(path, f"holds an invalid scaling or seed index ({e})") from None
     params = _read_weights(directory, meta, cfg.model)
-    return SavedModel(params, cfg.model, cfg.data, meta["mode"], scaling, seed_index, meta["experiment"])
+    return SavedModel(params, cfg.model, cfg.data, meta["mode"], scaling, seed_index)
