@@ -126,3 +126,45 @@ def test_figure_failure_keeps_the_numbers(
     assert "no fonts" in capsys.readouterr().err
     assert json.loads((out / "results.json").read_text())["models"]["stateful"]["per_seed"]
     assert (out / "predictions.csv").exists()
+
+
+def _poison_seed(monkeypatch: pytest.MonkeyPatch, seed_index: int) -> None:
+    """Seed ``seed_index`` starts from a NaN weight: it diverges, whatever the learning rate."""
+    from lstm_stateful import experiment
+
+    real = experiment.init_seeds
+
+    def poisoned(seed: int, n_seeds: int, cfg: object) -> object:
+        params = real(seed, n_seeds, cfg)
+        params.dense.kernel[seed_index, 0, 0] = np.nan
+        return params
+
+    monkeypatch.setattr(experiment, "init_seeds", poisoned)
+
+
+def test_a_diverged_seed_is_counted_not_averaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean, poisoned = tmp_path / "clean", tmp_path / "poisoned"
+    assert main(["run", "--out", str(clean), *SMALL, "--seeds", "3"]) == 0
+    _poison_seed(monkeypatch, 1)
+    assert main(["run", "--out", str(poisoned), *SMALL, "--seeds", "3"]) == 0  # exit 0: the others finished
+    out = capsys.readouterr().out
+    assert "warning: 1 of 3 stateful seeds diverged" in " ".join(out.split())
+    ok, bad = (json.loads((d / "results.json").read_text())["models"] for d in (clean, poisoned))
+    for mode in ("stateful", "stateless"):
+        seeds = bad[mode]["per_seed"]
+        assert [s["diverged"] for s in seeds] == [False, True, False] and bad[mode]["seeds_diverged"] == 1
+        assert seeds[1]["test_mse"] is None and seeds[1]["converged"] is False
+        # The other seeds are untouched lanes, and the median is theirs alone.
+        assert [seeds[i]["test_mse"] for i in (0, 2)] == [ok[mode]["per_seed"][i]["test_mse"] for i in (0, 2)]
+        finite = [seeds[i]["test_mse"] for i in (0, 2)]
+        assert bad[mode]["median_test_mse"] == pytest.approx(float(np.median(finite)))
+
+
+def test_every_seed_diverged_at_a_huge_learning_rate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--out", str(tmp_path), *SMALL, "--lr", "1e30"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert all(results["models"][m]["verdict"] == "diverged" for m in ("stateful", "stateless"))
+    assert results["models"]["stateful"]["median_r2"] is None and results["banner_held"] is None
+    assert "cannot be checked" in " ".join(capsys.readouterr().out.split())

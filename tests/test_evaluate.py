@@ -78,8 +78,13 @@ def test_verdicts_and_banner() -> None:
     assert evaluate.verdict(good, 0.0) == "converged"
     assert evaluate.verdict(floor, 8e-4) == "at window floor"
     assert evaluate.verdict(floor, 0.0) == "not converged"
+    blown = evaluate.Scores(np.array([np.nan, np.inf]), np.array([np.nan, -np.inf]), np.array([False, False]))
+    assert blown.diverged.tolist() == [True, True] and evaluate.verdict(blown, 8e-4) == "diverged"
+    mixed = evaluate.Scores(np.array([9e-4, np.nan]), np.array([0.4, np.nan]), np.array([False, False]))
+    assert mixed.diverged.tolist() == [False, True] and evaluate.verdict(mixed, 8e-4) == "at window floor"
     cfg = data.DataConfig(tsteps=2, lahead=1)
     assert evaluate.banner(cfg) == "STATELESS LSTM WILL NOT CONVERGE"
     assert evaluate.banner_held(cfg, "at window floor")
     assert not evaluate.banner_held(cfg, "converged")
+    assert evaluate.banner_held(cfg, "diverged") is None
     assert evaluate.banner(data.DataConfig(tsteps=2, lahead=2)) == "STATELESS LSTM WILL ALSO CONVERGE"

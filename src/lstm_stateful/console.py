@@ -129,6 +129,16 @@ def _floor_lines(f: evaluate.Floors) -> str:
     return f"{zero}; the stateless window floor is {f.window_test:.3g}{theory}."
 
 
+def _warn_diverged(console: Console, result: RunResult) -> None:
+    for mode in MODES:
+        scores = result.models[mode].scores
+        if n := int(scores.diverged.sum()):
+            console.print(
+                f"[yellow]warning:[/yellow] {n} of {scores.mse.shape[0]} {mode} seeds diverged (NaN or infinite "
+                f"predictions at --lr {result.config.train.learning_rate:g}): counted, left out of every median."
+            )
+
+
 def print_summary(console: Console, result: RunResult) -> None:
     """The final table: per model, seeds converged, median R^2 and MSE, floor, verdict, time."""
     f = result.floors
@@ -139,13 +149,14 @@ def print_summary(console: Console, result: RunResult) -> None:
         pad_edge=False,
         collapse_padding=True,
     )
-    for name in ("model", "converged", "R^2", "MSE", "floor", "verdict", "train s"):
+    for name in ("model", "converged", "diverged", "R^2", "MSE", "floor", "verdict", "train s"):
         table.add_column(name, justify="left" if name in ("model", "verdict") else "right", no_wrap=True)
     for mode in MODES:
         m = result.models[mode]
         table.add_row(
             mode,
             f"{int(m.scores.converged.sum())}/{m.scores.mse.shape[0]}",
+            str(int(m.scores.diverged.sum())),
             _fmt(evaluate.finite_median(m.scores.r2), ".3f"),
             _fmt(evaluate.finite_median(m.scores.mse), ".2e"),
             _fmt(evaluate.model_floor(f, mode), ".2e", missing="-"),
@@ -153,12 +164,16 @@ def print_summary(console: Console, result: RunResult) -> None:
             f"{m.train_s:.2f}",
         )
     console.print(table)
+    _warn_diverged(console, result)
     console.print(_floor_lines(f))
     verdicts = f"the stateless model's verdict is '{result.models['stateless'].verdict}', the stateful model's"
     if result.banner is None:
         console.print(
             f"The example's rule is about moving averages; here {verdicts} '{result.models['stateful'].verdict}'."
         )
+        return
+    if result.banner_held is None:
+        console.print(f"The example's banner \"{result.banner}\" cannot be checked: every stateless seed diverged.")
         return
     held = "[green]held[/green]" if result.banner_held else "[red]did NOT hold[/red]"
     console.print(

@@ -43,6 +43,12 @@ class Scores(NamedTuple):
     r2: np.ndarray
     converged: np.ndarray
 
+    @property
+    def diverged(self) -> np.ndarray:
+        """(S,) bool: seeds whose predictions went to NaN or infinity (training blew up).
+        They are counted, never averaged: every median leaves them out."""
+        return ~np.isfinite(self.mse)
+
 
 def floors(cfg: DataConfig, test: Series) -> Floors:
     """``test``: the test rows in float64 (inputs newest first).
@@ -116,7 +122,10 @@ def median_seed(scores: Scores) -> int:
 
 
 def verdict(scores: Scores, window_floor: float) -> str:
-    """'converged', 'at window floor' or 'not converged', from the median over seeds."""
+    """'converged', 'at window floor' or 'not converged', from the median over the seeds
+    that did not diverge; 'diverged' if none is left."""
+    if scores.diverged.all():
+        return "diverged"
     if finite_median(scores.r2) >= R2_CONVERGED:
         return "converged"
     if window_floor > 0 and finite_median(scores.mse) <= AT_FLOOR_FACTOR * window_floor:
@@ -144,7 +153,8 @@ def banner(cfg: DataConfig) -> str | None:
 
 
 def banner_held(cfg: DataConfig, stateless_verdict: str) -> bool | None:
-    """Whether what the stateless model did matches the banner's claim (None: no claim)."""
-    if cfg.task != "moving-average":
+    """Whether what the stateless model did matches the banner's claim (None: no claim, or
+    nothing to check it against because every stateless seed diverged)."""
+    if cfg.task != "moving-average" or stateless_verdict == "diverged":
         return None
     return rule_held(cfg.tsteps, cfg.lahead, stateless_verdict)

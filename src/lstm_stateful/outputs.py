@@ -50,6 +50,7 @@ def mode_summary(m: ModeResult) -> dict:
     return {
         "verdict": m.verdict,
         "seeds_converged": int(m.scores.converged.sum()),
+        "seeds_diverged": int(m.scores.diverged.sum()),
         "median_seed": m.median_seed,
         "median_r2": _finite(finite_median(m.scores.r2)),
         "median_test_mse": _finite(finite_median(m.scores.mse)),
@@ -59,6 +60,7 @@ def mode_summary(m: ModeResult) -> dict:
                 "test_mse": _finite(float(m.scores.mse[s])),
                 "r2": _finite(float(m.scores.r2[s])),
                 "converged": bool(m.scores.converged[s]),
+                "diverged": bool(m.scores.diverged[s]),
                 "train_loss": _floats(m.train_loss[s]),
                 "val_loss": _floats(m.val_loss[s]),
             }
