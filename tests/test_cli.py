@@ -168,3 +168,59 @@ def test_every_seed_diverged_at_a_huge_learning_rate(tmp_path: Path, capsys: pyt
     assert all(results["models"][m]["verdict"] == "diverged" for m in ("stateful", "stateless"))
     assert results["models"]["stateful"]["median_r2"] is None and results["banner_held"] is None
     assert "cannot be checked" in " ".join(capsys.readouterr().out.split())
+
+
+def _metrics(run_dir: Path) -> dict:
+    models = json.loads((run_dir / "results.json").read_text())["models"]
+    return {
+        mode: [(s["test_mse"], s["r2"], s["train_loss"], s["val_loss"]) for s in m["per_seed"]]
+        for mode, m in models.items()
+    }
+
+
+def test_same_command_twice_and_from_results_json_reproduce(tmp_path: Path) -> None:
+    args = [*SMALL, "--seeds", "2", "--cell", "gru", "--layout", "contiguous"]
+    first, second, rerun = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert main(["run", "--out", str(first), *args]) == 0
+    assert main(["run", "--out", str(second), *args]) == 0
+    assert main(["run", "--from", str(first / "results.json"), "--out", str(rerun), "--no-cache"]) == 0
+    for other in (second, rerun):
+        assert _metrics(other) == _metrics(first)
+        assert (other / "predictions.csv").read_bytes() == (first / "predictions.csv").read_bytes()
+    recorded = json.loads((rerun / "results.json").read_text())["config"]
+    assert recorded == json.loads((first / "results.json").read_text())["config"]
+
+
+def test_from_results_json_with_a_data_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "s.csv"
+    data.write_text("x\n" + "".join(f"{v!r}\n" for v in np.sin(np.arange(300) / 5.0).tolist()))
+    first = tmp_path / "a"
+    assert main(["run", "--data", str(data), "--input", "x", "--epochs", "1", "--seeds", "1", "--out", str(first)]) == 0
+    results = first / "results.json"
+    assert main(["run", "--from", str(results), "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "predictions.csv").read_bytes() == (first / "predictions.csv").read_bytes()
+    data.write_text(data.read_text() + "0.5\n")
+    assert main(["run", "--from", str(results), "--out", str(tmp_path / "c")]) == 2
+    assert "has changed since that run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (None, ["--from", "absent.json"], "--from: no such file"),
+        ("{not json", ["--from", "{path}"], "is not a readable results.json"),
+        ('{"format": "other"}', ["--from", "{path}"], "is not an lstm-stateful results.json"),
+        ('{"format": "lstm-stateful/run-results", "format_version": 9}', ["--from", "{path}"], "format version 9"),
+        ('{"format": "lstm-stateful/run-results", "format_version": 1}', ["--from", "{path}"], "incomplete config"),
+        ("{}", ["--from", "{path}", "--epochs", "3"], "--epochs: --from reruns the recorded config"),
+    ],
+)
+def test_bad_from(
+    tmp_path: Path, make: str | None, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "results.json"
+    if make is not None:
+        path.write_text(make)
+    assert main(["run", *(a.replace("{path}", str(path)) for a in args)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

@@ -178,6 +178,10 @@ def _usable_rows(path: str, n: int, fields: dict, flags: dict) -> int:
     return n - dropped
 
 
+# run's flags that are not part of the experiment: they may go with --from.
+RUN_OUTPUT_FLAGS = ("out", "save", "show", "no_cache", "rerun")
+
+
 @cli.command()
 @_int_option("tsteps", 2, "Window of the moving average the models must output.")
 @_int_option("lahead", 1, "Input steps each sample feeds the model.")
@@ -188,18 +192,45 @@ def _usable_rows(path: str, n: int, fields: dict, flags: dict) -> int:
 )
 @click.option("--save", type=click.Path(path_type=Path), default=None, help="Save each model's median seed in DIR.")
 @click.option("--show", is_flag=True, help="Also open the figures in windows.")
+@click.option("--from", "rerun", type=click.Path(path_type=Path), default=None, help="Rerun a run's results.json.")
 @click.pass_context
-def run(ctx: click.Context, no_cache: bool, out: Path | None, save: Path | None, show: bool, **flags: object) -> None:
+def run(
+    ctx: click.Context, out: Path | None, save: Path | None, show: bool, rerun: Path | None, **flags: object
+) -> None:
     """The example: stateful vs stateless LSTM on a moving average, several seeds, scored honestly.
 
-    With --data FILE --input COL: the same on your series.
+    With --data FILE --input COL: the same on your series. With --from results.json: that run again.
     """
     start = time.perf_counter()
-    data, columns = _data_fields(ctx, flags)
-    cfg = _experiment_config(flags.pop("tsteps"), flags.pop("lahead"), data, **flags)
+    no_cache = flags.pop("no_cache")
+    if rerun is not None:
+        cfg, columns = _rerun_config(ctx, rerun), None
+    else:
+        data, columns = _data_fields(ctx, flags)
+        cfg = _experiment_config(flags.pop("tsteps"), flags.pop("lahead"), data, **flags)
     save_dir = _prepare_out(save, "--save") if save is not None else None
     options = RunOptions(out_dir=_prepare_out(out), show=show, cache=not no_cache, start=start, save_dir=save_dir)
     _run_and_write(cfg, options, columns)
+
+
+def _rerun_config(ctx: click.Context, path: Path) -> ExperimentConfig:
+    """The config a results.json records, checked: no experiment flags beside it, and the
+    same data file content as the run had."""
+    given = [name for name in ctx.params if name not in RUN_OUTPUT_FLAGS and _given(ctx, name)]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise ConfigError(flag, "--from reruns the recorded config; change it in the file, or run without --from")
+    from lstm_stateful import provenance
+
+    cfg, recorded = provenance.read_results_config(path)
+    if recorded is None:
+        return cfg
+    if not Path(recorded["path"]).is_file():
+        raise ConfigError("--from", f"the data file of that run, {recorded['path']!r}, is gone")
+    if provenance.data_file(recorded["path"])["sha256"] != recorded["sha256"]:
+        raise ConfigError("--from", f"{recorded['path']!r} has changed since that run (its SHA-256 differs)")
+    # The recorded absolute path: the rerun need not start in the first run's directory.
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, file=recorded["path"]))
 
 
 @cli.command()

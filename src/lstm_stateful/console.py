@@ -173,7 +173,7 @@ def print_summary(console: Console, result: RunResult) -> None:
         )
         return
     if result.banner_held is None:
-        console.print(f"The example's banner \"{result.banner}\" cannot be checked: every stateless seed diverged.")
+        console.print(f'The example\'s banner "{result.banner}" cannot be checked: every stateless seed diverged.')
         return
     held = "[green]held[/green]" if result.banner_held else "[red]did NOT hold[/red]"
     console.print(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -18,6 +17,7 @@ from lstm_stateful.config import MODES
 from lstm_stateful.data import test_part
 from lstm_stateful.evaluate import finite_median
 from lstm_stateful.experiment import ModeResult, RunResult
+from lstm_stateful.provenance import RESULTS_FORMAT, RESULTS_VERSION, data_file
 
 PACKAGES = ("lstm-stateful", "jax", "jaxlib", "optax", "numpy", "matplotlib")
 
@@ -70,23 +70,11 @@ def mode_summary(m: ModeResult) -> dict:
     }
 
 
-def data_file(path: str | None) -> dict | None:
-    """The data file a run read, identified by content: rerunning its config on a changed
-    file is detectable."""
-    if path is None:
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest(), "bytes": Path(path).stat().st_size}
-
-
 def results_dict(result: RunResult, extra_timings: dict[str, float] | None = None) -> dict:
     """Everything ``results.json`` holds: config, versions, losses, metrics, floors, verdicts, timings."""
     return {
-        "format": "lstm-stateful/run-results",
-        "format_version": 1,
+        "format": RESULTS_FORMAT,
+        "format_version": RESULTS_VERSION,
         "config": result.config.to_dict(),
         "data_file": data_file(result.config.data.file),
         "versions": versions(),

@@ -1,0 +1,50 @@
+"""What a run records so that it can be rerun: the ``results.json`` format, the data
+file's identity, and reading a recorded config back (``run --from``).
+
+Pure Python (no JAX): a bad ``--from`` fails before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from lstm_stateful.config import ExperimentConfig
+from lstm_stateful.errors import ConfigError
+from lstm_stateful.grid import experiment_config
+
+RESULTS_FORMAT = "lstm-stateful/run-results"
+RESULTS_VERSION = 1
+
+
+def data_file(path: str | None) -> dict | None:
+    """The data file a run read, identified by content: rerunning its config on a changed
+    file is detectable."""
+    if path is None:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest(), "bytes": Path(path).stat().st_size}
+
+
+def read_results_config(path: Path) -> tuple[ExperimentConfig, dict | None]:
+    """The config and data-file record of a ``results.json`` (``ConfigError`` on ``--from``)."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("--from", f"no such file: {str(path)!r}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError("--from", f"{str(path)!r} is not a readable results.json ({e})") from None
+    if not isinstance(d, dict) or d.get("format") != RESULTS_FORMAT:
+        raise ConfigError("--from", f"{str(path)!r} is not an lstm-stateful results.json")
+    if d.get("format_version") != RESULTS_VERSION:
+        raise ConfigError(
+            "--from", f"{str(path)!r} has format version {d.get('format_version')!r}, not {RESULTS_VERSION}"
+        )
+    try:
+        return experiment_config(d["config"]), d.get("data_file")
+    except (KeyError, TypeError) as e:
+        raise ConfigError("--from", f"{str(path)!r} holds an incomplete config ({e})") from None
