@@ -224,3 +224,20 @@ def test_bad_from(
     assert main(["run", *(a.replace("{path}", str(path)) for a in args)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_ctrl_c_during_run_keeps_only_complete_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lstm_stateful import experiment
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment, "run", interrupted)
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), *SMALL]) == 130
+    err = capsys.readouterr().err
+    assert f"Interrupted. {out} holds only complete files; run the same command again" in err
+    left = [p.name for p in out.iterdir()]
+    assert "results.json" not in left and not [n for n in left if n.startswith(".")]  # no temporary file

@@ -144,3 +144,42 @@ def test_unwritable_out_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     blocker.write_text("")
     assert main(["sweep", "--out", str(blocker / "sub"), *SMALL]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_ctrl_c_mid_sweep_keeps_finished_groups_and_says_how_to_resume(tmp_path: Path) -> None:
+    out, store = tmp_path / "interrupted", tmp_path / "interrupted" / "sweep.sqlite"
+    args = [sys.executable, "-m", "lstm_stateful.cli", "sweep", "--tsteps", "1:2", "--lahead", "1:4", "--jobs", "1"]
+    args += ["--out", str(out), "--no-cache", *SMALL]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while _stored_groups(store) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    said = "".join(stdout.split())  # rich wraps long lines, paths too
+    expected = f"Interrupted. Finished groups are kept in {store}; run the same command again to resume."
+    assert "".join(expected.split()) in said
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "lstm-stateful: interrupted"
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert _stored_groups(store) >= 1
+
+
+def test_two_sweeps_on_one_store_at_once(tmp_path: Path) -> None:
+    store = tmp_path / "shared.sqlite"
+    base = [sys.executable, "-m", "lstm_stateful.cli", "sweep", "--tsteps", "1:2", "--lahead", "1:2", "--jobs", "1"]
+    base += ["--store", str(store), "--no-cache", *SMALL]
+    procs = [
+        subprocess.Popen([*base, "--out", str(tmp_path / name)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for name in ("a", "b")
+    ]
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr.decode()
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = db.execute("SELECT config_hash, seed_index, mode FROM results").fetchall()
+        assert db.execute("SELECT COUNT(*) FROM sweeps").fetchone()[0] == 2
+    assert len(rows) == len(set(rows)) == 4 * 2 * 2  # every cell, seed and model once
+    assert _summary(tmp_path / "a") == _summary(tmp_path / "b")

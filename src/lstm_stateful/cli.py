@@ -210,7 +210,16 @@ def run(
         cfg = _experiment_config(flags.pop("tsteps"), flags.pop("lahead"), data, **flags)
     save_dir = _prepare_out(save, "--save") if save is not None else None
     options = RunOptions(out_dir=_prepare_out(out), show=show, cache=not no_cache, start=start, save_dir=save_dir)
-    _run_and_write(cfg, options, columns)
+    try:
+        _run_and_write(cfg, options, columns)
+    except KeyboardInterrupt:
+        # A run is one compiled program: nothing of it is worth keeping half-done. Files are
+        # written whole (temporary file, then rename) or not at all.
+        print(
+            f"Interrupted. {options.out_dir} holds only complete files; run the same command again to redo the run.",
+            file=sys.stderr,
+        )
+        raise click.exceptions.Abort() from None
 
 
 def _rerun_config(ctx: click.Context, path: Path) -> ExperimentConfig:

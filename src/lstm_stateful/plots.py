@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from lstm_stateful.atomic import write_with
 from lstm_stateful.config import MODES
 from lstm_stateful.evaluate import scored_points
 
@@ -128,7 +129,8 @@ def write_figure(name: str, data: InputData | FigureData, out: Path) -> Path:
     """Draw figure ``name`` (a key of ``FIGURE_FILES``) and save it under ``out``."""
     makers: dict[str, Callable] = {"input": input_figure, "residuals": residuals_figure, "losses": losses_figure}
     path = out / FIGURE_FILES[name]
-    makers[name](data).savefig(path, dpi=100)
+    figure = makers[name](data)
+    write_with(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))  # whole or not at all
     return path
 
 
