@@ -16,6 +16,10 @@ from lstm_stateful.errors import ConfigError
 # Part of every cell's key: bump it when a change to the training protocol makes results
 # stored by an earlier version wrong for the same config.
 PROTOCOL_VERSION = 1
+# The most values one --tsteps or --lahead range may hold, and the most cells in a grid:
+# far beyond any sweep worth running, and small enough to check every cell at once.
+MAX_RANGE_VALUES = 1024
+MAX_CELLS = 16_384
 # The most tsteps values trained in one compiled program (x 2 modes x seeds lanes):
 # bounds the memory and the work lost to a kill mid-group.
 MAX_TSTEPS_PER_GROUP = 8
@@ -37,6 +41,8 @@ def parse_range(flag: str, text: str) -> tuple[int, ...]:
             raise ConfigError(flag, f"must be positive integers, got {low} in {text!r}")
         if high < low:
             raise ConfigError(flag, f"range {part.strip()!r} is empty: its end must be >= its start")
+        if high - low + 1 + len(values) > MAX_RANGE_VALUES:
+            raise ConfigError(flag, f"{text!r} holds more than {MAX_RANGE_VALUES} values")
         values.extend(range(low, high + 1))
     return tuple(sorted(set(values)))
 
@@ -61,6 +67,10 @@ class SweepSpec:
         for flag, values in (("--tsteps", self.tsteps), ("--lahead", self.lahead)):
             if not values:
                 raise ConfigError(flag, "the grid is empty: give at least one value")
+        if len(self.tsteps) * len(self.lahead) > MAX_CELLS:
+            raise ConfigError(
+                "--lahead", f"the grid has {len(self.tsteps) * len(self.lahead):,} cells; at most {MAX_CELLS:,}"
+            )
         for cell in self.cells:  # each cell's DataConfig names the flag that does not fit
             self.config(cell)
 
