@@ -84,3 +84,10 @@ def test_groups_share_lahead_cover_pending_and_put_expensive_first() -> None:
     assert all(len(g.tsteps) <= MAX_TSTEPS_PER_GROUP for g in found)
     assert [g.work for g in found] == sorted((g.work for g in found), reverse=True)
     assert found[0].lahead == 4
+
+
+def test_huge_grids_are_refused_before_they_are_built() -> None:
+    with pytest.raises(ConfigError, match="--tsteps: '1:100000000' holds more than 1024 values"):
+        parse_range("--tsteps", "1:100000000")
+    with pytest.raises(ConfigError, match="--lahead: the grid has 1,048,576 cells; at most 16,384"):
+        SweepSpec(tuple(range(1, 1025)), tuple(range(1, 1025)))
