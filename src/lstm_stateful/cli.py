@@ -299,6 +299,17 @@ def _write_stream(predictor: Predictor, chunks: Iterator[Chunk], column: str, ou
     return count
 
 
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+def report(path: Path) -> None:
+    """Write PATH/report.html, one self-contained page, for a run or a sweep directory."""
+    from lstm_stateful.report import write_report
+
+    if not path.is_dir():
+        raise ConfigError("PATH", f"no such directory: {str(path)!r}")
+    Console(highlight=False).print(f"Wrote {write_report(path)}.")
+
+
 # Flags that decide what a sweep trains; ``--report`` redraws the stored sweep and takes none.
 SWEEP_GRID_FLAGS = (
     *("tsteps", "lahead", "input_len", "batch_size", "epochs", "units", "seed", "seeds", "data_seed", "lr"),
@@ -380,9 +391,13 @@ def _sweep_report(out: Path, store_path: Path | None) -> None:
 
 def _write_sweep_outputs(console: Console, spec: grid.SweepSpec, records: list[Record], out: Path, note: str) -> None:
     """summary.csv and the figure from ``records``, then the summary on the terminal."""
+    from lstm_stateful.report import REPORT_FILE, write_report
+
     rows = sweep_report.write_sweep_files(spec, records, out)
+    write_report(out)
     sweep_console.print_sweep_summary(console, rows, spec)
-    console.print(f"Wrote {sweep_report.SUMMARY_FILE} and {sweep_report.PHASE_FILE} to {out}/ {note}.")
+    files = f"{sweep_report.SUMMARY_FILE}, {sweep_report.PHASE_FILE} and {REPORT_FILE}"
+    console.print(f"Wrote {files} to {out}/ {note}.")
 
 
 def _executor(options: SweepOptions) -> executors.LocalExecutor | executors.DaskExecutor:
@@ -477,9 +492,14 @@ def _run_and_write(cfg: ExperimentConfig, options: RunOptions, columns: Columns 
         end = time.perf_counter()
         timings = {"figures_wait_s": end - wait_start, "total_s": end - start}
         outputs.write_results(result, out_dir / "results.json", timings)
+    from lstm_stateful.report import write_report
+
+    write_report(out_dir)
     console = Console(highlight=False)
     con.print_summary(console, result)
-    console.print(f"Wrote results.json, predictions.csv and figures to {out_dir}/ in {timings['total_s']:.1f} s.")
+    console.print(
+        f"Wrote results.json, predictions.csv, figures and report.html to {out_dir}/ in {timings['total_s']:.1f} s."
+    )
     if options.save_dir is not None:
         save = options.save_dir
         console.print(f"Saved each model's median seed to {save}/stateful and {save}/stateless.")
