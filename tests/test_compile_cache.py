@@ -48,3 +48,23 @@ def test_xla_flags_added_unless_the_user_chose() -> None:
     env = {"XLA_FLAGS": "--xla_backend_optimization_level=3"}
     compile_cache.set_xla_flags(env)
     assert env["XLA_FLAGS"] == "--xla_backend_optimization_level=3"
+
+
+def test_a_second_run_compiles_nothing(tmp_path: Path) -> None:
+    # Two real processes sharing a fresh cache: the first fills it, the second only reads it.
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, compile_cache.ENV_VAR: str(cache)}
+    args = [sys.executable, "-m", "lstm_stateful.cli", "run", "--epochs", "2", "--seeds", "2", "--input-len", "300"]
+
+    def run(name: str) -> set[str]:
+        proc = subprocess.run([*args, "--out", str(tmp_path / name)], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return {p.name for p in cache.rglob("*") if p.is_file()}
+
+    first = run("first")
+    assert first, "the first run wrote no compiled program"
+    assert run("second") == first
