@@ -53,7 +53,7 @@ def check_path(path: str | Path) -> Path:
 def _missing(columns: list[str], header: list[str], flags: dict[str, str], path: Path) -> None:
     for column in columns:
         if column not in header:
-            shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+            shown = ", ".join(repr(h) for h in header[:12]) + (", ..." if len(header) > 12 else "")
             raise ConfigError(flags[column], f"no column {column!r} in {str(path)!r}; it has: {shown}")
 
 
