@@ -156,18 +156,9 @@ def _installed_versions() -> list[list[object]]:
 
 
 def _sweep_spec(directory: Path) -> list[list[object]]:
-    """The recorded spec of the last sweep in the directory's store, as config rows."""
-    from lstm_stateful.store import Store
-
-    path = directory / "sweep.sqlite"
-    if not path.is_file():
-        return []
-    db = Store.open(path)
-    try:
-        spec = db.latest_sweep()
-    finally:
-        db.close()
-    return [] if spec is None else _flat(spec.to_dict())
+    """The sweep's recorded spec (``sweep.json``), as config rows."""
+    path = directory / "sweep.json"
+    return _flat(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else []
 
 
 SWEEP_COLUMNS = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+SPEC_FILE = "sweep.json"
 SUMMARY_FILE = "summary.csv"
 PHASE_FILE = "phase_diagram.png"
 # (field, title, colour range) of each row of panels; one column per mode.
@@ -88,9 +90,11 @@ def phase_figure(rows: list[SummaryRow], spec: SweepSpec) -> Figure:
 
 
 def write_sweep_files(spec: SweepSpec, records: list[Record], out: Path) -> list[SummaryRow]:
-    """Write ``summary.csv`` and ``phase_diagram.png`` under ``out``; returns the summary rows."""
+    """Write ``summary.csv``, ``phase_diagram.png`` and ``sweep.json`` (the spec, so the
+    directory describes itself) under ``out``; returns the summary rows."""
     rows = summarize(records)
     write_atomic(out / SUMMARY_FILE, summary_csv(rows))
+    write_atomic(out / SPEC_FILE, json.dumps(spec.to_dict(), indent=2) + "\n")
     figure = phase_figure(rows, spec)
     write_with(out / PHASE_FILE, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
     return rows
