@@ -129,6 +129,14 @@ def _floor_lines(f: evaluate.Floors) -> str:
     return f"{zero}; the stateless window floor is {f.window_test:.3g}{theory}."
 
 
+def _seed_counts(scores: evaluate.Scores) -> str:
+    """'4/5' converged, with the diverged seeds named only when there are some (the table
+    stays within 80 columns)."""
+    text = f"{int(scores.converged.sum())}/{scores.mse.shape[0]}"
+    n = int(scores.diverged.sum())
+    return f"{text} ({n} diverged)" if n else text
+
+
 def _warn_diverged(console: Console, result: RunResult) -> None:
     for mode in MODES:
         scores = result.models[mode].scores
@@ -149,14 +157,13 @@ def print_summary(console: Console, result: RunResult) -> None:
         pad_edge=False,
         collapse_padding=True,
     )
-    for name in ("model", "converged", "diverged", "R^2", "MSE", "floor", "verdict", "train s"):
+    for name in ("model", "converged", "R^2", "MSE", "floor", "verdict", "train s"):
         table.add_column(name, justify="left" if name in ("model", "verdict") else "right", no_wrap=True)
     for mode in MODES:
         m = result.models[mode]
         table.add_row(
             mode,
-            f"{int(m.scores.converged.sum())}/{m.scores.mse.shape[0]}",
-            str(int(m.scores.diverged.sum())),
+            _seed_counts(m.scores),
             _fmt(evaluate.finite_median(m.scores.r2), ".3f"),
             _fmt(evaluate.finite_median(m.scores.mse), ".2e"),
             _fmt(evaluate.model_floor(f, mode), ".2e", missing="-"),
