@@ -141,3 +141,21 @@ def test_run_on_any_data_file(
         except UnicodeEncodeError:
             return
         _check(["run", "--out", tmp, "--data", str(path), "--input", "x", *argv], capsys)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+KEYS = ["models", "banner", "banner_held", "floors", "config", "versions", "timings", "data_file", "format"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=st.dictionaries(st.sampled_from(KEYS), JSON, max_size=len(KEYS)) | JSON)
+def test_report_on_any_results_json(doc: object, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "results.json").write_text(json.dumps(doc))
+        _check(["report", tmp], capsys)

@@ -91,8 +91,17 @@ def test_sweep_report(tmp_path: Path) -> None:
     assert len(re.findall(r"<tr>", (out / "report.html").read_text())) >= 4 + 1  # 2 cells x 2 models
 
 
-@pytest.mark.parametrize(("path", "message"), [("absent", "PATH: no such directory"), (".", "holds neither a run")])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("absent", "PATH: no such directory"),
+        (".", "holds neither a run"),
+        ("edited", "cannot be read as lstm-stateful wrote it"),
+    ],
+)
 def test_report_bad_path(tmp_path: Path, path: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "edited").mkdir()
+    (tmp_path / "edited" / "results.json").write_text('{"models": 1}')
     assert main(["report", str(tmp_path / path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err

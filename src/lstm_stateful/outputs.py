@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import math
-import platform
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +15,7 @@ from lstm_stateful.config import MODES
 from lstm_stateful.data import test_part
 from lstm_stateful.evaluate import finite_median
 from lstm_stateful.experiment import ModeResult, RunResult
-from lstm_stateful.provenance import RESULTS_FORMAT, RESULTS_VERSION, data_file
-
-PACKAGES = ("lstm-stateful", "jax", "jaxlib", "optax", "numpy", "matplotlib")
+from lstm_stateful.provenance import RESULTS_FORMAT, RESULTS_VERSION, data_file, package_versions
 
 
 def versions() -> dict[str, str]:
@@ -27,13 +23,7 @@ def versions() -> dict[str, str]:
     import jax
 
     device = jax.devices()[0]
-    found = {"python": platform.python_version(), "device": f"{device.platform}: {device.device_kind}"}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    return {**package_versions(), "device": f"{device.platform}: {device.device_kind}"}
 
 
 def _finite(value: float) -> float | None:

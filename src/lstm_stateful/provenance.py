@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
+from importlib import metadata
 from pathlib import Path
 
 from lstm_stateful.config import ExperimentConfig
@@ -16,6 +18,19 @@ from lstm_stateful.grid import experiment_config
 
 RESULTS_FORMAT = "lstm-stateful/run-results"
 RESULTS_VERSION = 1
+# The packages whose versions decide the numbers.
+PACKAGES = ("lstm-stateful", "jax", "jaxlib", "optax", "numpy", "matplotlib")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of ``PACKAGES`` and Python's (read from metadata: no import)."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
 
 
 def data_file(path: str | None) -> dict | None:

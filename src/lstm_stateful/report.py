@@ -12,11 +12,11 @@ import base64
 import csv
 import html
 import json
-from importlib import metadata
 from pathlib import Path
 
 from lstm_stateful.atomic import write_atomic
 from lstm_stateful.errors import ConfigError
+from lstm_stateful.provenance import package_versions
 
 REPORT_FILE = "report.html"
 RUN_FIGURES = ("input.png", "residuals.png", "losses.png")
@@ -30,7 +30,6 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 .held { border-color: #2a2; } .failed { border-color: #c22; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
 """
-_REPORT_PACKAGES = ("lstm-stateful", "jax", "jaxlib", "optax", "numpy", "matplotlib")
 
 
 def _e(value: object) -> str:
@@ -145,16 +144,6 @@ def run_page(directory: Path) -> str:
     return _page(f"lstm-stateful run: {directory.name}", sections)
 
 
-def _installed_versions() -> list[list[object]]:
-    rows = []
-    for name in _REPORT_PACKAGES:
-        try:
-            rows.append([name, metadata.version(name)])
-        except metadata.PackageNotFoundError:
-            rows.append([name, "not installed"])
-    return rows
-
-
 def _sweep_spec(directory: Path) -> list[list[object]]:
     """The sweep's recorded spec (``sweep.json``), as config rows."""
     path = directory / "sweep.json"
@@ -187,7 +176,7 @@ def sweep_page(directory: Path) -> str:
         sections += ["<h2>Sweep config</h2>", _table(["setting", "value"], spec)]
     sections += [
         "<h2>Versions (installed when this page was written)</h2>",
-        _table(["package", "version"], _installed_versions()),
+        _table(["package", "version"], _flat(package_versions())),
     ]
     return _page(f"lstm-stateful sweep: {directory.name}", sections)
 
@@ -195,11 +184,17 @@ def sweep_page(directory: Path) -> str:
 def write_report(directory: Path) -> Path:
     """Write ``directory/report.html`` for a run or a sweep directory; returns its path."""
     if (directory / "results.json").is_file():
-        page = run_page(directory)
+        draw, source = run_page, "results.json"
     elif (directory / "summary.csv").is_file():
-        page = sweep_page(directory)
+        draw, source = sweep_page, "summary.csv"
     else:
         raise ConfigError("PATH", f"{str(directory)!r} holds neither a run (results.json) nor a sweep (summary.csv)")
+    try:
+        page = draw(directory)
+    except (KeyError, TypeError, ValueError, AttributeError, OSError) as e:  # edited by hand, or another tool
+        raise ConfigError(
+            "PATH", f"{str(directory / source)!r} cannot be read as lstm-stateful wrote it ({e!r})"
+        ) from None
     path = directory / REPORT_FILE
     write_atomic(path, page)
     return path
