@@ -17,7 +17,7 @@ import argparse
 import json
 import time
 
-from lstm_stateful import compile_cache
+from lstm_stateful.core import compile_cache
 
 compile_cache.set_xla_flags()  # as the CLI does, before JAX starts
 
@@ -25,7 +25,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lstm_stateful import experiment  # noqa: E402
-from lstm_stateful.config import DataConfig, ExperimentConfig  # noqa: E402
+from lstm_stateful.core.config import DataConfig, ExperimentConfig  # noqa: E402
 
 CONFIGS = (("contiguous", 16), ("interleaved", 16), ("interleaved", 1))
 

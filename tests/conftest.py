@@ -8,7 +8,7 @@ import os
 os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from lstm_stateful import compile_cache
+from lstm_stateful.core import compile_cache
 
 # The CLI sets this before JAX starts; so do the tests, so that in-process runs, subprocess
 # runs and Dask workers all compile with the same flags.

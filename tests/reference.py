@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pandas as pd
 
-from lstm_stateful.cells import PARAM_TYPES, DenseParams, ModelParams
+from lstm_stateful.core.cells import PARAM_TYPES, DenseParams, ModelParams
 
 # Our --cell names -> Keras's layers; the weight layouts are equal.
 KERAS_LAYERS = {"lstm": "LSTM", "gru": "GRU", "simple": "SimpleRNN"}

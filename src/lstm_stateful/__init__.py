@@ -1,7 +1,7 @@
 """lstm-stateful: stateful vs stateless recurrent networks on time series, in JAX.
 
 The public API below is loaded on first use, so that importing a light module (the figure
-process imports ``lstm_stateful.plots``) does not import JAX.
+process imports ``lstm_stateful.render.plots``) does not import JAX.
 """
 
 from __future__ import annotations
@@ -12,25 +12,27 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "lstm_stateful.cells": (
+    "lstm_stateful.core.cells": (
         "DenseParams", "GRUParams", "LSTMCarry", "LSTMParams", "ModelParams", "RNNCarry", "SimpleRNNParams",
         "cell_step", "dense", "forward", "gru_cell", "init_params", "lstm_cell", "simple_cell", "zero_carry",
     ),
-    "lstm_stateful.config": ("DataConfig", "ExperimentConfig", "ModelConfig", "TrainConfig"),
-    "lstm_stateful.data": ("Columns", "Scaling", "Series", "Split", "batches", "make_series", "split", "time_order"),
-    "lstm_stateful.errors": ("ConfigError",),
-    "lstm_stateful.evaluate": ("Floors", "Scores", "banner", "floors", "score", "verdict"),
-    "lstm_stateful.executors": ("DaskExecutor", "LocalExecutor"),
-    "lstm_stateful.experiment": ("ModeResult", "RunResult", "run"),
-    "lstm_stateful.model_io": ("SavedModel", "load_model", "save_model"),
-    "lstm_stateful.series_file": ("read_columns",),
-    "lstm_stateful.stream": ("Predictor", "StreamState", "stream_chunk"),
-    "lstm_stateful.grid": ("Cell", "Group", "SweepSpec", "cell_key", "parse_range"),
-    "lstm_stateful.optim": ("keras_adam",),
-    "lstm_stateful.store": ("Record", "Store"),
-    "lstm_stateful.summary": ("SummaryRow", "summarize"),
-    "lstm_stateful.sweep": ("run_sweep", "train_group"),
-    "lstm_stateful.train": ("Batches", "FitResult", "evaluate_batches", "fit", "fit_grid", "init_seeds"),
+    "lstm_stateful.core.config": ("DataConfig", "ExperimentConfig", "ModelConfig", "TrainConfig"),
+    "lstm_stateful.core.data": (
+        "Columns", "Scaling", "Series", "Split", "batches", "make_series", "split", "time_order",
+    ),
+    "lstm_stateful.core.errors": ("ConfigError",),
+    "lstm_stateful.core.evaluate": ("Floors", "Scores", "banner", "floors", "score", "verdict"),
+    "lstm_stateful.sweep.executors": ("DaskExecutor", "LocalExecutor"),
+    "lstm_stateful.engine.experiment": ("ModeResult", "RunResult", "run"),
+    "lstm_stateful.models.model_io": ("SavedModel", "load_model", "save_model"),
+    "lstm_stateful.io.series_file": ("read_columns",),
+    "lstm_stateful.models.stream": ("Predictor", "StreamState", "stream_chunk"),
+    "lstm_stateful.sweep.grid": ("Point", "Group", "SweepSpec", "point_key", "parse_range"),
+    "lstm_stateful.core.optim": ("keras_adam",),
+    "lstm_stateful.sweep.store": ("Record", "Store"),
+    "lstm_stateful.sweep.summary": ("SummaryRow", "summarize"),
+    "lstm_stateful.sweep.training": ("run_sweep", "train_group"),
+    "lstm_stateful.core.train": ("Batches", "FitResult", "evaluate_batches", "fit", "fit_grid", "init_seeds"),
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

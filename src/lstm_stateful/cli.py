@@ -15,20 +15,30 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from lstm_stateful import console as con
-from lstm_stateful import executors, grid, plots, sweep_console, sweep_report
-from lstm_stateful.config import CELLS, LAYOUTS, ORDERS, TASKS, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
-from lstm_stateful.errors import ConfigError
-from lstm_stateful.figure_process import FigureProcess, FigureProcessError
-from lstm_stateful.store import Record, Store
+from lstm_stateful.core.config import (
+    CELLS,
+    LAYOUTS,
+    ORDERS,
+    TASKS,
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    TrainConfig,
+)
+from lstm_stateful.core.errors import ConfigError
+from lstm_stateful.render import console as con
+from lstm_stateful.render import plots, sweep_console, sweep_report
+from lstm_stateful.render.figure_process import FigureProcess, FigureProcessError
+from lstm_stateful.sweep import executors, grid
+from lstm_stateful.sweep.store import Record, Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from lstm_stateful.data import Columns, Series
-    from lstm_stateful.experiment import RunResult
-    from lstm_stateful.series_file import Chunk
-    from lstm_stateful.stream import Predictor
+    from lstm_stateful.core.data import Columns, Series
+    from lstm_stateful.engine.experiment import RunResult
+    from lstm_stateful.io.series_file import Chunk
+    from lstm_stateful.models.stream import Predictor
 
 EXIT_BAD_INPUT = 2
 # Sequential training steps (epochs x batches) from which the progress bars update live,
@@ -163,7 +173,7 @@ def _data_fields(ctx: click.Context, flags: dict) -> tuple[dict, Columns | None]
         return fields, None
     if _given(ctx, "input_len"):
         raise ConfigError("--input-len", "sets the generated series' length; with --data the file's rows are used")
-    from lstm_stateful import series_file
+    from lstm_stateful.io import series_file
 
     columns = series_file.read_columns(data_file, fields["input_col"], target_col, fields["drop_missing"])
     flags["input_len"] = _usable_rows(data_file, columns.input.shape[0], fields, flags)
@@ -229,7 +239,7 @@ def _rerun_config(ctx: click.Context, path: Path) -> ExperimentConfig:
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise ConfigError(flag, "--from reruns the recorded config; change it in the file, or run without --from")
-    from lstm_stateful import provenance
+    from lstm_stateful.io import provenance
 
     cfg, recorded = provenance.read_results_config(path)
     if recorded is None:
@@ -256,7 +266,7 @@ def predict(model_dir: str, data_file: str, input_col: str, out: Path, chunk: in
 
     Writes row, input, prediction (empty for the first lahead-1 rows, which fill the window).
     """
-    from lstm_stateful import series_file
+    from lstm_stateful.io import series_file
 
     if chunk < 1:
         raise ConfigError("--chunk", f"must be a positive integer, got {chunk}")
@@ -264,7 +274,7 @@ def predict(model_dir: str, data_file: str, input_col: str, out: Path, chunk: in
     if out.is_dir():
         raise ConfigError("--out", f"{str(out)!r} is a directory; give the path of the CSV file to write")
     _prepare_out(out.parent, "--out")
-    from lstm_stateful.stream import Predictor
+    from lstm_stateful.models.stream import Predictor
 
     predictor = Predictor.load(model_dir)
     start = time.perf_counter()
@@ -280,7 +290,7 @@ def predict(model_dir: str, data_file: str, input_col: str, out: Path, chunk: in
 def _write_stream(predictor: Predictor, chunks: Iterator[Chunk], column: str, out: Path) -> int:
     """Predict chunk by chunk into ``out`` (atomically: a failure leaves no partial file).
     Numbers are written as Python's repr, which reads back to the same float64."""
-    from lstm_stateful.atomic import write_with
+    from lstm_stateful.io.atomic import write_with
 
     count = 0
 
@@ -303,7 +313,7 @@ def _write_stream(predictor: Predictor, chunks: Iterator[Chunk], column: str, ou
 @click.argument("path", type=click.Path(path_type=Path))
 def report(path: Path) -> None:
     """Write PATH/report.html, one self-contained page, for a run or a sweep directory."""
-    from lstm_stateful.report import write_report
+    from lstm_stateful.render.report import write_report
 
     if not path.is_dir():
         raise ConfigError("PATH", f"no such directory: {str(path)!r}")
@@ -333,9 +343,9 @@ SWEEP_GRID_FLAGS = (
 @click.option("--report", is_flag=True, help="Redraw summary.csv and the figures of the last sweep in the store.")
 @click.pass_context
 def sweep(ctx: click.Context, tsteps: str, lahead: str, out: Path, store: Path | None, **flags: object) -> None:
-    """Every (tsteps, lahead) cell, every seed, both models: the phase diagram of the example's rule.
+    """Every (tsteps, lahead) grid point, every seed, both models: the phase diagram of the example's rule.
 
-    Finished cells are kept in the store; rerunning the same command trains only the rest.
+    Finished points are kept in the store; rerunning the same command trains only the rest.
     """
     options = _sweep_options(ctx, flags)
     if options.report:
@@ -391,7 +401,7 @@ def _sweep_report(out: Path, store_path: Path | None) -> None:
 
 def _write_sweep_outputs(console: Console, spec: grid.SweepSpec, records: list[Record], out: Path, note: str) -> None:
     """summary.csv and the figure from ``records``, then the summary on the terminal."""
-    from lstm_stateful.report import REPORT_FILE, write_report
+    from lstm_stateful.render.report import REPORT_FILE, write_report
 
     rows = sweep_report.write_sweep_files(spec, records, out)
     write_report(out)
@@ -424,16 +434,16 @@ def _run_sweep(spec: grid.SweepSpec, out: Path, store_path: Path, options: Sweep
 
 def _sweep_plan(console: Console, spec: grid.SweepSpec, db: Store) -> tuple[list[grid.Group], int]:
     """Say what the sweep will do; return the groups to train and the trainings already stored."""
-    todo, done_cells = db.pending(spec)
-    n_cells = len(spec.cells)
+    todo, done_points = db.pending(spec)
+    n_points = len(spec.points)
     console.print(
-        f"Sweep: tsteps {list(spec.tsteps)} x lahead {list(spec.lahead)} = {n_cells} cells x 2 models x "
+        f"Sweep: tsteps {list(spec.tsteps)} x lahead {list(spec.lahead)} = {n_points} grid points x 2 models x "
         f"{spec.base.seeds} seeds = {spec.trainings:,} trainings of {spec.base.train.epochs} epochs."
     )
-    if done_cells:
-        rest = f"training the other {n_cells - len(done_cells)}" if todo else "nothing left to train"
-        console.print(f"{len(done_cells)} of {n_cells} cells are already in the store; {rest}.")
-    return todo, len(done_cells) * spec.trainings_per_cell
+    if done_points:
+        rest = f"training the other {n_points - len(done_points)}" if todo else "nothing left to train"
+        console.print(f"{len(done_points)} of {n_points} points are already in the store; {rest}.")
+    return todo, len(done_points) * spec.trainings_per_point
 
 
 def _train_sweep(
@@ -441,12 +451,12 @@ def _train_sweep(
 ) -> None:
     executor = _executor(options)
     if options.cache and isinstance(executor, executors.DaskExecutor):
-        from lstm_stateful import compile_cache
+        from lstm_stateful.core import compile_cache
 
         executor.cache_dir = str(compile_cache.default_cache_dir())  # each worker turns it on
     elif options.cache:
         _enable_cache(console)
-    from lstm_stateful.sweep import run_sweep
+    from lstm_stateful.sweep.training import run_sweep
 
     try:
         with sweep_console.SweepProgress(console, todo, done, spec.trainings) as progress:
@@ -480,7 +490,7 @@ def _run_and_write(cfg: ExperimentConfig, options: RunOptions, columns: Columns 
     figure_data = plots.figure_data(result)
     figures.draw("residuals", figure_data)
     figures.draw("losses", figure_data)
-    from lstm_stateful import outputs
+    from lstm_stateful.render import outputs
 
     outputs.write_predictions(result, out_dir / "predictions.csv")
     if options.save_dir is not None:
@@ -492,7 +502,7 @@ def _run_and_write(cfg: ExperimentConfig, options: RunOptions, columns: Columns 
         end = time.perf_counter()
         timings = {"figures_wait_s": end - wait_start, "total_s": end - start}
         outputs.write_results(result, out_dir / "results.json", timings)
-    from lstm_stateful.report import write_report
+    from lstm_stateful.render.report import write_report
 
     write_report(out_dir)
     console = Console(highlight=False)
@@ -514,7 +524,7 @@ def _input_data(series: Series) -> plots.InputData:
 def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool, columns: Columns | None) -> RunResult:
     # Imported here, not at the top: JAX takes a second to import, and bad flags should
     # fail before that, and the figure process should already be running during it.
-    from lstm_stateful import experiment
+    from lstm_stateful.engine import experiment
 
     console = Console(highlight=False)
     if cache:
@@ -535,7 +545,7 @@ def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool
 
 def _enable_cache(console: Console) -> None:
     """Turn on JAX's persistent compilation cache in this process; warn if it cannot be."""
-    from lstm_stateful import compile_cache
+    from lstm_stateful.core import compile_cache
 
     if problem := compile_cache.enable(compile_cache.default_cache_dir()):
         console.print(f"[yellow]warning:[/yellow] {problem}; compiling without it")
@@ -547,7 +557,7 @@ def _one_line(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input becomes one line on stderr and exit status 2, never a traceback."""
-    from lstm_stateful import compile_cache
+    from lstm_stateful.core import compile_cache
 
     compile_cache.set_xla_flags()
     try:

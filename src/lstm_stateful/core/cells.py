@@ -1,0 +1,205 @@
+"""Keras-compatible recurrent cells (LSTM, GRU, SimpleRNN) and the Dense readout, as pure functions.
+
+A cell is one step, ``cell(params, carry, x) -> (carry, y)``; it works on any leading
+batch shape, so the same code runs one sample, a batch, or (under ``vmap``) many seeds.
+Weight layouts equal Keras's, so weights copy across unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lstm_stateful.core.config import ModelConfig
+
+# Windows up to this many steps are unrolled into straight-line code. Measured on a
+# 2-core CPU: unrolling wins at 2 steps, and loses from 4 on (longer compiles, and under
+# vmap over many cells slower steps too).
+MAX_UNROLL = 2
+
+
+class LSTMParams(NamedTuple):
+    """Keras layout, gates in order i, f, c, o along the last axis.
+
+    kernel: (n_features, 4 * units); recurrent_kernel: (units, 4 * units); bias: (4 * units,).
+    """
+
+    kernel: jax.Array
+    recurrent_kernel: jax.Array
+    bias: jax.Array
+
+
+class GRUParams(NamedTuple):
+    """Keras's GRU with ``reset_after=True``, gates in order z, r, h along the last axis.
+
+    kernel: (n_features, 3 * units); recurrent_kernel: (units, 3 * units);
+    bias: (2, 3 * units), row 0 added to the input part, row 1 to the recurrent part.
+    """
+
+    kernel: jax.Array
+    recurrent_kernel: jax.Array
+    bias: jax.Array
+
+
+class SimpleRNNParams(NamedTuple):
+    """Keras's SimpleRNN (tanh). kernel: (n_features, units); recurrent_kernel: (units, units);
+    bias: (units,)."""
+
+    kernel: jax.Array
+    recurrent_kernel: jax.Array
+    bias: jax.Array
+
+
+class LSTMCarry(NamedTuple):
+    """Hidden and cell state, each (..., units)."""
+
+    h: jax.Array
+    c: jax.Array
+
+
+class RNNCarry(NamedTuple):
+    """The state of a GRU or SimpleRNN: the hidden state alone, (..., units)."""
+
+    h: jax.Array
+
+
+CellParams = LSTMParams | GRUParams | SimpleRNNParams
+Carry = LSTMCarry | RNNCarry
+
+
+class DenseParams(NamedTuple):
+    """kernel: (units, 1); bias: (1,)."""
+
+    kernel: jax.Array
+    bias: jax.Array
+
+
+class ModelParams(NamedTuple):
+    cell: CellParams
+    dense: DenseParams
+
+
+def _glorot_uniform(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+    return rng.uniform(-limit, limit, shape).astype(np.float32)
+
+
+def _orthogonal(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Keras's ``Orthogonal``: QR of a Gaussian matrix, signs fixed by diag(R)."""
+    rows, cols = shape
+    q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+    q *= np.sign(np.diag(r))
+    return (q.T if rows < cols else q).astype(np.float32)
+
+
+def _lstm_init(rng: np.random.Generator, n_in: int, u: int) -> LSTMParams:
+    bias = np.zeros((4 * u,), np.float32)
+    bias[u : 2 * u] = 1.0  # Keras's unit_forget_bias
+    return LSTMParams(_glorot_uniform(rng, (n_in, 4 * u)), _orthogonal(rng, (u, 4 * u)), bias)
+
+
+def _gru_init(rng: np.random.Generator, n_in: int, u: int) -> GRUParams:
+    bias = np.zeros((2, 3 * u), np.float32)
+    return GRUParams(_glorot_uniform(rng, (n_in, 3 * u)), _orthogonal(rng, (u, 3 * u)), bias)
+
+
+def _simple_init(rng: np.random.Generator, n_in: int, u: int) -> SimpleRNNParams:
+    return SimpleRNNParams(_glorot_uniform(rng, (n_in, u)), _orthogonal(rng, (u, u)), np.zeros((u,), np.float32))
+
+
+_INITS = {"lstm": _lstm_init, "gru": _gru_init, "simple": _simple_init}
+# The parameter type of each ``--cell``.
+PARAM_TYPES = {"lstm": LSTMParams, "gru": GRUParams, "simple": SimpleRNNParams}
+
+
+def init_params(rng: np.random.Generator, cfg: ModelConfig) -> ModelParams:
+    """Keras's initialisers for ``cfg.cell``: glorot-uniform kernels, orthogonal recurrent
+    kernel, zero biases (LSTM: forget-gate slice = 1, ``unit_forget_bias``).
+
+    Drawn with NumPy on the host: it costs microseconds, where compiling JAX's
+    threefry and QR for a one-off initialisation costs over a second on a CPU.
+    """
+    cell = _INITS[cfg.cell](rng, cfg.n_features, cfg.units)
+    dense = DenseParams(kernel=_glorot_uniform(rng, (cfg.units, 1)), bias=np.zeros((1,), np.float32))
+    return ModelParams(cell=cell, dense=dense)
+
+
+def zero_carry(batch_size: int, cfg: ModelConfig) -> Carry:
+    """A fresh state: zeros of shape (batch_size, units) per state array of ``cfg.cell``."""
+    zeros = jnp.zeros((batch_size, cfg.units), jnp.float32)
+    return LSTMCarry(h=zeros, c=zeros) if cfg.cell == "lstm" else RNNCarry(h=zeros)
+
+
+def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
+    """a @ b in full float32. GPUs would otherwise round the operands to TF32 (10-bit
+    mantissa): results would then depend on the batch size and drift from Keras by 1e-4.
+    The products here are small, so the full-precision path costs little; on a CPU it is
+    the only path."""
+    return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
+
+
+def lstm_cell(params: LSTMParams, carry: LSTMCarry, x: jax.Array) -> tuple[LSTMCarry, jax.Array]:
+    """One LSTM step. x: (..., n_features) -> new carry and h: (..., units).
+
+    The sums run in Keras's order, (x K + h R) + b, so float32 rounding matches too.
+    """
+    z = _dot(x, params.kernel) + _dot(carry.h, params.recurrent_kernel) + params.bias
+    zi, zf, zc, zo = jnp.split(z, 4, axis=-1)
+    i, f, o = jax.nn.sigmoid(zi), jax.nn.sigmoid(zf), jax.nn.sigmoid(zo)
+    c = f * carry.c + i * jnp.tanh(zc)
+    h = o * jnp.tanh(c)
+    return LSTMCarry(h=h, c=c), h
+
+
+def gru_cell(params: GRUParams, carry: RNNCarry, x: jax.Array) -> tuple[RNNCarry, jax.Array]:
+    """One GRU step (Keras, ``reset_after=True``). x: (..., n_features) -> carry, h: (..., units).
+
+    The reset gate scales the recurrent part after its bias, and the new state mixes as
+    z * h + (1 - z) * candidate, both as Keras computes them.
+    """
+    x_z, x_r, x_h = jnp.split(_dot(x, params.kernel) + params.bias[0], 3, axis=-1)
+    r_z, r_r, r_h = jnp.split(_dot(carry.h, params.recurrent_kernel) + params.bias[1], 3, axis=-1)
+    z = jax.nn.sigmoid(x_z + r_z)
+    r = jax.nn.sigmoid(x_r + r_r)
+    candidate = jnp.tanh(x_h + r * r_h)
+    h = z * carry.h + (1 - z) * candidate
+    return RNNCarry(h=h), h
+
+
+def simple_cell(params: SimpleRNNParams, carry: RNNCarry, x: jax.Array) -> tuple[RNNCarry, jax.Array]:
+    """One SimpleRNN step, Keras's order: tanh((x K + b) + h R). x: (..., n_features)."""
+    h = jnp.tanh(_dot(x, params.kernel) + params.bias + _dot(carry.h, params.recurrent_kernel))
+    return RNNCarry(h=h), h
+
+
+def cell_step(params: CellParams, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+    """One step of whichever cell ``params`` belongs to (chosen by its type, at trace time)."""
+    if isinstance(params, LSTMParams):
+        return lstm_cell(params, carry, x)
+    if isinstance(params, GRUParams):
+        return gru_cell(params, carry, x)
+    return simple_cell(params, carry, x)
+
+
+def dense(params: DenseParams, h: jax.Array) -> jax.Array:
+    """(..., units) -> (..., 1)."""
+    return _dot(h, params.kernel) + params.bias
+
+
+def forward(params: ModelParams, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+    """Run the cell over a window and read out the last step.
+
+    x: (batch, lahead, n_features), timestep 0 first. Returns the carry after the last
+    step and the prediction (batch, 1).
+    """
+
+    def step(c: Carry, xt: jax.Array) -> tuple[Carry, None]:
+        return cell_step(params.cell, c, xt)[0], None
+
+    # Unrolling short windows removes a nested loop: faster to compile and to run.
+    unroll = x.shape[1] if x.shape[1] <= MAX_UNROLL else 1
+    carry, _ = jax.lax.scan(step, carry, jnp.swapaxes(x, 0, 1), unroll=unroll)
+    return carry, dense(params.dense, carry.h)

@@ -1,0 +1,189 @@
+"""Whole training runs compiled as one program (docs/protocol.md, steps 9-11).
+
+``lax.scan`` over epochs, ``vmap`` over weight seeds, ``lax.scan`` over batches: no
+Python runs per batch. Stateful and stateless differ only in whether a batch starts
+from the carried state or from zeros, so one compiled program serves both modes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lstm_stateful.core.cells import Carry, ModelConfig, ModelParams, forward, init_params, zero_carry
+from lstm_stateful.core.config import TrainConfig
+from lstm_stateful.core.optim import keras_adam
+
+# Called once per epoch from inside the compiled program with (epoch index, stateful
+# flag, train losses (S,), validation losses (S,)); used for progress display.
+EpochCallback = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], None]
+
+
+class Batches(NamedTuple):
+    """x: (n_batches, batch, lahead, n_features); y: (n_batches, batch, 1)."""
+
+    x: jax.Array
+    y: jax.Array
+
+
+class FitResult(NamedTuple):
+    """Every array has a leading seed axis S.
+
+    params: final weights; train_loss, val_loss: (S, epochs); predictions: (S, n_test, 1),
+    made after training from a zero state (carried across test batches when stateful).
+    """
+
+    params: ModelParams
+    train_loss: jax.Array
+    val_loss: jax.Array
+    predictions: jax.Array
+
+
+def init_seeds(seed: int, n_seeds: int, cfg: ModelConfig) -> ModelParams:
+    """Weights for seeds i < n_seeds, stacked on axis 0 (host arrays, float32).
+
+    Seed i draws from ``numpy.random.default_rng([seed, i])``: its weights do not depend
+    on n_seeds, so ``--seeds 1`` is the first of ``--seeds 5``.
+    """
+    per_seed = [init_params(np.random.default_rng([seed, i]), cfg) for i in range(n_seeds)]
+    return jax.tree.map(lambda *leaves: np.stack(leaves), *per_seed)
+
+
+def _start(stateful: jax.Array, carry: Carry) -> Carry:
+    """The state a batch starts from: the carried one if stateful, else zeros."""
+    return jax.tree.map(lambda c: jnp.where(stateful, c, jnp.zeros_like(c)), carry)
+
+
+def _mse(y: jax.Array, pred: jax.Array) -> jax.Array:
+    """Keras's ``mse`` loss on one batch: y, pred (batch, 1) -> scalar."""
+    return jnp.mean(jnp.square(y - pred))
+
+
+def _loss(params: ModelParams, carry: Carry, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Carry]:
+    """The batch loss, and the state the forward pass ended in."""
+    carry, pred = forward(params, carry, x)
+    return _mse(y, pred), carry
+
+
+def _train_epoch(
+    params: ModelParams,
+    opt_state: optax.OptState,
+    stateful: jax.Array,
+    data: Batches,
+    opt: optax.GradientTransformation,
+    model: ModelConfig,
+) -> tuple[ModelParams, optax.OptState, Carry, jax.Array]:
+    """One epoch for one seed from a zero state: (params, opt_state, end state, batch losses).
+
+    The carried state is an input of each step, not a function of the weights, so the
+    gradient stops at the batch boundary; the state passed on is the one this forward
+    pass computed with the pre-update weights (Keras semantics).
+    """
+
+    def step(state: tuple, batch: tuple[jax.Array, jax.Array]) -> tuple[tuple, jax.Array]:
+        p, o, carry = state
+        grad_fn = jax.value_and_grad(_loss, has_aux=True)
+        (loss, carry), grads = grad_fn(p, _start(stateful, carry), *batch)
+        updates, o = opt.update(grads, o, p)
+        return (optax.apply_updates(p, updates), o, carry), loss
+
+    init = (params, opt_state, zero_carry(data.x.shape[1], model))
+    (params, opt_state, carry), losses = jax.lax.scan(step, init, tuple(data))
+    return params, opt_state, carry, losses
+
+
+def evaluate_batches(
+    params: ModelParams, carry: Carry, stateful: jax.Array, data: Batches
+) -> tuple[jax.Array, jax.Array]:
+    """Forward over the batches in order, one seed: (batch losses (n_batches,),
+    predictions (n_batches * batch, 1)). Stateful: the state carries from ``carry``."""
+
+    def step(c: Carry, batch: tuple[jax.Array, jax.Array]) -> tuple[Carry, tuple]:
+        x, y = batch
+        c, pred = forward(params, _start(stateful, c), x)
+        return c, (_mse(y, pred), pred)
+
+    _, (losses, preds) = jax.lax.scan(step, carry, tuple(data))
+    return losses, preds.reshape(-1, 1)
+
+
+def _fit_seeds(
+    params: ModelParams,
+    stateful: jax.Array,
+    train_data: Batches,
+    test_data: Batches,
+    model: ModelConfig,
+    train: TrainConfig,
+    on_epoch: EpochCallback | None,
+) -> FitResult:
+    """The body of ``fit`` (see there), traceable under further ``vmap``s."""
+    # Not optax.flatten: under vmap over many cells, concatenating and splitting the
+    # weights every step costs more than the per-leaf updates it saves.
+    opt = keras_adam(train.learning_rate)
+    zeros = zero_carry(test_data.x.shape[1], model)
+
+    def one_seed(p: ModelParams, o: optax.OptState) -> tuple:
+        p, o, carry, train_losses = _train_epoch(p, o, stateful, train_data, opt, model)
+        val_losses, _ = evaluate_batches(p, carry, stateful, test_data)
+        return p, o, jnp.mean(train_losses), jnp.mean(val_losses)
+
+    def epoch(state: tuple, index: jax.Array) -> tuple[tuple, tuple[jax.Array, jax.Array]]:
+        p, o, train_loss, val_loss = jax.vmap(one_seed)(*state)
+        if on_epoch is not None:
+            jax.debug.callback(on_epoch, index, stateful, train_loss, val_loss)
+        return (p, o), (train_loss, val_loss)
+
+    state = (params, jax.vmap(opt.init)(params))
+    (params, _), (train_loss, val_loss) = jax.lax.scan(epoch, state, jnp.arange(train.epochs))
+    _, preds = jax.vmap(lambda p: evaluate_batches(p, zeros, stateful, test_data))(params)
+    return FitResult(params, train_loss.T, val_loss.T, preds)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "train", "on_epoch"))
+def fit(
+    params: ModelParams,
+    stateful: jax.Array,
+    train_data: Batches,
+    test_data: Batches,
+    *,
+    model: ModelConfig,
+    train: TrainConfig,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Train every seed of ``params`` (leading axis S) for ``train.epochs`` epochs.
+
+    Each epoch starts from a zero state, trains over ``train_data`` in order, then
+    validates on ``test_data`` continuing from the end-of-training state when stateful
+    (as Keras's ``fit(validation_data=...)`` does). ``stateful`` is a boolean scalar.
+    """
+    return _fit_seeds(params, stateful, train_data, test_data, model, train, on_epoch)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "train"))
+def fit_grid(
+    params: ModelParams,
+    stateful: jax.Array,
+    train_data: Batches,
+    test_data: Batches,
+    *,
+    model: ModelConfig,
+    train: TrainConfig,
+) -> FitResult:
+    """``fit`` for C data sets (cells) x M modes x S seeds, as one program.
+
+    params: initial weights with a leading seed axis S, shared by every cell and mode;
+    stateful: (M,) booleans; train_data, test_data: ``Batches`` with a leading cell axis C
+    (same shapes otherwise). Every array of the result has leading axes (C, M, S).
+    """
+
+    def one_cell_mode(flag: jax.Array, train_cell: Batches, test_cell: Batches) -> FitResult:
+        return _fit_seeds(params, flag, train_cell, test_cell, model, train, None)
+
+    over_modes = jax.vmap(one_cell_mode, in_axes=(0, None, None))
+    return jax.vmap(over_modes, in_axes=(None, 0, 0))(stateful, train_data, test_data)

@@ -1,0 +1,211 @@
+"""Reading series from your files: numeric columns of a CSV or Parquet file, streamed.
+
+``iter_columns`` yields chunks in constant memory (``predict`` on a file of any length);
+``read_columns`` is the whole file at once (``run``). Every problem a file can have is a
+``ConfigError`` on ``--data``, ``--input`` or ``--target`` naming the line (CSV, 1-based,
+as an editor counts them) or the row (Parquet, 0-based), never a traceback. CSV lines
+starting with ``#`` are comments.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from lstm_stateful.core.data import Columns
+from lstm_stateful.core.errors import ConfigError
+
+FORMATS = (".csv", ".parquet")
+CHUNK_ROWS = 65_536
+MISSING = "is empty (a missing value; --drop-missing skips such rows)"
+
+
+class Chunk(NamedTuple):
+    """Rows of the chosen columns, float64, each (n,); ``rows``: (n,) their data indices
+    (0-based, header and comments excluded; with ``drop_missing`` not consecutive)."""
+
+    rows: np.ndarray
+    values: dict[str, np.ndarray]
+
+
+class Reading(NamedTuple):
+    """Which columns to read (name -> the flag that chose it), and how."""
+
+    columns: dict[str, str]
+    drop_missing: bool = False
+
+
+def check_path(path: str | Path) -> Path:
+    """The file exists, is a file, and has a format we read."""
+    p = Path(path)
+    if p.suffix.lower() not in FORMATS:
+        raise ConfigError("--data", f"{str(p)!r} is not a .csv or .parquet file")
+    if not p.is_file():
+        raise ConfigError("--data", f"no such file: {str(p)!r}")
+    return p
+
+
+def _missing(columns: list[str], header: list[str], flags: dict[str, str], path: Path) -> None:
+    for column in columns:
+        if column not in header:
+            shown = ", ".join(repr(h) for h in header[:12]) + (", ..." if len(header) > 12 else "")
+            raise ConfigError(flags[column], f"no column {column!r} in {str(path)!r}; it has: {shown}")
+
+
+def _is_missing(text: str) -> bool:
+    return text.strip().lower() in ("", "nan", "na", "null")
+
+
+def _parse(text: str, column: str, where: str, flag: str) -> float:
+    """One cell as a finite float, or an error saying where and what it is."""
+    if _is_missing(text):
+        raise ConfigError(flag, f"column {column!r} {MISSING} at {where}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(flag, f"column {column!r} is not a number: {text.strip()[:40]!r} at {where}") from None
+    if not math.isfinite(value):
+        raise ConfigError(flag, f"column {column!r} holds {text.strip()} at {where}; only finite numbers are allowed")
+    return value
+
+
+class _Lines:
+    """The data lines of a CSV file for ``csv.reader`` (comments and blank lines skipped),
+    remembering the number of the last line handed out, for error messages."""
+
+    def __init__(self, f: Iterator[str]) -> None:
+        self._numbered = enumerate(f, 1)
+        self.line_no = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for n, line in self._numbered:
+            if line.strip() and not line.lstrip().startswith("#"):
+                self.line_no = n
+                yield line
+
+
+def _csv_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]:
+    names, flags = list(reading.columns), reading.columns
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        lines = _Lines(f)
+        reader = csv.reader(lines)
+        header = [h.strip() for h in next(reader, [])]
+        if not header:
+            raise ConfigError("--data", f"{str(path)!r} is empty: expected a header line of column names")
+        _missing(names, header, flags, path)
+        index = [header.index(c) for c in names]
+        texts: list[list[str]] = []
+        line_nos: list[int] = []
+        first = 0
+        for fields in reader:
+            if len(fields) < len(header):
+                where = f"line {lines.line_no} of {str(path)!r}"
+                raise ConfigError("--data", f"{where} has {len(fields)} fields, the header {len(header)}")
+            texts.append([fields[i] for i in index])
+            line_nos.append(lines.line_no)
+            if len(texts) == chunk:
+                yield _parse_chunk(texts, line_nos, first, reading)
+                first, texts, line_nos = first + len(texts), [], []
+        if texts:
+            yield _parse_chunk(texts, line_nos, first, reading)
+
+
+def _parse_chunk(texts: list[list[str]], line_nos: list[int], first: int, reading: Reading) -> Chunk:
+    """Rows of cell texts -> numbers. ``first``: the data-row index of the first row;
+    ``line_nos``: each row's line in the file, for the error messages."""
+    names = list(reading.columns)
+    try:  # the common case, parsed by NumPy in one go
+        table = np.array(texts, dtype=np.float64).reshape(len(texts), len(names))
+        if np.isfinite(table).all():
+            return Chunk(np.arange(first, first + len(texts)), {c: table[:, i] for i, c in enumerate(names)})
+    except ValueError:
+        pass
+    rows, numbers = [], []
+    for k, (row_texts, line_no) in enumerate(zip(texts, line_nos, strict=True)):
+        if reading.drop_missing and any(_is_missing(t) for t in row_texts):
+            continue
+        where = f"line {line_no}"
+        rows.append([_parse(t, c, where, reading.columns[c]) for t, c in zip(row_texts, names, strict=True)])
+        numbers.append(first + k)
+    return _chunk(numbers, rows, names)
+
+
+def _chunk(numbers: list[int], rows: list[list[float]], columns: list[str]) -> Chunk:
+    table = np.asarray(rows, np.float64).reshape(len(rows), len(columns))
+    return Chunk(np.asarray(numbers, np.int64), {c: table[:, i] for i, c in enumerate(columns)})
+
+
+def _parquet_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]:
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for a file that is not Parquet
+        raise ConfigError("--data", f"cannot read {str(path)!r} as Parquet: {e}") from None
+    columns, flags = list(reading.columns), reading.columns
+    _missing(columns, reader.schema_arrow.names, flags, path)
+    first = 0
+    for batch in reader.iter_batches(batch_size=chunk, columns=columns):
+        values = {c: _parquet_values(batch.column(c), c, flags[c]) for c in columns}
+        rows = np.arange(first, first + batch.num_rows)
+        first += batch.num_rows
+        missing = np.any([np.isnan(v) for v in values.values()], axis=0)
+        if reading.drop_missing:
+            rows, values = rows[~missing], {c: v[~missing] for c, v in values.items()}
+        for c, v in values.items():
+            if not np.isfinite(v).all():
+                i = int(np.flatnonzero(~np.isfinite(v))[0])
+                if np.isnan(v[i]):
+                    raise ConfigError(flags[c], f"column {c!r} {MISSING} at row {rows[i]}")
+                raise ConfigError(
+                    flags[c], f"column {c!r} holds {v[i]} at row {rows[i]}; only finite numbers are allowed"
+                )
+        yield Chunk(rows, values)
+
+
+def _parquet_values(array: object, column: str, flag: str) -> np.ndarray:
+    """A Parquet column as float64, nulls as NaN."""
+    try:
+        return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(flag, f"column {column!r} is not numeric (type {array.type})") from None
+
+
+def iter_columns(path: str | Path, reading: Reading, chunk: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """Stream the chosen columns of a CSV or Parquet file in chunks of at most ``chunk``
+    rows, checking every value on the way; with ``drop_missing``, rows where a chosen
+    column is empty (or NaN) are skipped instead of refused."""
+    p = check_path(path)
+    try:
+        if p.suffix.lower() == ".csv":
+            yield from _csv_chunks(p, reading, chunk)
+        else:
+            yield from _parquet_chunks(p, reading, chunk)
+    except UnicodeDecodeError:
+        raise ConfigError("--data", f"{str(p)!r} is not a text CSV file (not UTF-8)") from None
+    except csv.Error as e:
+        raise ConfigError("--data", f"{str(p)!r} is not valid CSV: {e}") from None
+    except OSError as e:
+        raise ConfigError("--data", f"cannot read {str(p)!r}: {e.strerror or e}") from None
+
+
+def read_columns(
+    path: str | Path, input_col: str | None, target_col: str | None = None, drop_missing: bool = False
+) -> Columns:
+    """The whole input (and target) column, float64."""
+    if input_col is None:
+        raise ConfigError("--input", "is required with --data: name the column that holds the input series")
+    flags = {input_col: "--input"} | ({target_col: "--target"} if target_col else {})
+    chunks = [c.values for c in iter_columns(path, Reading(flags, drop_missing))]
+    if not chunks:
+        raise ConfigError("--data", f"{str(path)!r} has a header but no rows")
+
+    def whole(column: str) -> np.ndarray:
+        return np.concatenate([c[column] for c in chunks])
+
+    return Columns(whole(input_col), whole(target_col) if target_col else None)

@@ -1,0 +1,144 @@
+"""The example's figures and a loss-curve figure, written as PNG files.
+
+Figures are drawn from ``FigureData``, plain NumPy arrays, so that a separate process can
+draw them without importing JAX (see ``figure_process``); matplotlib is imported only
+when a figure is drawn, so the training process need not import it at all. Figures are
+built on ``matplotlib.figure.Figure`` (no pyplot, no global state) unless a caller asks
+for windows, in which case it passes pyplot's ``figure`` as the factory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from lstm_stateful.core.config import MODES
+from lstm_stateful.core.evaluate import scored_points
+from lstm_stateful.io.atomic import write_with
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from lstm_stateful.engine.experiment import RunResult
+
+FigureFactory = Callable[..., "Figure"]
+
+FIGURE_FILES = {"input": "input.png", "residuals": "residuals.png", "losses": "losses.png"}
+
+
+class InputData(NamedTuple):
+    """The first points of the series: inputs (k,) (the newest value of each row), target (k,)."""
+
+    inputs: np.ndarray
+    target: np.ndarray
+
+
+class ModelCurves(NamedTuple):
+    """One model: train_loss, val_loss (S, epochs); residual (n,) of the median seed, after
+    the points the example does not score; its R^2."""
+
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    median_seed: int
+    residual: np.ndarray
+    r2: float
+
+
+class FigureData(NamedTuple):
+    expected: np.ndarray  # (n_test,)
+    models: dict[str, ModelCurves]
+    window_floor: float
+
+
+def input_data(inputs: np.ndarray, target: np.ndarray, k: int = 10) -> InputData:
+    """inputs: (n, lahead) newest first; target: (n,)."""
+    return InputData(np.array(inputs[:k, 0]), np.array(target[:k]))
+
+
+def figure_data(result: RunResult) -> FigureData:
+    """What the result figures need from a run, as NumPy arrays."""
+    y = result.split.y_test[:, 0]
+    models = {}
+    for mode in MODES:
+        m = result.models[mode]
+        residual = (y - m.predictions[m.median_seed])[scored_points(mode, result.config.data, y.shape[0])]
+        models[mode] = ModelCurves(m.train_loss, m.val_loss, m.median_seed, residual, float(m.scores.r2[m.median_seed]))
+    return FigureData(expected=y, models=models, window_floor=result.floors.window_theory)
+
+
+def _new_figure(new_figure: FigureFactory | None, **kwargs: object) -> Figure:
+    if new_figure is None:
+        from matplotlib.figure import Figure
+
+        new_figure = Figure
+    return new_figure(**kwargs)
+
+
+def input_figure(data: InputData, new_figure: FigureFactory | None = None) -> Figure:
+    """The example's first figure: the first 10 inputs (dots) and expected outputs (line)."""
+    fig = _new_figure(new_figure, figsize=(7, 4))
+    ax = fig.add_subplot()
+    ax.plot(data.inputs, ".")
+    ax.plot(data.target, "-")
+    ax.legend(["Input", "Expected output"])
+    ax.set_title("Input")
+    return fig
+
+
+def residuals_figure(data: FigureData, new_figure: FigureFactory | None = None) -> Figure:
+    """The example's second figure: the expected test output, then each model's residual
+    (median seed); the stateful one without its first tsteps-1 points, as the example."""
+    fig = _new_figure(new_figure, figsize=(9, 8))
+    # Fixed spacing: a layout engine would cost several extra draws per save.
+    axes = fig.subplots(3, 1, gridspec_kw={"hspace": 0.45, "top": 0.95, "bottom": 0.05})
+    axes[0].plot(data.expected)
+    axes[0].set_title("Expected")
+    for ax, mode in zip(axes[1:], MODES, strict=True):
+        m = data.models[mode]
+        ax.plot(m.residual)
+        ax.set_title(f"{mode.capitalize()}: Expected - Predicted (median seed, R^2 = {m.r2:.3f})")
+    return fig
+
+
+def losses_figure(data: FigureData, new_figure: FigureFactory | None = None) -> Figure:
+    """Train (solid) and validation (dashed) MSE per epoch, every seed, both models, log scale."""
+    fig = _new_figure(new_figure, figsize=(8, 5))
+    ax = fig.add_subplot()
+    for mode, color in zip(MODES, ("tab:blue", "tab:orange"), strict=True):
+        m = data.models[mode]
+        epochs = np.arange(1, m.train_loss.shape[1] + 1)
+        for s in range(m.train_loss.shape[0]):
+            bold = s == m.median_seed
+            style = {"color": color, "alpha": 1.0 if bold else 0.3}
+            ax.plot(epochs, m.train_loss[s], "-", label=f"{mode} train" if bold else None, **style)
+            ax.plot(epochs, m.val_loss[s], "--", label=f"{mode} validation" if bold else None, **style)
+    if data.window_floor > 0:
+        ax.axhline(data.window_floor, color="gray", lw=0.8, label="stateless window floor")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE")
+    ax.set_title("Loss per epoch (median seed bold)")
+    ax.legend()
+    return fig
+
+
+def write_figure(name: str, data: InputData | FigureData, out: Path) -> Path:
+    """Draw figure ``name`` (a key of ``FIGURE_FILES``) and save it under ``out``."""
+    makers: dict[str, Callable] = {"input": input_figure, "residuals": residuals_figure, "losses": losses_figure}
+    path = out / FIGURE_FILES[name]
+    figure = makers[name](data)
+    write_with(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))  # whole or not at all
+    return path
+
+
+def show_figures(inputs: InputData, data: FigureData) -> None:
+    """Open the three figures in windows (``--show``); blocks until they are closed."""
+    import matplotlib.pyplot as plt
+
+    input_figure(inputs, plt.figure)
+    residuals_figure(data, plt.figure)
+    losses_figure(data, plt.figure)
+    plt.show()

@@ -1,0 +1,79 @@
+"""What the terminal shows during and after a sweep: progress with time left, the phase
+diagram as two small tables, and how often the example's rule held."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from lstm_stateful.core.config import MODES
+from lstm_stateful.core.evaluate import rule_says_stateless_converges
+from lstm_stateful.sweep.grid import Group, SweepSpec
+from lstm_stateful.sweep.summary import SummaryRow, phase_grid
+
+
+class SweepProgress:
+    """Points (trainings) done / total and the time left. The bar advances by each group's
+    estimated cost (``Group.work``), so a group with a long window counts for more and the
+    estimate of the time left is not fooled by the cheap groups."""
+
+    def __init__(self, console: Console, todo: list[Group], done_before: int, total: int) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[points]}"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._done, self._total = done_before, total
+        work = sum(g.work for g in todo)
+        self._task = self._progress.add_task("trainings", total=work or 1, points=self._cells())
+
+    def _cells(self) -> str:
+        return f"{self._done:,}/{self._total:,}"
+
+    def __enter__(self) -> SweepProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def group_done(self, group: Group) -> None:
+        self._done += group.trainings
+        self._progress.update(self._task, advance=group.work, points=self._cells())
+
+
+def _grid_table(title: str, grid: np.ndarray, spec: SweepSpec) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("lahead \\ tsteps", justify="right", style="dim")
+    for t in spec.tsteps:
+        table.add_column(str(t), justify="right")
+    for i, la in reversed(list(enumerate(spec.lahead))):
+        points = []
+        for j, t in enumerate(spec.tsteps):
+            text = "-" if np.isnan(grid[i, j]) else f"{grid[i, j]:.2f}"
+            points.append(f"[bold]{text}[/bold]" if rule_says_stateless_converges(t, la) else text)
+        table.add_row(str(la), *points)
+    return table
+
+
+def print_sweep_summary(console: Console, rows: list[SummaryRow], spec: SweepSpec) -> None:
+    """Median R^2 per point for each model (bold: lahead >= tsteps), then the rule's record."""
+    for mode in MODES:
+        console.print(_grid_table(f"{mode}: median test R^2", phase_grid(rows, spec, mode, "r2_median"), spec))
+    stateless = [r for r in rows if r.mode == "stateless"]
+    held = sum(bool(r.banner_held) for r in stateless)
+    wrong = [f"(tsteps {r.tsteps}, lahead {r.lahead})" for r in stateless if not r.banner_held]
+    console.print(
+        f"The example's rule (stateless converges iff lahead >= tsteps) held in {held} of {len(stateless)} points"
+        + (f"; not in {', '.join(wrong[:8])}{' ...' if len(wrong) > 8 else ''}." if wrong else ".")
+    )
+    n_seeds = max((r.n_seeds for r in rows), default=0)
+    stateful_ok = sum(r.verdict == "converged" for r in rows if r.mode == "stateful")
+    console.print(f"Stateful converged (median over {n_seeds} seeds) in {stateful_ok} of {len(stateless)} points.")

@@ -1,0 +1,162 @@
+"""Bad input, systematically: whatever flags or data file a user gives, the command either
+accepts them or says what is wrong in one line with exit status 2; never a traceback.
+
+Training is replaced by a stub that records the validated config: these tests are about
+the edge (flag parsing, config validation, the data reader), not about training.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lstm_stateful import cli
+from lstm_stateful.core.errors import ConfigError
+from lstm_stateful.io import series_file
+
+INTS = st.one_of(
+    st.integers(-3, 3000), st.integers(), st.sampled_from(["0", "-1", "1e3", "x", "", " 4", "99999999999999"])
+)
+FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["nan", "-inf", "1e-400", "abc"]))
+WORDS = st.one_of(st.text(max_size=12), st.sampled_from(["lstm", "gru", "simple", "contiguous", "oldest-first"]))
+RANGES = st.one_of(st.text(alphabet="0123456789:,- a", max_size=10), st.sampled_from(["1:8", "1,2,4", "3:1", "0:2"]))
+
+RUN_FLAGS = {
+    "--tsteps": INTS, "--lahead": INTS, "--input-len": INTS, "--batch-size": INTS, "--epochs": INTS,
+    "--units": INTS, "--seed": INTS, "--seeds": INTS, "--data-seed": INTS, "--lr": FLOATS, "--cell": WORDS,
+    "--layout": WORDS, "--order": WORDS, "--task": WORDS, "--horizon": INTS, "--input": WORDS, "--target": WORDS,
+}  # fmt: skip
+SWEEP_FLAGS = {**{k: v for k, v in RUN_FLAGS.items() if k not in ("--task", "--horizon", "--input", "--target")}}
+SWEEP_FLAGS |= {"--tsteps": RANGES, "--lahead": RANGES, "--jobs": INTS, "--workers": INTS}
+SWITCHES = ["--standardize", "--drop-missing", "--no-cache", "--bogus"]
+
+
+def _argv(flags: dict[str, st.SearchStrategy]) -> st.SearchStrategy[list[str]]:
+    pairs = st.lists(st.sampled_from(sorted(flags)).flatmap(lambda f: flags[f].map(lambda v: [f, str(v)])), max_size=6)
+    switches = st.lists(st.sampled_from(SWITCHES), max_size=2)
+    return st.tuples(pairs, switches).map(lambda t: [a for pair in t[0] for a in pair] + t[1])
+
+
+@pytest.fixture
+def no_training(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Stub out everything after validation; collect the configs that passed it."""
+    accepted: list = []
+    monkeypatch.setattr(cli, "_run_and_write", lambda cfg, options, columns=None: accepted.append(cfg))
+    monkeypatch.setattr(cli, "_run_sweep", lambda spec, out, store, options: accepted.append(spec))
+    return accepted
+
+
+def _check(argv: list[str], capsys: pytest.CaptureFixture[str]) -> int:
+    code = cli.main(argv)  # must not raise
+    err = capsys.readouterr().err
+    if code == 2:
+        assert err.count("\n") == 1 and err.startswith("lstm-stateful: error: "), err
+    else:
+        assert code == 0, (argv, code, err)
+    return code
+
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(argv=_argv(RUN_FLAGS))
+def test_run_flags(argv: list[str], no_training: list, capsys: pytest.CaptureFixture[str]) -> None:
+    with tempfile.TemporaryDirectory() as out:
+        before = len(no_training)
+        code = _check(["run", "--out", out, *argv], capsys)
+        assert (code == 0) == (len(no_training) == before + 1)  # accepted exactly when it would train
+
+
+@FUZZ
+@given(argv=_argv(SWEEP_FLAGS))
+def test_sweep_flags(argv: list[str], no_training: list, capsys: pytest.CaptureFixture[str]) -> None:
+    with tempfile.TemporaryDirectory() as out:
+        _check(["sweep", "--out", out, *argv], capsys)
+
+
+CELLS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(10**30), 10**30).map(str),
+    st.sampled_from(["", " ", "nan", "NA", "inf", "-", "1e999", '"3"', "'4'", "1,5", "x"]),
+    st.text(max_size=6),
+)
+ROWS = st.lists(st.lists(CELLS, min_size=1, max_size=3), max_size=40)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]], comment: bool) -> None:
+    lines = (["# a comment"] if comment else []) + [",".join(header)] + [",".join(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    header=st.lists(st.sampled_from(["x", "y", "z", ""]), min_size=1, max_size=3),
+    rows=ROWS,
+    drop=st.booleans(),
+    comment=st.booleans(),
+)
+def test_data_reader(header: list[str], rows: list[list[str]], drop: bool, comment: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "series.csv"
+        try:
+            _write_csv(path, header, rows, comment)
+        except UnicodeEncodeError:
+            return  # text a UTF-8 file cannot hold
+        try:
+            columns = series_file.read_columns(path, "x", "y" if "y" in header else None, drop_missing=drop)
+        except ConfigError as e:
+            assert e.param in ("--data", "--input", "--target") and "\n" not in e.problem
+            return
+        assert columns.input.dtype == np.float64 and np.isfinite(columns.input).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(blob=st.binary(max_size=300), suffix=st.sampled_from([".csv", ".parquet"]))
+def test_data_reader_on_any_bytes(blob: bytes, suffix: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"series{suffix}"
+        path.write_bytes(blob)
+        try:
+            series_file.read_columns(path, "x")
+        except ConfigError as e:
+            assert "\n" not in e.problem
+
+
+@FUZZ
+@given(
+    rows=ROWS, argv=_argv({k: RUN_FLAGS[k] for k in ("--lahead", "--tsteps", "--task", "--horizon", "--batch-size")})
+)
+def test_run_on_any_data_file(
+    rows: list[list[str]], argv: list[str], no_training: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "series.csv"
+        try:
+            _write_csv(path, ["x", "y"], rows, comment=False)
+        except UnicodeEncodeError:
+            return
+        _check(["run", "--out", tmp, "--data", str(path), "--input", "x", *argv], capsys)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+KEYS = ["models", "banner", "banner_held", "floors", "config", "versions", "timings", "data_file", "format"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=st.dictionaries(st.sampled_from(KEYS), JSON, max_size=len(KEYS)) | JSON)
+def test_report_on_any_results_json(doc: object, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "results.json").write_text(json.dumps(doc))
+        _check(["report", tmp], capsys)
