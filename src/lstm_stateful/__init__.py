@@ -32,7 +32,7 @@ _EXPORTS = {
     "lstm_stateful.sweep.store": ("Record", "Store"),
     "lstm_stateful.sweep.summary": ("SummaryRow", "summarize"),
     "lstm_stateful.sweep.training": ("run_sweep", "train_group"),
-    "lstm_stateful.core.train": ("Batches", "FitResult", "evaluate_batches", "fit", "fit_grid", "init_seeds"),
+    "lstm_stateful.core.train": ("Batches", "FitResult", "evaluate_batches", "fit", "fit_problems", "init_seeds"),
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -9,12 +9,14 @@ import optax
 import pytest
 
 from lstm_stateful.core import cells, data
+from lstm_stateful.core.config import TrainConfig
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.core.optim import keras_adam
-from lstm_stateful.core.train import Batches, TrainConfig, evaluate_batches, fit, init_seeds
+from lstm_stateful.core.train import Batches, evaluate_batches, fit, fit_problems, init_seeds
 from tests import reference
 
 MODEL = cells.ModelConfig(units=20)
+LR = jnp.float32(1e-3)  # Keras's default Adam learning rate
 
 
 def _batches(split: data.Split, batch_size: int) -> tuple[Batches, Batches]:
@@ -44,7 +46,7 @@ def test_training_matches_keras_fit(stateful: bool, batch_size: int, cell: str) 
     k_loss, k_val = reference.keras_fit(model, stateful, 2, batch_size, tuple(split))
     train_b, test_b = _batches(split, batch_size)
     model_cfg = cells.ModelConfig(units=20, cell=cell)
-    ours = fit(params0, jnp.asarray(stateful), train_b, test_b, model=model_cfg, train=TrainConfig(epochs=2))
+    ours = fit(params0, jnp.asarray(stateful), LR, train_b, test_b, model=model_cfg, epochs=2)
     np.testing.assert_allclose(np.asarray(ours.train_loss[0]), k_loss, rtol=1e-4)
     np.testing.assert_allclose(np.asarray(ours.val_loss[0]), k_val, rtol=1e-4)
     k_params = reference.params_from_keras(model, cell)
@@ -80,7 +82,7 @@ def test_compiled_scan_equals_python_loop(stateful: bool) -> None:
     cfg = data.DataConfig(input_len=60, tsteps=3, lahead=1, batch_size=2)
     train_b, test_b = _batches(data.split(data.make_series(cfg), cfg), 2)
     params = init_seeds(7, 1, MODEL)
-    ours = fit(params, jnp.asarray(stateful), train_b, test_b, model=MODEL, train=TrainConfig(epochs=1))
+    ours = fit(params, jnp.asarray(stateful), LR, train_b, test_b, model=MODEL, epochs=1)
     single = jax.tree.map(lambda a: jnp.asarray(a[0]), params)
     loop_params, loop_loss = _python_loop_epoch(single, stateful, train_b)
     np.testing.assert_allclose(float(ours.train_loss[0, 0]), loop_loss, rtol=1e-5)
@@ -92,8 +94,8 @@ def test_seeds_are_independent_lanes() -> None:
     # Seed i trained among 3 equals seed i trained alone: vmap adds no coupling.
     cfg = data.DataConfig(input_len=50, batch_size=1)
     train_b, test_b = _batches(data.split(data.make_series(cfg), cfg), 1)
-    three = fit(init_seeds(3, 3, MODEL), jnp.asarray(True), train_b, test_b, model=MODEL, train=TrainConfig(epochs=2))
-    one = fit(init_seeds(3, 1, MODEL), jnp.asarray(True), train_b, test_b, model=MODEL, train=TrainConfig(epochs=2))
+    three = fit(init_seeds(3, 3, MODEL), jnp.asarray(True), LR, train_b, test_b, model=MODEL, epochs=2)
+    one = fit(init_seeds(3, 1, MODEL), jnp.asarray(True), LR, train_b, test_b, model=MODEL, epochs=2)
     np.testing.assert_allclose(np.asarray(three.train_loss[:1]), np.asarray(one.train_loss), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(three.predictions[:1]), np.asarray(one.predictions), rtol=1e-5, atol=1e-8)
 
@@ -101,13 +103,13 @@ def test_seeds_are_independent_lanes() -> None:
 def test_second_call_does_not_retrace() -> None:
     cfg = data.DataConfig(input_len=40, batch_size=2)
     other = data.DataConfig(input_len=40, batch_size=2, data_seed=5)
-    train_cfg = TrainConfig(epochs=1)
     args = [_batches(data.split(data.make_series(c), c), 2) for c in (cfg, other)]
     params = init_seeds(0, 2, MODEL)
-    jax.block_until_ready(fit(params, jnp.asarray(True), *args[0], model=MODEL, train=train_cfg))
+    jax.block_until_ready(fit(params, jnp.asarray(True), LR, *args[0], model=MODEL, epochs=1))
     before = fit._cache_size()
-    # New data, new weights, the other mode: the same compiled program serves all.
-    jax.block_until_ready(fit(init_seeds(1, 2, MODEL), jnp.asarray(False), *args[1], model=MODEL, train=train_cfg))
+    # New data, new weights, the other mode, another learning rate: the same compiled program serves all.
+    other_rate = jnp.float32(0.01)
+    jax.block_until_ready(fit(init_seeds(1, 2, MODEL), jnp.asarray(False), other_rate, *args[1], model=MODEL, epochs=1))
     assert fit._cache_size() == before
 
 
@@ -146,7 +148,43 @@ def test_other_cells_train(cell: str) -> None:
     model = cells.ModelConfig(units=10, cell=cell)
     cfg = data.DataConfig(input_len=200, batch_size=1)
     train_b, test_b = _batches(data.split(data.make_series(cfg), cfg), 1)
-    result = fit(init_seeds(0, 2, model), jnp.asarray(True), train_b, test_b, model=model, train=TrainConfig(epochs=4))
+    result = fit(init_seeds(0, 2, model), jnp.asarray(True), LR, train_b, test_b, model=model, epochs=4)
     losses = np.asarray(result.train_loss)
     assert np.all(np.isfinite(losses)) and np.all(losses[:, -1] < losses[:, 0])
     assert type(result.params.cell).__name__ == {"gru": "GRUParams", "simple": "SimpleRNNParams"}[cell]
+
+
+def _problems(*trees: Batches) -> Batches:
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
+def test_problems_and_mixed_lanes_equal_separate_fits() -> None:
+    # Two data sets, stateful and stateless lanes side by side, in one program: each
+    # (problem, lane) equals its own fit, run alone with its mode.
+    configs = [data.DataConfig(input_len=60, tsteps=3, batch_size=2, data_seed=s) for s in (1, 2)]
+    sets = [_batches(data.split(data.make_series(c), c), 2) for c in configs]
+    params = init_seeds(5, 2, MODEL)
+    lanes = jax.tree.map(lambda a: jnp.concatenate([a, a]), params)
+    flags = jnp.asarray([True, True, False, False])
+    together = fit_problems(lanes, flags, LR, _problems(*(s[0] for s in sets)), _problems(*(s[1] for s in sets)),
+                            model=MODEL, epochs=2)  # fmt: skip
+    for p, (train_b, test_b) in enumerate(sets):
+        for m, stateful in enumerate((True, False)):
+            alone = fit(params, jnp.asarray(stateful), LR, train_b, test_b, model=MODEL, epochs=2)
+            lanes_of_mode = slice(2 * m, 2 * m + 2)
+            np.testing.assert_allclose(together.train_loss[p, lanes_of_mode], alone.train_loss, rtol=1e-6)
+            np.testing.assert_allclose(together.predictions[p, lanes_of_mode], alone.predictions, rtol=1e-6, atol=1e-9)
+    assert not np.allclose(together.train_loss[0], together.train_loss[1])  # two data sets, two results
+    assert not np.allclose(together.train_loss[0, :2], together.train_loss[0, 2:])  # and two modes
+
+
+def test_a_new_learning_rate_does_not_retrace() -> None:
+    cfg = data.DataConfig(input_len=40, batch_size=2)
+    train_b, test_b = _batches(data.split(data.make_series(cfg), cfg), 2)
+    stacked = (_problems(train_b, train_b), _problems(test_b, test_b))
+    lanes, flags = init_seeds(0, 2, MODEL), jnp.asarray([True, False])
+    first = fit_problems(lanes, flags, LR, *stacked, model=MODEL, epochs=1)
+    before = fit_problems._cache_size()
+    second = fit_problems(lanes, flags, jnp.float32(0.05), *stacked, model=MODEL, epochs=1)
+    assert fit_problems._cache_size() == before
+    assert not np.allclose(first.train_loss, second.train_loss)  # the new rates were used

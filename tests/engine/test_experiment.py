@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from lstm_stateful.core.config import DataConfig, ExperimentConfig, TrainConfig
@@ -13,19 +11,20 @@ CFG = ExperimentConfig(data=DataConfig(input_len=120, tsteps=3, lahead=2, batch_
 
 
 def test_live_callbacks_report_every_epoch_of_both_models() -> None:
-    calls, stages, lock = [], [], threading.Lock()
+    calls, stages = [], []
 
     def on_epoch(index: object, stateful: object, train: object, val: object) -> None:
-        with lock:  # the two models train concurrently
-            calls.append((int(index), bool(stateful), np.asarray(train), np.asarray(val)))
+        calls.append((int(index), np.asarray(stateful), np.asarray(train), np.asarray(val)))
 
     result = experiment.run(CFG, on_epoch=on_epoch, on_stage=stages.append)
-    assert stages == ["compiling", "training"]
-    assert sorted((i, s) for i, s, _, _ in calls) == sorted((i, s) for i in range(3) for s in (True, False))
+    assert stages == ["training"]
+    # One program trains both models: each epoch reports every lane, stateful ones first.
+    assert [i for i, _, _, _ in calls] == [0, 1, 2]
     for index, stateful, train, val in calls:
-        m = result.models["stateful" if stateful else "stateless"]
-        np.testing.assert_array_equal(train, m.train_loss[:, index])
-        np.testing.assert_array_equal(val, m.val_loss[:, index])
+        np.testing.assert_array_equal(stateful, [True] * 5 + [False] * 5)
+        for lanes, mode in ((slice(0, 5), "stateful"), (slice(5, 10), "stateless")):
+            np.testing.assert_array_equal(train[lanes], result.models[mode].train_loss[:, index])
+            np.testing.assert_array_equal(val[lanes], result.models[mode].val_loss[:, index])
 
 
 def test_result_shapes_and_determinism() -> None:
@@ -37,4 +36,15 @@ def test_result_shapes_and_determinism() -> None:
         np.testing.assert_array_equal(a.predictions, b.predictions)
         np.testing.assert_array_equal(a.scores.mse, b.scores.mse)
         assert 0 <= a.median_seed < 5
-    assert first.models["stateful"].compile_s > 0 and first.models["stateless"].compile_s == 0
+    # One program for both models: they share its compile and training times.
+    for a, b in (first.models.values(), second.models.values()):
+        assert (a.compile_s, a.train_s) == (b.compile_s, b.train_s) and a.train_s > 0
+
+
+def test_training_reports_compile_time_once() -> None:
+    # A new shape compiles; the same shapes again reuse the program (nothing compiled).
+    cfg = ExperimentConfig(data=DataConfig(input_len=97, batch_size=1), train=TrainConfig(epochs=1), seeds=1)
+    _, split = experiment.prepare(cfg)
+    first, second = experiment.train([cfg], [split]), experiment.train([cfg], [split])
+    assert first.compile_s > 0.01 and second.compile_s == 0.0
+    np.testing.assert_array_equal(first.predictions, second.predictions)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lstm_stateful.core.config import MODES, DataConfig, ExperimentConfig, TrainConfig
-from lstm_stateful.core.train import fit_grid
+from lstm_stateful.core.train import fit_problems
 from lstm_stateful.engine import experiment
 from lstm_stateful.sweep.executors import LocalExecutor
 from lstm_stateful.sweep.grid import Group, Point, SweepSpec
@@ -64,9 +64,9 @@ def test_a_cell_does_not_depend_on_its_group(group_records: list[Record]) -> Non
 
 
 def test_same_shapes_do_not_retrace(group_records: list[Record]) -> None:
-    before = fit_grid._cache_size()
+    before = fit_problems._cache_size()
     train_group(Group(2, (4, 5, 6), dataclasses.replace(BASE, seed=3)))  # other points, same shapes
-    assert fit_grid._cache_size() == before
+    assert fit_problems._cache_size() == before
 
 
 class CountingExecutor:

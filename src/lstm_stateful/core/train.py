@@ -1,8 +1,10 @@
 """Whole training runs compiled as one program (docs/protocol.md, steps 9-11).
 
-``lax.scan`` over epochs, ``vmap`` over weight seeds, ``lax.scan`` over batches: no
-Python runs per batch. Stateful and stateless differ only in whether a batch starts
-from the carried state or from zeros, so one compiled program serves both modes.
+``lax.scan`` over epochs, ``vmap`` over lanes (weight seeds, and the two modes side by
+side), ``lax.scan`` over batches: no Python runs per batch. Stateful and stateless differ
+only in whether a batch starts from the carried state or from zeros, a per-lane flag, so
+one compiled program trains both. ``fit_problems`` adds a ``vmap`` over problems (data
+sets of one shape, each with its learning rate): a sweep's group, or a run's one problem.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ import numpy as np
 import optax
 
 from lstm_stateful.core.cells import Carry, ModelConfig, ModelParams, forward, init_params, zero_carry
-from lstm_stateful.core.config import TrainConfig
 from lstm_stateful.core.optim import keras_adam
 
 # Called once per epoch from inside the compiled program with (epoch index, stateful
-# flag, train losses (S,), validation losses (S,)); used for progress display.
+# flags (L,), train losses (L,), validation losses (L,)); used for progress display.
 EpochCallback = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], None]
 
 
@@ -113,77 +114,88 @@ def evaluate_batches(
     return losses, preds.reshape(-1, 1)
 
 
-def _fit_seeds(
+def _fit_lanes(
     params: ModelParams,
     stateful: jax.Array,
+    learning_rate: jax.Array,
     train_data: Batches,
     test_data: Batches,
     model: ModelConfig,
-    train: TrainConfig,
+    epochs: int,
     on_epoch: EpochCallback | None,
 ) -> FitResult:
-    """The body of ``fit`` (see there), traceable under further ``vmap``s."""
-    # Not optax.flatten: under vmap over many cells, concatenating and splitting the
+    """The body of ``fit`` (see there), traceable under a further ``vmap`` over problems."""
+    # Not optax.flatten: under vmap over many problems, concatenating and splitting the
     # weights every step costs more than the per-leaf updates it saves.
-    opt = keras_adam(train.learning_rate)
+    opt = keras_adam(learning_rate)
     zeros = zero_carry(test_data.x.shape[1], model)
+    lanes = jnp.broadcast_to(stateful, jax.tree.leaves(params)[0].shape[:1])
 
-    def one_seed(p: ModelParams, o: optax.OptState) -> tuple:
-        p, o, carry, train_losses = _train_epoch(p, o, stateful, train_data, opt, model)
-        val_losses, _ = evaluate_batches(p, carry, stateful, test_data)
+    def one_lane(p: ModelParams, o: optax.OptState, flag: jax.Array) -> tuple:
+        p, o, carry, train_losses = _train_epoch(p, o, flag, train_data, opt, model)
+        val_losses, _ = evaluate_batches(p, carry, flag, test_data)
         return p, o, jnp.mean(train_losses), jnp.mean(val_losses)
 
     def epoch(state: tuple, index: jax.Array) -> tuple[tuple, tuple[jax.Array, jax.Array]]:
-        p, o, train_loss, val_loss = jax.vmap(one_seed)(*state)
+        p, o, train_loss, val_loss = jax.vmap(one_lane)(*state, lanes)
         if on_epoch is not None:
-            jax.debug.callback(on_epoch, index, stateful, train_loss, val_loss)
+            jax.debug.callback(on_epoch, index, lanes, train_loss, val_loss)
         return (p, o), (train_loss, val_loss)
 
     state = (params, jax.vmap(opt.init)(params))
-    (params, _), (train_loss, val_loss) = jax.lax.scan(epoch, state, jnp.arange(train.epochs))
-    _, preds = jax.vmap(lambda p: evaluate_batches(p, zeros, stateful, test_data))(params)
+    (params, _), (train_loss, val_loss) = jax.lax.scan(epoch, state, jnp.arange(epochs))
+    _, preds = jax.vmap(lambda p, flag: evaluate_batches(p, zeros, flag, test_data))(params, lanes)
     return FitResult(params, train_loss.T, val_loss.T, preds)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "train", "on_epoch"))
+@functools.partial(jax.jit, static_argnames=("model", "epochs", "on_epoch"))
 def fit(
     params: ModelParams,
     stateful: jax.Array,
+    learning_rate: jax.Array,
     train_data: Batches,
     test_data: Batches,
     *,
     model: ModelConfig,
-    train: TrainConfig,
+    epochs: int,
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
-    """Train every seed of ``params`` (leading axis S) for ``train.epochs`` epochs.
+    """Train every lane of ``params`` (leading axis L: seeds, or modes x seeds) for ``epochs``.
 
-    Each epoch starts from a zero state, trains over ``train_data`` in order, then
-    validates on ``test_data`` continuing from the end-of-training state when stateful
-    (as Keras's ``fit(validation_data=...)`` does). ``stateful`` is a boolean scalar.
+    stateful: a boolean, () for every lane or (L,) per lane; learning_rate: float32 ()
+    (traced: another rate reuses the compiled program). Each epoch starts from a zero
+    state, trains over ``train_data`` in order, then validates on ``test_data``
+    continuing from the end-of-training state when stateful (as Keras's
+    ``fit(validation_data=...)`` does). ``on_epoch`` is called after every epoch with
+    (epoch index, stateful (L,), train losses (L,), validation losses (L,)).
     """
-    return _fit_seeds(params, stateful, train_data, test_data, model, train, on_epoch)
+    return _fit_lanes(params, stateful, learning_rate, train_data, test_data, model, epochs, on_epoch)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "train"))
-def fit_grid(
+@functools.partial(jax.jit, static_argnames=("model", "epochs", "on_epoch"))
+def fit_problems(
     params: ModelParams,
     stateful: jax.Array,
+    learning_rate: jax.Array,
     train_data: Batches,
     test_data: Batches,
     *,
     model: ModelConfig,
-    train: TrainConfig,
+    epochs: int,
+    on_epoch: EpochCallback | None = None,
 ) -> FitResult:
-    """``fit`` for C data sets (cells) x M modes x S seeds, as one program.
+    """``fit`` for P problems x L lanes, as one program; what ``run`` and sweeps both train with.
 
-    params: initial weights with a leading seed axis S, shared by every cell and mode;
-    stateful: (M,) booleans; train_data, test_data: ``Batches`` with a leading cell axis C
-    (same shapes otherwise). Every array of the result has leading axes (C, M, S).
+    A problem is one data set: its train and test batches. params: initial weights with a
+    leading lane axis L, shared by every problem; stateful: (L,) booleans; learning_rate:
+    float32 (), shared by the problems (traced, so another rate reuses the program; one
+    rate per program keeps each problem's numbers independent of the others, bit for
+    bit); train_data, test_data: ``Batches`` with a leading problem axis P (same shapes
+    otherwise). Every array of the result has leading axes (P, L). ``on_epoch`` is called
+    once per problem and epoch.
     """
 
-    def one_cell_mode(flag: jax.Array, train_cell: Batches, test_cell: Batches) -> FitResult:
-        return _fit_seeds(params, flag, train_cell, test_cell, model, train, None)
+    def one_problem(train: Batches, test: Batches) -> FitResult:
+        return _fit_lanes(params, stateful, learning_rate, train, test, model, epochs, on_epoch)
 
-    over_modes = jax.vmap(one_cell_mode, in_axes=(0, None, None))
-    return jax.vmap(over_modes, in_axes=(None, 0, 0))(stateful, train_data, test_data)
+    return jax.vmap(one_problem)(train_data, test_data)

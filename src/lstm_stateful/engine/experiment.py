@@ -6,9 +6,10 @@ No files and no printing here; the CLI does those with what this returns.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import jax
@@ -18,11 +19,13 @@ from lstm_stateful.core import data as data_mod
 from lstm_stateful.core import evaluate
 from lstm_stateful.core.cells import ModelParams
 from lstm_stateful.core.config import MODES, ExperimentConfig
-from lstm_stateful.core.train import Batches, EpochCallback, FitResult, fit, init_seeds
+from lstm_stateful.core.train import Batches, EpochCallback, fit_problems, init_seeds
 from lstm_stateful.io import series_file
 
-# Told what a run is doing now: "compiling", then "training".
+# Told what a run is doing now ("training").
 StageCallback = Callable[[str], None]
+# JAX's monitoring events that time tracing, lowering, compiling and persistent-cache loads.
+COMPILE_EVENTS = ("/jax/core/compile/", "/jax/compilation_cache/cache_retrieval_time_sec")
 
 
 class ModeResult(NamedTuple):
@@ -88,50 +91,127 @@ def time_ordered(cfg: ExperimentConfig, predictions: jax.Array) -> np.ndarray:
     return data_mod.time_order(flat, cfg.data.batch_size, cfg.data.layout).reshape(preds.shape)
 
 
-def _train_both(
-    cfg: ExperimentConfig, split: data_mod.Split, on_epoch: EpochCallback | None, on_stage: StageCallback
-) -> dict[str, tuple[FitResult, float, float]]:
-    """Compile once (the mode is a runtime flag), then train each mode: (result, compile s, train s)."""
+class Training(NamedTuple):
+    """What one compiled program trained for P problems, M modes and S seeds (host arrays).
+
+    params: final weights, leading axes (P, M, S); train_loss, val_loss: (P, M, S, epochs);
+    predictions: (P, M, S, n_test), float32, time order; compile_s: seconds spent tracing
+    and compiling (or loading from the persistent cache); train_s: the rest of the call.
+    """
+
+    params: ModelParams
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    predictions: np.ndarray
+    compile_s: float
+    train_s: float
+
+
+def lanes(cfg: ExperimentConfig) -> tuple[ModelParams, np.ndarray]:
+    """The lanes of the training program: every mode x every seed, mode-major.
+
+    Returns weights with a leading axis M * S (seed i's weights, ``init_seeds``, in each
+    mode) and the (M * S,) stateful flags.
+    """
+    seeds = init_seeds(cfg.seed, cfg.seeds, cfg.model)
+    params = jax.tree.map(lambda a: np.concatenate([a] * len(MODES)), seeds)
+    return params, np.repeat([mode == "stateful" for mode in MODES], cfg.seeds)
+
+
+def _by_mode(cfg: ExperimentConfig, array: jax.Array) -> np.ndarray:
+    """(P, M * S, ...) lanes -> (P, M, S, ...) host array."""
+    a = np.asarray(array)
+    return a.reshape(a.shape[0], len(MODES), cfg.seeds, *a.shape[2:])
+
+
+def _check_one_program(configs: Sequence[ExperimentConfig]) -> ExperimentConfig:
+    """The configs train in one program only if they share its static settings and shapes."""
+    base = configs[0]
+    for cfg in configs[1:]:
+        same_batches = (cfg.data.batch_size, cfg.data.layout) == (base.data.batch_size, base.data.layout)
+        if dataclasses.replace(cfg, data=base.data) != base or not same_batches:
+            raise ValueError("configs trained together may differ only in their data, at one batch size and layout")
+    return base
+
+
+def train(
+    configs: Sequence[ExperimentConfig],
+    splits: Sequence[data_mod.Split],
+    on_epoch: EpochCallback | None = None,
+    on_stage: StageCallback | None = None,
+) -> Training:
+    """Train both modes and every seed of each config on its split: one compiled program.
+
+    This is the one training path: ``run`` trains a single problem, a sweep's group one
+    per grid point. The splits must share shapes. The learning rate is a traced input:
+    another rate (or other data of the same shapes) reuses the compiled program.
+    """
+    base = _check_one_program(configs)
+    params, stateful = lanes(base)
     args = (
-        init_seeds(cfg.seed, cfg.seeds, cfg.model),
-        np.asarray(True),
-        jax.device_put(model_batches(cfg, split.x_train, split.y_train)),
-        jax.device_put(model_batches(cfg, split.x_test, split.y_test)),
+        params,
+        stateful,
+        np.float32(base.train.learning_rate),
+        jax.device_put(_stacked(base, [(s.x_train, s.y_train) for s in splits])),
+        jax.device_put(_stacked(base, [(s.x_test, s.y_test) for s in splits])),
     )
-    on_stage("compiling")
-    start = time.perf_counter()
-    compiled = fit.lower(*args, model=cfg.model, train=cfg.train, on_epoch=on_epoch).compile()
-    compile_s = time.perf_counter() - start
-    on_stage("training")
-
-    def train(mode: str) -> tuple[FitResult, float]:
+    (on_stage or (lambda stage: None))("training")
+    statics = {"model": base.model, "epochs": base.train.epochs, "on_epoch": on_epoch}
+    with compile_timer() as compile_s:
         start = time.perf_counter()
-        result = jax.block_until_ready(compiled(args[0], np.asarray(mode == "stateful"), *args[2:]))
-        return result, time.perf_counter() - start
+        result = jax.block_until_ready(fit_problems(*args, **statics))
+        total = time.perf_counter() - start
+    return Training(
+        params=jax.tree.map(lambda a: _by_mode(base, a), result.params),
+        train_loss=_by_mode(base, result.train_loss),
+        val_loss=_by_mode(base, result.val_loss),
+        predictions=time_ordered(base, _by_mode(base, result.predictions))[..., 0],
+        compile_s=compile_s[0],
+        train_s=total - compile_s[0],
+    )
 
-    # The two models train concurrently (each call releases the GIL); each keeps its own
-    # wall time. Only the first pays for compilation: both share the executable.
-    with ThreadPoolExecutor(max_workers=len(MODES)) as pool:
-        trained = dict(zip(MODES, pool.map(train, MODES), strict=True))
-    return {mode: (r, compile_s if mode == MODES[0] else 0.0, s) for mode, (r, s) in trained.items()}
+
+def _stacked(cfg: ExperimentConfig, rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> Batches:
+    """``model_batches`` of each problem's (x, y) rows, stacked on a leading problem axis."""
+    per_problem = [model_batches(cfg, x, y) for x, y in rows]
+    return jax.tree.map(lambda *a: np.stack(a), *per_problem)
+
+
+@contextlib.contextmanager
+def compile_timer() -> Iterator[list[float]]:
+    """Seconds JAX spends tracing, lowering and compiling (or loading compiled programs from
+    its persistent cache) while the block runs, in a one-element list filled on exit."""
+    seconds = [0.0]
+
+    def listen(event: str, duration: float, **kwargs: object) -> None:
+        if event.startswith(COMPILE_EVENTS):
+            seconds[0] += duration
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield seconds
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
 
 
 def _mode_result(
-    cfg: ExperimentConfig, mode: str, fitted: tuple, split: data_mod.Split, floors: evaluate.Floors
+    cfg: ExperimentConfig, m: int, training: Training, split: data_mod.Split, floors: evaluate.Floors
 ) -> ModeResult:
-    result, compile_s, train_s = fitted
-    preds = time_ordered(cfg, result.predictions)
-    scores = score_model(cfg, mode, split, preds)
+    """Problem 0, mode ``MODES[m]``, scored."""
+    mode = MODES[m]
+    preds = training.predictions[0, m]
+    scores = score_model(cfg, mode, split, preds[..., None])
     return ModeResult(
-        train_loss=np.asarray(result.train_loss),
-        val_loss=np.asarray(result.val_loss),
-        predictions=preds[..., 0],
-        params=jax.tree.map(np.asarray, result.params),
+        train_loss=training.train_loss[0, m],
+        val_loss=training.val_loss[0, m],
+        predictions=preds,
+        params=jax.tree.map(lambda a: a[0, m], training.params),
         scores=scores,
         median_seed=evaluate.median_seed(scores),
         verdict=evaluate.verdict(scores, evaluate.model_floor(floors, mode)),
-        compile_s=compile_s,
-        train_s=train_s,
+        # One program trains both modes: its compilation and its time are shared.
+        compile_s=training.compile_s,
+        train_s=training.train_s,
     )
 
 
@@ -143,15 +223,15 @@ def run(
 ) -> RunResult:
     """Train the stateful and the stateless model on the example's data, all seeds, and score them.
 
+    A run is a sweep of one grid point: it trains through ``train`` as a sweep's group does.
     ``on_epoch`` is called from inside the compiled program after every epoch (a host
     callback: JAX does not keep such a program in its persistent cache); ``on_stage``
-    with "compiling", then "training". ``prepared``: ``prepare(cfg)``'s result, if the
-    caller already has it.
+    with "training". ``prepared``: ``prepare(cfg)``'s result, if the caller already has it.
     """
     series, split = prepared or prepare(cfg)
     floors = test_floors(cfg, series)
-    fitted = _train_both(cfg, split, on_epoch, on_stage or (lambda stage: None))
-    models = {mode: _mode_result(cfg, mode, fitted[mode], split, floors) for mode in MODES}
+    training = train([cfg], [split], on_epoch, on_stage)
+    models = {mode: _mode_result(cfg, m, training, split, floors) for m, mode in enumerate(MODES)}
     return RunResult(
         config=cfg,
         series=series,

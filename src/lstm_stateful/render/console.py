@@ -99,7 +99,11 @@ class TrainingProgress:
         self._progress.update(self._tasks[mode], completed=epochs_done, status=status)
 
     def on_epoch(self, index: jax.Array, stateful: jax.Array, train: jax.Array, val: jax.Array) -> None:
-        self._show("stateful" if bool(stateful) else "stateless", int(index) + 1, np.asarray(train), np.asarray(val))
+        """From inside the training program: per-lane flags and losses, (L,) each."""
+        flags, train_np, val_np = np.asarray(stateful), np.asarray(train), np.asarray(val)
+        for mode in MODES:
+            lanes = flags == (mode == "stateful")
+            self._show(mode, int(index) + 1, train_np[lanes], val_np[lanes])
 
     def finish(self, result: RunResult) -> None:
         for mode, m in result.models.items():

@@ -1,7 +1,7 @@
 """Sweeps: every (tsteps, lahead, seed, mode) point of a grid, by the same protocol as ``run``.
 
 ``train_group`` trains one group (one lahead, up to ``grid.MAX_TSTEPS_PER_GROUP`` tsteps)
-as one compiled program, vmapped over tsteps x modes x seeds, and returns its store
+as one compiled program (``experiment.train``: tsteps x modes x seeds), and returns its store
 records; it is what an executor's worker runs. ``run_sweep`` sends the pending groups to
 an executor and writes each group's records to the store as they arrive.
 """
@@ -13,13 +13,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-import jax
-import numpy as np
-
 from lstm_stateful.core import data as data_mod
 from lstm_stateful.core import evaluate
 from lstm_stateful.core.config import MODES, ExperimentConfig
-from lstm_stateful.core.train import Batches, fit_grid, init_seeds
 from lstm_stateful.engine import experiment
 from lstm_stateful.sweep.grid import Group, SweepSpec, point_config, point_key
 from lstm_stateful.sweep.store import Record, Store
@@ -31,15 +27,8 @@ class Executor(Protocol):
     def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]: ...
 
 
-def _stacked_batches(cfg: ExperimentConfig, splits: tuple[data_mod.Split, ...]) -> tuple[Batches, Batches]:
-    """Train and test ``Batches`` with a leading point axis (points share shapes within a group)."""
-    train = [experiment.model_batches(cfg, s.x_train, s.y_train) for s in splits]
-    test = [experiment.model_batches(cfg, s.x_test, s.y_test) for s in splits]
-    return jax.tree.map(lambda *a: np.stack(a), *train), jax.tree.map(lambda *a: np.stack(a), *test)
-
-
 def _point_records(cfg: ExperimentConfig, split: data_mod.Split, floors: evaluate.Floors, arrays: dict) -> list[Record]:
-    """Score one point. arrays: predictions (M, S, n_test, 1), train_loss and val_loss
+    """Score one point. arrays: predictions (M, S, n_test), train_loss and val_loss
     (M, S, epochs), group_s (float)."""
     out = []
     common = {
@@ -52,7 +41,7 @@ def _point_records(cfg: ExperimentConfig, split: data_mod.Split, floors: evaluat
         "group_s": arrays["group_s"],
     }
     for m, mode in enumerate(MODES):
-        scores = experiment.score_model(cfg, mode, split, arrays["predictions"][m])
+        scores = experiment.score_model(cfg, mode, split, arrays["predictions"][m][..., None])
         for s in range(cfg.seeds):
             per_seed = {
                 "seed_index": s,
@@ -71,30 +60,20 @@ def _point_records(cfg: ExperimentConfig, split: data_mod.Split, floors: evaluat
 def train_group(group: Group) -> list[Record]:
     """Train every point of ``group`` for both modes and every seed: one compiled program.
 
-    The weights of seed i are those ``run`` uses (``init_seeds(seed, seeds)``), shared by
-    every point and both modes, so a sweep point is the ``run`` of its config.
+    The points go through ``experiment.train`` as the problems of one program, with the
+    weights ``run`` uses, so a sweep's point is the ``run`` of its config.
     """
     start = time.perf_counter()
-    base = group.base
-    configs = [point_config(base, c) for c in group.points]
+    configs = [point_config(group.base, c) for c in group.points]
     series, splits = zip(*(experiment.prepare(cfg) for cfg in configs), strict=True)
-    train_data, test_data = _stacked_batches(base, splits)
-    result = fit_grid(
-        init_seeds(base.seed, base.seeds, base.model),
-        np.array([mode == "stateful" for mode in MODES]),
-        jax.device_put(train_data),
-        jax.device_put(test_data),
-        model=base.model,
-        train=base.train,
-    )
-    predictions = experiment.time_ordered(base, result.predictions)
-    train_loss, val_loss = np.asarray(result.train_loss), np.asarray(result.val_loss)
+    training = experiment.train(configs, splits)
     group_s = time.perf_counter() - start
     records = []
-    for c, (cfg, s, split) in enumerate(zip(configs, series, splits, strict=True)):
+    for p, (cfg, s, split) in enumerate(zip(configs, series, splits, strict=True)):
         floors = experiment.test_floors(cfg, s)
-        arrays = {"predictions": predictions[c], "train_loss": train_loss[c], "val_loss": val_loss[c]}
-        records.extend(_point_records(cfg, split, floors, arrays | {"group_s": group_s}))
+        arrays = {"predictions": training.predictions[p], "train_loss": training.train_loss[p]}
+        arrays |= {"val_loss": training.val_loss[p], "group_s": group_s}
+        records.extend(_point_records(cfg, split, floors, arrays))
     return records
 
 
