@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +103,88 @@ def test_chunks_are_read_lazily(tmp_path: Path) -> None:
     assert next(chunks).values["x"].tolist() == [1.0, 1.0]
     with pytest.raises(ConfigError, match="line 7"):
         list(chunks)
+
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+@pytest.mark.parametrize("text", ["1e300", "-1e39", "3.5e38", "-3.4028236e38", "1e400"])
+@pytest.mark.parametrize("drop_missing", [False, True])
+def test_csv_values_beyond_float32_are_refused_by_line(tmp_path: Path, text: str, drop_missing: bool) -> None:
+    # The model computes in float32: such a value would become an infinity on the way in.
+    path = _csv(tmp_path, f"x,y\n1,2\n3,4\n5,{text}\n")
+    with pytest.raises(ConfigError) as e:
+        series_file.read_columns(path, "x", "y", drop_missing=drop_missing)
+    assert f"{e.value.param}: {e.value.problem}".startswith(f"--target: column 'y' holds {text} at line 4; ")
+    assert "float32" in e.value.problem and "\n" not in e.value.problem
+    chunks = series_file.iter_columns(path, series_file.Reading({"y": "--target"}, drop_missing), chunk=2)
+    assert next(chunks).values["y"].tolist() == [2.0, 4.0]
+    with pytest.raises(ConfigError, match=re.escape(f"holds {text} at line 4")):
+        next(chunks)
+
+
+def test_csv_float32_max_itself_is_read(tmp_path: Path) -> None:
+    path = _csv(tmp_path, f"x\n{F32_MAX!r}\n{-F32_MAX!r}\n1e-300\n")
+    assert series_file.read_columns(path, "x").input.tolist() == [F32_MAX, -F32_MAX, 1e-300]
+
+
+@pytest.mark.parametrize("value", [1e300, -1e39])
+@pytest.mark.parametrize("drop_missing", [False, True])
+def test_parquet_values_beyond_float32_are_refused_by_row(tmp_path: Path, value: float, drop_missing: bool) -> None:
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"x": [1.0, None, 3.0, 4.0, value]}), path)
+    with pytest.raises(ConfigError) as e:
+        list(series_file.iter_columns(path, series_file.Reading({"x": "--input"}, True), chunk=2))
+    assert e.value.param == "--input" and e.value.problem.startswith(f"column 'x' holds {value!r} at row 4; ")
+    with pytest.raises(ConfigError, match="at row 1" if not drop_missing else re.escape(f"holds {value!r} at row 4")):
+        series_file.read_columns(path, "x", drop_missing=drop_missing)
+    pq.write_table(pa.table({"x": np.array([1.0, F32_MAX, -F32_MAX])}), path)
+    assert series_file.read_columns(path, "x").input.tolist() == [1.0, F32_MAX, -F32_MAX]
+
+
+@pytest.mark.parametrize("header", ["x,y,x", "x, y ,y", "a,x,b,x,x"])
+def test_csv_duplicate_column_names_are_refused(tmp_path: Path, header: str) -> None:
+    name = "x" if header.count("x") > 1 else "y"
+    path = _csv(tmp_path, f"{header}\n" + ",".join(["1"] * header.count(",")) + ",1\n")
+    for reading in ({"x": "--input"}, {"a": "--input"} if "a" in header else {"y": "--input"}):
+        with pytest.raises(ConfigError) as e:
+            list(series_file.iter_columns(path, series_file.Reading(reading)))
+        assert e.value.param == "--data"
+        assert e.value.problem == f"{str(path)!r} has more than one column named {name!r}"
+
+
+def test_csv_blank_names_may_repeat(tmp_path: Path) -> None:
+    # Trailing commas (some spreadsheets write them) give several unnamed columns, which
+    # no flag can choose; they are not refused. Choosing the blank name is.
+    path = _csv(tmp_path, "x,,\n1,,\n2,,\n")
+    assert series_file.read_columns(path, "x").input.tolist() == [1.0, 2.0]
+    with pytest.raises(ConfigError, match="has more than one column named ''"):
+        series_file.read_columns(path, "")
+
+
+def test_parquet_duplicate_column_names_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array([1.0]), pa.array([2.0]), pa.array([3.0])], ["x", "y", "x"]), path)
+    for column in ("x", "y"):
+        with pytest.raises(ConfigError) as e:
+            series_file.read_columns(path, column)
+        assert f"{e.value.param}: {e.value.problem}" == (f"--data: {str(path)!r} has more than one column named 'x'")
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"x": [1.0, 2.0]}), path)
+    # None in sys.modules makes `import pyarrow...` raise ImportError, as if not installed.
+    for module in ("pyarrow", "pyarrow.parquet"):
+        monkeypatch.setitem(sys.modules, module, None)
+    expected = "--data: reading .parquet files needs the parquet extra: pip install 'lstm-stateful[parquet]'"
+    for read in (
+        lambda: series_file.read_columns(path, "x"),
+        lambda: series_file.check_path(path),
+        lambda: next(series_file.iter_columns(path, series_file.Reading({"x": "--input"}))),
+    ):
+        with pytest.raises(ConfigError) as e:
+            read()
+        assert f"{e.value.param}: {e.value.problem}" == expected
+    # CSV files need no pyarrow.
+    assert series_file.read_columns(_csv(tmp_path, "x\n1\n"), "x").input.tolist() == [1.0]

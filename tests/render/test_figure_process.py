@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +52,86 @@ def test_a_failed_drawing_is_reported_in_one_line(tmp_path: Path) -> None:
     assert "no-such-figure" in str(info.value) and "\n" not in str(info.value)
 
 
-def test_kill_stops_the_children(tmp_path: Path) -> None:
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.002)
+
+
+def _whole_png(path: Path) -> bool:
+    data = path.read_bytes()
+    return data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82")
+
+
+def _drawing(out: Path, name: str) -> bool:
+    """A fork is inside the atomic write of figure ``name``: its temporary exists (or, were the
+    write not atomic, the figure's own file)."""
+    return any(p.startswith((f".{name}.", name)) for p in os.listdir(out))
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (Linux's /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError):
+            fields = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid and fields[0] not in "ZX":
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] not in "ZX"
+    except OSError:
+        return False
+
+
+def _draw_input_then_residuals(figures: FigureProcess, out: Path) -> None:
+    """The input figure drawn and written; then the residuals figure being drawn."""
+    figures.draw("input", plots.input_data(np.arange(20.0)[:, None], np.arange(20.0)))
+    _wait_for(lambda: (out / "input.png").exists(), "input.png")
+    figures.draw("residuals", _figure_data())
+    _wait_for(lambda: _drawing(out, "residuals.png"), "the residuals figure to be drawing")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the drawing forks in /proc")
+def test_kill_mid_drawing_stops_every_child_and_leaves_whole_figures(tmp_path: Path) -> None:
+    # kill() abandons the figures: the fork drawing one must die too, or it would write its
+    # PNG after kill() returned (the run having failed). What was written is whole.
     figures = FigureProcess(tmp_path)
+    _draw_input_then_residuals(figures, tmp_path)
+    forks = _children(figures._proc.pid)
+    assert forks, "no fork drawing the residuals figure"
     figures.kill()
-    assert not (tmp_path / "input.png").exists()
+    _wait_for(lambda: not any(_alive(pid) for pid in forks), "the forks to end")
+    assert _whole_png(tmp_path / "input.png")
+    assert not (tmp_path / "residuals.png").exists()
+    assert all(name.startswith(".") for name in set(os.listdir(tmp_path)) - {"input.png"})
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the drawing forks in /proc")
+@pytest.mark.parametrize(
+    ("killed", "message"),
+    [
+        ("fork", "drawing the residuals figure was killed by SIGKILL"),
+        ("all", "the figure process was killed by SIGKILL"),
+    ],
+)
+def test_a_kill_from_outside_fails_finish_in_one_line(tmp_path: Path, killed: str, message: str) -> None:
+    # Killed by someone else (the OOM killer, a kill -9) while drawing, the fork alone or the
+    # figure process too: finish() says so in one line; what was written is whole.
+    figures = FigureProcess(tmp_path)
+    _draw_input_then_residuals(figures, tmp_path)
+    forks = _children(figures._proc.pid)
+    for pid in forks if killed == "fork" else [*forks, figures._proc.pid]:
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(FigureProcessError) as info:
+        figures.finish()
+    assert str(info.value) == message
+    assert _whole_png(tmp_path / "input.png")
+    assert not (tmp_path / "residuals.png").exists()
 
 
 def test_light_modules_do_not_import_jax() -> None:

@@ -5,24 +5,36 @@
 ``ConfigError`` on ``--data``, ``--input`` or ``--target`` naming the line (CSV, 1-based,
 as an editor counts them) or the row (Parquet, 0-based), never a traceback. CSV lines
 starting with ``#`` are comments.
+
+Refused besides what is not a number: NaN and infinities; magnitudes beyond float32's (the
+model computes in float32, and unstandardised values go to it as they are, so such a value
+would become an infinity on the way in); a header that names a column twice (which of the two
+a flag means is unknowable). Parquet needs pyarrow, the ``parquet`` extra.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from types import ModuleType
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from lstm_stateful.core.data import Columns
 from lstm_stateful.core.errors import ConfigError
 
+if TYPE_CHECKING:  # pyarrow is optional (the parquet extra): imported when a Parquet file is read
+    import pyarrow as pa
+
 FORMATS = (".csv", ".parquet")
 CHUNK_ROWS = 65_536
 MISSING = "is empty (a missing value; --drop-missing skips such rows)"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+BEYOND_FLOAT32 = f"the model computes in float32, which holds magnitudes up to {FLOAT32_MAX:.7g} only"
+PARQUET_EXTRA = "reading .parquet files needs the parquet extra: pip install 'lstm-stateful[parquet]'"
 
 
 class Chunk(NamedTuple):
@@ -47,7 +59,30 @@ def check_path(path: str | Path) -> Path:
         raise ConfigError("--data", f"{str(p)!r} is not a .csv or .parquet file")
     if not p.is_file():
         raise ConfigError("--data", f"no such file: {str(p)!r}")
+    if p.suffix.lower() == ".parquet":
+        _parquet_module()  # here, so that predict says so before it loads the model
     return p
+
+
+def _parquet_module() -> ModuleType:
+    """``pyarrow.parquet``, or a one-line error naming the extra that installs it."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        # Only a missing pyarrow is cured by the extra; a broken one says what broke.
+        missing = (e.name or "").partition(".")[0] == "pyarrow"
+        raise ConfigError("--data", PARQUET_EXTRA if missing else f"cannot import pyarrow: {e}") from None
+    return pq
+
+
+def _duplicates(names: list[str], chosen: Iterable[str], path: Path) -> None:
+    """Refuse a column name given twice, chosen or not: the file is ambiguous. Blank names
+    may repeat (trailing commas give several) unless a flag chose the blank name."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and (name or name in chosen):
+            raise ConfigError("--data", f"{str(path)!r} has more than one column named {name!r}")
+        seen.add(name)
 
 
 def _missing(columns: list[str], header: list[str], flags: dict[str, str], path: Path) -> None:
@@ -69,8 +104,11 @@ def _parse(text: str, column: str, where: str, flag: str) -> float:
         value = float(text)
     except ValueError:
         raise ConfigError(flag, f"column {column!r} is not a number: {text.strip()[:40]!r} at {where}") from None
-    if not math.isfinite(value):
-        raise ConfigError(flag, f"column {column!r} holds {text.strip()} at {where}; only finite numbers are allowed")
+    shown = text.strip() if len(text.strip()) <= 40 else text.strip()[:40] + "..."
+    if math.isnan(value) or "inf" in text.lower():
+        raise ConfigError(flag, f"column {column!r} holds {shown} at {where}; only finite numbers are allowed")
+    if abs(value) > FLOAT32_MAX:  # 1e400 too, which float() has made an infinity
+        raise ConfigError(flag, f"column {column!r} holds {shown} at {where}; {BEYOND_FLOAT32}")
     return value
 
 
@@ -97,6 +135,7 @@ def _csv_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]:
         header = [h.strip() for h in next(reader, [])]
         if not header:
             raise ConfigError("--data", f"{str(path)!r} is empty: expected a header line of column names")
+        _duplicates(header, names, path)
         _missing(names, header, flags, path)
         index = [header.index(c) for c in names]
         texts: list[list[str]] = []
@@ -121,7 +160,8 @@ def _parse_chunk(texts: list[list[str]], line_nos: list[int], first: int, readin
     names = list(reading.columns)
     try:  # the common case, parsed by NumPy in one go
         table = np.array(texts, dtype=np.float64).reshape(len(texts), len(names))
-        if np.isfinite(table).all():
+        # False for NaN and infinities too; the slow path below says which cell and why.
+        if (np.abs(table) <= FLOAT32_MAX).all():
             return Chunk(np.arange(first, first + len(texts)), {c: table[:, i] for i, c in enumerate(names)})
     except ValueError:
         pass
@@ -141,13 +181,13 @@ def _chunk(numbers: list[int], rows: list[list[float]], columns: list[str]) -> C
 
 
 def _parquet_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]:
-    import pyarrow.parquet as pq
-
+    pq = _parquet_module()
     try:
         reader = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises several types for a file that is not Parquet
         raise ConfigError("--data", f"cannot read {str(path)!r} as Parquet: {e}") from None
     columns, flags = list(reading.columns), reading.columns
+    _duplicates(reader.schema_arrow.names, columns, path)
     _missing(columns, reader.schema_arrow.names, flags, path)
     first = 0
     for batch in reader.iter_batches(batch_size=chunk, columns=columns):
@@ -157,18 +197,26 @@ def _parquet_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]
         missing = np.any([np.isnan(v) for v in values.values()], axis=0)
         if reading.drop_missing:
             rows, values = rows[~missing], {c: v[~missing] for c, v in values.items()}
-        for c, v in values.items():
-            if not np.isfinite(v).all():
-                i = int(np.flatnonzero(~np.isfinite(v))[0])
-                if np.isnan(v[i]):
-                    raise ConfigError(flags[c], f"column {c!r} {MISSING} at row {rows[i]}")
-                raise ConfigError(
-                    flags[c], f"column {c!r} holds {v[i]} at row {rows[i]}; only finite numbers are allowed"
-                )
+        _check_parquet(values, rows, flags)
         yield Chunk(rows, values)
 
 
-def _parquet_values(array: object, column: str, flag: str) -> np.ndarray:
+def _check_parquet(values: dict[str, np.ndarray], rows: np.ndarray, flags: dict[str, str]) -> None:
+    """Refuse the first NaN (a null), infinity or magnitude beyond float32 of each column."""
+    for c, v in values.items():
+        bad = ~(np.abs(v) <= FLOAT32_MAX)  # NaN compares False, so it is bad too
+        if not bad.any():
+            continue
+        i = int(np.flatnonzero(bad)[0])
+        value, where = float(v[i]), f"row {rows[i]}"
+        if math.isnan(value):
+            raise ConfigError(flags[c], f"column {c!r} {MISSING} at {where}")
+        if math.isinf(value):
+            raise ConfigError(flags[c], f"column {c!r} holds {value} at {where}; only finite numbers are allowed")
+        raise ConfigError(flags[c], f"column {c!r} holds {value!r} at {where}; {BEYOND_FLOAT32}")
+
+
+def _parquet_values(array: pa.Array, column: str, flag: str) -> np.ndarray:
     """A Parquet column as float64, nulls as NaN."""
     try:
         return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)

@@ -5,6 +5,11 @@ child process it runs on the other core while the parent imports JAX and compile
 child imports NumPy and matplotlib only, then forks a grandchild per figure it is sent,
 so the figures that need the results are drawn side by side at the end. Messages are pickles on the child's stdin:
 both ends are this package on the same interpreter.
+
+On POSIX the child leads a process group of its own, which its forks join: ``kill()`` ends
+them all (killing the child alone would leave its forks drawing, and writing figures after a
+failed run had given up on them); a Ctrl-C at the terminal reaches the parent only, which
+then calls ``kill()``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +38,10 @@ class FigureProcess:
     def __init__(self, out: Path) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the child)
         cmd = [sys.executable, "-m", "lstm_stateful.render.figure_process", str(out)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        group = 0 if os.name == "posix" else None  # 0: a group of its own, led by the child
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr, process_group=group
+        )
         assert self._proc.stdin is not None
         self._stdin = self._proc.stdin
 
@@ -51,14 +60,28 @@ class FigureProcess:
         self._stderr.seek(0)
         lines = self._stderr.read().decode(errors="replace").strip().splitlines()
         self._stderr.close()
+        if code < 0:  # killed from outside (the OOM killer, a kill -9): its last line is not why
+            raise FigureProcessError(f"the figure process was killed by {_signal_name(-code)}")
         if code != 0:
             raise FigureProcessError(lines[-1] if lines else f"exited with status {code}")
 
     def kill(self) -> None:
-        self._proc.kill()
+        if os.name != "posix":
+            self._proc.kill()
+        elif self._proc.returncode is None:
+            # Not yet reaped, so the group's id is still the child's and cannot be another's.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
         self._proc.wait()
         self._close()
         self._stderr.close()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal has no name
+        return f"signal {number}"
 
 
 def _draw_in_fork(name: str, data: object, out: Path) -> int:
@@ -84,22 +107,33 @@ def serve(out: Path) -> None:
     import matplotlib.figure  # noqa: F401
 
     stream = sys.stdin.buffer
-    forks, failed = [], False
+    forks: dict[int, str] = {}
     while True:
         try:
             name, data = pickle.load(stream)
         except EOFError:
             break
         if hasattr(os, "fork"):
-            forks.append(_draw_in_fork(name, data, out))
+            forks[_draw_in_fork(name, data, out)] = name
         else:
             plots.write_figure(name, data, out)
-    for pid in forks:
-        failed |= os.waitpid(pid, 0)[1] != 0
+    failed = _wait_for_forks(forks)
     # Every PNG is written and closed: skip the interpreter's teardown of matplotlib,
     # which the parent would otherwise wait for.
     sys.stderr.flush()
     os._exit(1 if failed else 0)
+
+
+def _wait_for_forks(forks: dict[int, str]) -> bool:
+    """Wait for every fork (pid -> figure name); True if any failed. A fork killed by a
+    signal (the OOM killer's, likeliest) printed nothing: say which figure it was drawing."""
+    failed = False
+    for pid, name in forks.items():
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        if code < 0:
+            print(f"drawing the {name} figure was killed by {_signal_name(-code)}", file=sys.stderr)
+        failed |= code != 0
+    return failed
 
 
 if __name__ == "__main__":
