@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import re
 import shutil
@@ -10,9 +11,14 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lstm_stateful.cli import main
+from lstm_stateful.render.report import write_report
+from lstm_stateful.render.sweep_report import write_sweep_files
+from lstm_stateful.sweep.grid import SweepSpec
+from lstm_stateful.sweep.store import Record
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -91,6 +97,72 @@ def test_sweep_report(tmp_path: Path) -> None:
     assert len(re.findall(r"<tr>", (out / "report.html").read_text())) >= 4 + 1  # 2 points x 2 models
 
 
+def _record(tsteps: int, lahead: int, mode: str, seed: int, mse: float) -> Record:
+    var, floor = 1e-3, 1e-3 * max(tsteps - lahead, 0) / tsteps**2
+    return Record(
+        config_hash=f"{tsteps}-{lahead}", seed_index=seed, mode=mode, tsteps=tsteps, lahead=lahead, config="{}",
+        mse=mse, r2=1 - mse / var, converged=bool(1 - mse / var >= 0.9), floor=floor if mode == "stateless" else 0.0,
+        window_floor=floor, zero_floor=var, train_loss=(mse,), val_loss=(mse,), group_s=1.0,
+    )  # fmt: skip
+
+
+# In the made-up sweep below, every stateless seed diverged at ALL_DIVERGED, and the stateless
+# model converged at RULE_FAILED although lahead < tsteps there; elsewhere it did as the rule says.
+ALL_DIVERGED, RULE_FAILED = (3, 1), (2, 1)
+
+
+def _made_up_mse(tsteps: int, lahead: int, mode: str, rng: np.random.Generator) -> float:
+    """Full-precision scores of every size: converged ones from 1e-10 up, the others near
+    the zero predictor's 1e-3 (R² slightly either side of 0)."""
+    if mode == "stateless" and (tsteps, lahead) == ALL_DIVERGED:
+        return float("nan")
+    if mode == "stateless" and lahead < tsteps and (tsteps, lahead) != RULE_FAILED:
+        return float(rng.uniform(0.9e-3, 1.1e-3))
+    return float(10 ** rng.uniform(-10, -5))
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4 x 4 sweep's directory, 3 seeds, from made-up records (no training)."""
+    out = tmp_path_factory.mktemp("sweep") / "made-up"
+    out.mkdir()
+    rng = np.random.default_rng(0)
+    points = [(t, la, mode) for t in range(1, 5) for la in range(1, 5) for mode in ("stateful", "stateless")]
+    records = [
+        _record(t, la, mode, seed, _made_up_mse(t, la, mode, rng)) for t, la, mode in points for seed in range(3)
+    ]
+    write_sweep_files(SweepSpec((1, 2, 3, 4), (1, 2, 3, 4)), records, out)
+    write_report(out)
+    return out
+
+
+def test_sweep_report_counts_diverged_points_as_unchecked(sweep_dir: Path) -> None:
+    text = " ".join(" ".join(parse(sweep_dir / "report.html").text).split())
+    # 16 stateless points: 15 checked, of which the rule failed at RULE_FAILED only
+    assert "the rule held in 14 of 15 grid points; 1 cannot be checked (every stateless seed diverged)" in text
+    assert "this did NOT hold" in text
+
+
+def _significant_digits(number: str) -> int:
+    mantissa = number.lstrip("-").split("e")[0].replace(".", "")
+    return len(mantissa.lstrip("0")) or 1
+
+
+def test_sweep_table_rounds_to_4_significant_digits_and_keeps_full_precision_in_tooltips(sweep_dir: Path) -> None:
+    page = (sweep_dir / "report.html").read_text(encoding="utf-8")
+    table = page[page.index("Every grid point") :].split("</table>")[0]
+    shown = re.findall(r"<td[^>]*>([^<]*)</td>", table)
+    assert len(shown) >= 32 * 10  # 16 points x 2 models, ten columns or more
+    numbers = [n for text in shown for n in re.findall(r"-?[0-9][0-9.]*(?:e[-+][0-9]+)?", text)]
+    assert numbers and max(_significant_digits(n) for n in numbers) <= 4, numbers
+    tooltips = set(re.findall(r'title="([^"]*)"', table))
+    fields = ("converged_fraction", "r2_median", "r2_ci95_low", "r2_ci95_high", "mse_median", "floor")
+    with (sweep_dir / "summary.csv").open() as f:
+        full = [r[k] for r in csv.DictReader(f) for k in fields if r[k]]
+    missing = [v for v in full if not any(v in t.split(" to ") for t in tooltips)]
+    assert not missing, f"not on the page: {missing[:5]}"
+
+
 @pytest.mark.parametrize(
     ("path", "message"),
     [
@@ -125,3 +197,40 @@ def test_chromium_renders_the_report(run_dir: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report.png"
     subprocess.run([*flags, "--window-size=1200,2000", f"--screenshot={shot}", page], capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000  # a page, not a blank
+
+
+# Appended to a copy of a page (the page itself has no script): writes how wide the page's
+# content is and how wide the window shows it, once everything (the figures too) is laid out.
+MEASURE = """<script>addEventListener("load", () => { const p = document.createElement("pre"); p.id = "width";
+p.textContent = document.documentElement.scrollWidth + " " + document.documentElement.clientWidth;
+document.body.append(p); });</script>"""
+WINDOW_WIDTH = 1200
+
+
+def page_width(page: Path, tmp_path: Path) -> tuple[int, int]:
+    """(content width, visible width) in CSS pixels of ``page`` in a 1,200-pixel-wide window;
+    content wider than visible means a horizontal scroll bar."""
+    measured = tmp_path / f"measured-{page.parent.name}.html"
+    measured.write_text(page.read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    flags = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={WINDOW_WIDTH},900"]
+    dom = subprocess.run([*flags, "--dump-dom", measured.as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="width">(\d+) (\d+)</pre>', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    return int(found[1]), int(found[2])
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
+@pytest.mark.parametrize("page", ["run", "sweep", "run with a long file name"])
+def test_report_fits_a_1200_pixel_window(
+    page: str, run_dir: Path, sweep_dir: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    directory = sweep_dir if page == "sweep" else run_dir
+    if page == "run with a long file name":  # a name with neither space nor slash to break the line at
+        directory = tmp_path_factory.mktemp("long") / "run"
+        shutil.copytree(run_dir, directory)
+        results = json.loads((directory / "results.json").read_text())
+        results["config"]["data"]["file"] = "/data/" + "hourly_readings_of_the_plant" * 8 + ".csv"
+        (directory / "results.json").write_text(json.dumps(results))
+        write_report(directory)
+    content, visible = page_width(directory / "report.html", tmp_path)
+    assert visible <= WINDOW_WIDTH and content <= visible, f"{content} px of content in a {visible} px window"

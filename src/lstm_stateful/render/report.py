@@ -12,7 +12,9 @@ import base64
 import csv
 import html
 import json
+from collections.abc import Collection
 from pathlib import Path
+from typing import NamedTuple
 
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io.atomic import write_atomic
@@ -22,12 +24,17 @@ REPORT_FILE = "report.html"
 RUN_FIGURES = ("input.png", "residuals.png", "losses.png")
 SWEEP_FIGURES = ("phase_diagram.png",)
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; white-space: normal; } td.l, th.l { text-align: left; }
+td.l { white-space: normal; overflow-wrap: anywhere; }
+table.grid { font-size: 0.9em; } table.grid th { vertical-align: bottom; }
+table.grid td, table.grid th { padding: 0.2em 0.45em; white-space: normal; }
+td[title] { text-decoration: underline dotted #bbb; }
 .banner { font-weight: bold; padding: 0.6em 1em; border-left: 0.4em solid #888; background: #f7f7f7; }
 .held { border-color: #2a2; } .failed { border-color: #c22; }
+.legend { font-size: 0.9em; color: #444; max-width: 60em; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
 """
 
@@ -40,16 +47,30 @@ def _num(value: object, spec: str = ".4g") -> str:
     return "—" if value is None else format(value, spec) if isinstance(value, float) else str(value)
 
 
-def _table(header: list[str], rows: list[list[object]], left: int = 1) -> str:
-    """A table; the first ``left`` columns are text (left-aligned)."""
+class Num(NamedTuple):
+    """A table entry shown rounded, with its full-precision value as the tooltip (``title``):
+    the page stays narrow and every digit the files hold is still on it."""
+
+    text: str
+    full: str
+
+
+def _table(
+    header: list[str], rows: list[list[object]], left: int = 1, css: str = "", text: Collection[int] = ()
+) -> str:
+    """A table; the first ``left`` columns, and those in ``text``, are text (left-aligned:
+    long words wrap); the others are numbers (right-aligned, never broken)."""
 
     def cell(tag: str, i: int, v: object) -> str:
-        align = ' class="l"' if i < left else ""
+        align = ' class="l"' if i < left or i in text else ""
+        if isinstance(v, Num):
+            return f'<{tag}{align} title="{_e(v.full)}">{_e(v.text)}</{tag}>'
         return f"<{tag}{align}>{_e(v)}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
     body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    attrs = f' class="{css}"' if css else ""
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _figure(path: Path) -> str:
@@ -94,7 +115,7 @@ def _model_rows(models: dict) -> list[list[object]]:
             _num(m["median_test_mse"], ".3e"),
             m["verdict"],
             m["median_seed"],
-            _num(m["timings"]["train_s"], ".2f"),
+            _num(m["timings"]["train_s"], ".3g"),
         ]
         for mode, m in models.items()
     ]
@@ -125,21 +146,21 @@ def run_page(directory: Path) -> str:
     sections = [
         _banner(d["banner"], d["banner_held"], measured),
         "<h2>Test set, median over seeds</h2>",
-        _table(header, _model_rows(models)),
+        _table(header, _model_rows(models), text=(5,)),
         _table(["floor", "MSE"], [[k, _num(v)] for k, v in d["floors"].items()]),
         "<h2>Figures</h2>",
         *figures,
         "<h2>Every seed</h2>",
         _table(seed_header, _seed_rows(models), left=3),
         "<h2>Config</h2>",
-        _table(["setting", "value"], _flat(d["config"])),
+        _table(["setting", "value"], _flat(d["config"]), left=2),
     ]
     if d.get("data_file"):
-        sections.append(_table(["data file", ""], _flat(d["data_file"])))
-    sections += ["<h2>Versions</h2>", _table(["package", "version"], _flat(d["versions"]))]
+        sections.append(_table(["data file", ""], _flat(d["data_file"]), left=2))
+    sections += ["<h2>Versions</h2>", _table(["package", "version"], _flat(d["versions"]), left=2)]
     sections += [
         "<h2>Timings (s)</h2>",
-        _table(["", "seconds"], [[k, _num(v, ".3f")] for k, v in d["timings"].items()]),
+        _table(["", "seconds"], [[k, _num(v)] for k, v in d["timings"].items()]),
     ]
     return _page(f"lstm-stateful run: {directory.name}", sections)
 
@@ -150,33 +171,86 @@ def _sweep_spec(directory: Path) -> list[list[object]]:
     return _flat(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else []
 
 
+# summary.csv's columns on the page: (field, heading); seed counts are shown as "k/n", R² to
+# 4 significant digits, MSEs as on the run page (full precision in the tooltip and the file).
 SWEEP_COLUMNS = (
-    ("tsteps", "tsteps"), ("lahead", "lahead"), ("mode", "model"), ("n_seeds", "seeds"), ("n_diverged", "diverged"),
-    ("converged_fraction", "converged"), ("r2_median", "median R²"), ("r2_ci95_low", "R² 95% low"),
-    ("r2_ci95_high", "R² 95% high"), ("mse_median", "median MSE"), ("floor", "floor"), ("verdict", "verdict"),
-    ("banner_held", "rule held"),
+    ("tsteps", "tsteps"), ("lahead", "lahead"), ("mode", "model"), ("converged_fraction", "converged"),
+    ("n_diverged", "diverged"), ("r2_median", "median R²"), ("r2_ci95", "R² 95% interval"),
+    ("mse_median", "median MSE"), ("floor", "floor"), ("verdict", "verdict"), ("banner_held", "rule held"),
 )  # fmt: skip
+SWEEP_LEGEND = (
+    "converged, diverged: seeds whose test R² reached 0.9, and seeds whose predictions went to NaN or infinity "
+    "(left out of every number), of the seeds trained; R² 95% interval: bootstrap interval of the mean R² over the "
+    "seeds that did not diverge; MSE: test mean squared error; floor: the lowest MSE the model can reach; rule held: "
+    "whether the stateless model did what the example's rule says (— for the stateful model, which the rule says "
+    "nothing about; unchecked where every stateless seed diverged). Numbers are rounded: hover over one for its "
+    "full precision, or read summary.csv."
+)
+RULE_HELD_TEXT = {"True": "yes", "False": "no"}
+SWEEP_TEXT = tuple(i for i, (key, _) in enumerate(SWEEP_COLUMNS) if key in ("mode", "verdict", "banner_held"))
+
+
+def _sig(text: str, spec: str = "#.4g") -> object:
+    """A summary.csv number rounded by ``spec``, its full text as the tooltip; empty: —.
+    Exactly 0 stays "0" (a stateful model's floor), not 0.000e+00."""
+    if not text:
+        return "—"
+    value = float(text)
+    return Num("0" if value == 0 else format(value, spec), text)
+
+
+def _seeds(r: dict[str, str]) -> object:
+    """The share of converged seeds as "k/n" (the fraction in the tooltip)."""
+    n = int(r["n_seeds"])
+    return Num(f"{round(float(r['converged_fraction']) * n)}/{n}", r["converged_fraction"])
+
+
+def _checkable(row: dict[str, str]) -> bool:
+    """Whether the rule can be checked at this stateless row. The verdict is looked at too,
+    so that a summary.csv written before diverged points were left out still reads right."""
+    return row["banner_held"] in RULE_HELD_TEXT and row["verdict"] != "diverged"
+
+
+def _sweep_row(r: dict[str, str]) -> list[object]:
+    low, high = _sig(r["r2_ci95_low"]), _sig(r["r2_ci95_high"])
+    interval: object = "—"
+    if isinstance(low, Num) and isinstance(high, Num):
+        interval = Num(f"{low.text} to {high.text}", f"{low.full} to {high.full}")
+    held = "—" if r["mode"] != "stateless" else RULE_HELD_TEXT[r["banner_held"]] if _checkable(r) else "unchecked"
+    return [
+        r["tsteps"], r["lahead"], r["mode"], _seeds(r), f"{r['n_diverged']}/{r['n_seeds']}", _sig(r["r2_median"]),
+        interval, _sig(r["mse_median"], ".3e"), _sig(r["floor"], ".3e"), r["verdict"], held,
+    ]  # fmt: skip
+
+
+def _rule_record(rows: list[dict[str, str]]) -> tuple[bool | None, str]:
+    """The banner's state (None: no point to check the rule at) and what was measured."""
+    stateless = [r for r in rows if r["mode"] == "stateless"]
+    checked = [r for r in stateless if _checkable(r)]
+    held = sum(r["banner_held"] == "True" for r in checked)
+    measured = f"stateless model, median over seeds: the rule held in {held} of {len(checked)} grid points"
+    if unchecked := len(stateless) - len(checked):
+        measured += f"; {unchecked} cannot be checked (every stateless seed diverged)"
+    return (held == len(checked) if checked else None), measured
 
 
 def sweep_page(directory: Path) -> str:
     """The page of a sweep directory, from summary.csv, the phase diagram and the store."""
     with (directory / "summary.csv").open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    stateless = [r for r in rows if r["mode"] == "stateless"]
-    held = sum(r["banner_held"] == "True" for r in stateless)
-    measured = f"the rule held in {held} of {len(stateless)} grid points (stateless model, median over seeds)"
-    table = [[r[key] or "—" for key, _ in SWEEP_COLUMNS] for r in rows]
+    held, measured = _rule_record(rows)
     sections = [
-        _banner("STATELESS LSTM CONVERGES ONLY IF LAHEAD >= TSTEPS", held == len(stateless), measured),
+        _banner("STATELESS LSTM CONVERGES ONLY IF LAHEAD >= TSTEPS", held, measured),
         *(_figure(directory / name) for name in SWEEP_FIGURES if (directory / name).is_file()),
         "<h2>Every grid point</h2>",
-        _table([title for _, title in SWEEP_COLUMNS], table, left=0),
+        _table([h for _, h in SWEEP_COLUMNS], [_sweep_row(r) for r in rows], left=0, css="grid", text=SWEEP_TEXT),
+        f'<p class="legend">{_e(SWEEP_LEGEND)}</p>',
     ]
     if spec := _sweep_spec(directory):
-        sections += ["<h2>Sweep config</h2>", _table(["setting", "value"], spec)]
+        sections += ["<h2>Sweep config</h2>", _table(["setting", "value"], spec, left=2)]
     sections += [
         "<h2>Versions (installed when this page was written)</h2>",
-        _table(["package", "version"], _flat(package_versions())),
+        _table(["package", "version"], _flat(package_versions()), left=2),
     ]
     return _page(f"lstm-stateful sweep: {directory.name}", sections)
 

@@ -63,17 +63,29 @@ def _grid_table(title: str, grid: np.ndarray, spec: SweepSpec) -> Table:
     return table
 
 
+def rule_record(rows: list[SummaryRow]) -> str:
+    """How often the example's rule held, over the points it can be checked on: a point whose
+    every stateless seed diverged (banner_held None) neither held nor failed, so it is
+    counted apart rather than as a success or a failure."""
+    stateless = [r for r in rows if r.mode == "stateless"]
+    checked = [r for r in stateless if r.banner_held is not None]
+    held = sum(r.banner_held is True for r in checked)
+    wrong = [f"(tsteps {r.tsteps}, lahead {r.lahead})" for r in checked if r.banner_held is False]
+    unchecked = len(stateless) - len(checked)
+    text = f"The example's rule (stateless converges iff lahead >= tsteps) held in {held} of {len(checked)} points"
+    if unchecked:
+        text += f"; {unchecked} cannot be checked (every stateless seed diverged)"
+    if wrong:
+        text += f"; not in {', '.join(wrong[:8])}{' ...' if len(wrong) > 8 else ''}"
+    return text + "."
+
+
 def print_sweep_summary(console: Console, rows: list[SummaryRow], spec: SweepSpec) -> None:
     """Median R^2 per point for each model (bold: lahead >= tsteps), then the rule's record."""
     for mode in MODES:
         console.print(_grid_table(f"{mode}: median test R^2", phase_grid(rows, spec, mode, "r2_median"), spec))
-    stateless = [r for r in rows if r.mode == "stateless"]
-    held = sum(bool(r.banner_held) for r in stateless)
-    wrong = [f"(tsteps {r.tsteps}, lahead {r.lahead})" for r in stateless if not r.banner_held]
-    console.print(
-        f"The example's rule (stateless converges iff lahead >= tsteps) held in {held} of {len(stateless)} points"
-        + (f"; not in {', '.join(wrong[:8])}{' ...' if len(wrong) > 8 else ''}." if wrong else ".")
-    )
+    console.print(rule_record(rows))
+    n_points = sum(r.mode == "stateless" for r in rows)
     n_seeds = max((r.n_seeds for r in rows), default=0)
     stateful_ok = sum(r.verdict == "converged" for r in rows if r.mode == "stateful")
-    console.print(f"Stateful converged (median over {n_seeds} seeds) in {stateful_ok} of {len(stateless)} points.")
+    console.print(f"Stateful converged (median over {n_seeds} seeds) in {stateful_ok} of {n_points} points.")

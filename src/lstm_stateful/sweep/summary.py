@@ -26,7 +26,8 @@ class SummaryRow:
     *_ci95_*: 95% bootstrap interval (percentile) of the mean over the finite seeds; NaN
     with fewer than two. floor: the lowest MSE this model can reach (window floor if
     stateless, else 0). banner_held: whether the example's rule (stateless converges iff
-    lahead >= tsteps) matched this model's verdict; only defined for the stateless model.
+    lahead >= tsteps) matched this model's verdict; only defined for the stateless model,
+    and None where every stateless seed diverged (nothing to check the rule against).
     """
 
     tsteps: int
@@ -60,6 +61,15 @@ def bootstrap_ci(values: np.ndarray, rng: np.random.Generator) -> tuple[float, f
     return float(low), float(high)
 
 
+def _banner_held(tsteps: int, lahead: int, mode: str, verdict: str) -> bool | None:
+    """As ``evaluate.banner_held`` for a sweep's point: the rule speaks of the stateless model
+    only, and a point whose every stateless seed diverged says nothing about it (diverging
+    is neither converging nor the window's limit, whatever the rule predicted)."""
+    if mode != "stateless" or verdict == "diverged":
+        return None
+    return evaluate.rule_held(tsteps, lahead, verdict)
+
+
 def _finite_mean(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else float("nan")
@@ -80,7 +90,7 @@ def _row(tsteps: int, lahead: int, mode: str, records: list[Record]) -> SummaryR
         mse_mean=_finite_mean(mse), mse_median=evaluate.finite_median(mse), mse_ci95_low=mse_ci[0],
         mse_ci95_high=mse_ci[1], floor=first.floor, window_floor=first.window_floor, zero_floor=first.zero_floor,
         verdict=verdict,
-        banner_held=evaluate.rule_held(tsteps, lahead, verdict) if mode == "stateless" else None,
+        banner_held=_banner_held(tsteps, lahead, mode, verdict),
     )  # fmt: skip
 
 

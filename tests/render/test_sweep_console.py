@@ -1,0 +1,52 @@
+"""What the terminal says after a sweep: the rule's record, counting only the points it can be checked on."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from rich.console import Console
+
+from lstm_stateful.render.sweep_console import print_sweep_summary
+from lstm_stateful.sweep.grid import SweepSpec
+from lstm_stateful.sweep.summary import SummaryRow
+
+NAN = math.nan
+
+
+def _row(tsteps: int, lahead: int, mode: str, verdict: str, held: bool | None) -> SummaryRow:
+    r2 = NAN if verdict == "diverged" else 0.95 if verdict == "converged" else 0.3
+    return SummaryRow(
+        tsteps=tsteps, lahead=lahead, mode=mode, n_seeds=3, n_diverged=3 if verdict == "diverged" else 0,
+        converged_fraction=float(verdict == "converged"), r2_mean=r2, r2_median=r2, r2_ci95_low=r2, r2_ci95_high=r2,
+        mse_mean=NAN, mse_median=NAN, mse_ci95_low=NAN, mse_ci95_high=NAN, floor=0.0, window_floor=0.0,
+        zero_floor=1.0, verdict=verdict, banner_held=held,
+    )  # fmt: skip
+
+
+def _said(rows: list[SummaryRow], spec: SweepSpec) -> str:
+    out = io.StringIO()
+    print_sweep_summary(Console(file=out, width=300, highlight=False), rows, spec)
+    return " ".join(out.getvalue().split())
+
+
+def test_points_where_every_stateless_seed_diverged_are_not_counted_as_held_or_failed() -> None:
+    # Grid tsteps 1:3 x lahead 1: the rule says the stateless model converges at (1, 1) only.
+    spec = SweepSpec((1, 2, 3), (1,))
+    rows = [_row(t, 1, "stateful", "converged", None) for t in (1, 2, 3)]
+    rows += [
+        _row(1, 1, "stateless", "converged", True),
+        _row(2, 1, "stateless", "diverged", None),
+        _row(3, 1, "stateless", "converged", False),
+    ]
+    said = _said(rows, spec)
+    assert "held in 1 of 2 points; 1 cannot be checked (every stateless seed diverged)" in said
+    assert "not in (tsteps 3, lahead 1)." in said and "(tsteps 2, lahead 1)" not in said
+    assert "Stateful converged (median over 3 seeds) in 3 of 3 points." in said
+
+
+def test_rule_record_without_diverged_points_names_none_uncheckable() -> None:
+    spec = SweepSpec((1, 2), (1,))
+    rows = [_row(1, 1, "stateless", "converged", True), _row(2, 1, "stateless", "not converged", True)]
+    said = _said(rows, spec)
+    assert "held in 2 of 2 points." in said and "cannot be checked" not in said
