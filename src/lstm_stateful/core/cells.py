@@ -7,6 +7,7 @@ Weight layouts equal Keras's, so weights copy across unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -20,6 +21,10 @@ from lstm_stateful.core.config import ModelConfig
 # vmap over many cells slower steps too).
 MAX_UNROLL = 2
 
+# A weight array: NumPy on the host where ``init_params`` draws it or a saved model is
+# loaded, a JAX array once training (or any other JAX function) has returned it.
+Weights = jax.Array | np.ndarray
+
 
 class LSTMParams(NamedTuple):
     """Keras layout, gates in order i, f, c, o along the last axis.
@@ -27,9 +32,9 @@ class LSTMParams(NamedTuple):
     kernel: (n_features, 4 * units); recurrent_kernel: (units, 4 * units); bias: (4 * units,).
     """
 
-    kernel: jax.Array
-    recurrent_kernel: jax.Array
-    bias: jax.Array
+    kernel: Weights
+    recurrent_kernel: Weights
+    bias: Weights
 
 
 class GRUParams(NamedTuple):
@@ -39,18 +44,18 @@ class GRUParams(NamedTuple):
     bias: (2, 3 * units), row 0 added to the input part, row 1 to the recurrent part.
     """
 
-    kernel: jax.Array
-    recurrent_kernel: jax.Array
-    bias: jax.Array
+    kernel: Weights
+    recurrent_kernel: Weights
+    bias: Weights
 
 
 class SimpleRNNParams(NamedTuple):
     """Keras's SimpleRNN (tanh). kernel: (n_features, units); recurrent_kernel: (units, units);
     bias: (units,)."""
 
-    kernel: jax.Array
-    recurrent_kernel: jax.Array
-    bias: jax.Array
+    kernel: Weights
+    recurrent_kernel: Weights
+    bias: Weights
 
 
 class LSTMCarry(NamedTuple):
@@ -73,8 +78,8 @@ Carry = LSTMCarry | RNNCarry
 class DenseParams(NamedTuple):
     """kernel: (units, 1); bias: (1,)."""
 
-    kernel: jax.Array
-    bias: jax.Array
+    kernel: Weights
+    bias: Weights
 
 
 class ModelParams(NamedTuple):
@@ -110,9 +115,13 @@ def _simple_init(rng: np.random.Generator, n_in: int, u: int) -> SimpleRNNParams
     return SimpleRNNParams(_glorot_uniform(rng, (n_in, u)), _orthogonal(rng, (u, u)), np.zeros((u,), np.float32))
 
 
-_INITS = {"lstm": _lstm_init, "gru": _gru_init, "simple": _simple_init}
+_INITS: dict[str, Callable[[np.random.Generator, int, int], CellParams]] = {
+    "lstm": _lstm_init,
+    "gru": _gru_init,
+    "simple": _simple_init,
+}
 # The parameter type of each ``--cell``.
-PARAM_TYPES = {"lstm": LSTMParams, "gru": GRUParams, "simple": SimpleRNNParams}
+PARAM_TYPES: dict[str, type[CellParams]] = {"lstm": LSTMParams, "gru": GRUParams, "simple": SimpleRNNParams}
 
 
 def init_params(rng: np.random.Generator, cfg: ModelConfig) -> ModelParams:
@@ -133,7 +142,7 @@ def zero_carry(batch_size: int, cfg: ModelConfig) -> Carry:
     return LSTMCarry(h=zeros, c=zeros) if cfg.cell == "lstm" else RNNCarry(h=zeros)
 
 
-def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
+def _dot(a: jax.Array, b: Weights) -> jax.Array:
     """a @ b in full float32. GPUs would otherwise round the operands to TF32 (10-bit
     mantissa): results would then depend on the batch size and drift from Keras by 1e-4.
     The products here are small, so the full-precision path costs little; on a CPU it is
@@ -177,11 +186,13 @@ def simple_cell(params: SimpleRNNParams, carry: RNNCarry, x: jax.Array) -> tuple
 
 def cell_step(params: CellParams, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
     """One step of whichever cell ``params`` belongs to (chosen by its type, at trace time)."""
-    if isinstance(params, LSTMParams):
+    if isinstance(params, LSTMParams) and isinstance(carry, LSTMCarry):
         return lstm_cell(params, carry, x)
-    if isinstance(params, GRUParams):
+    if isinstance(params, GRUParams) and isinstance(carry, RNNCarry):
         return gru_cell(params, carry, x)
-    return simple_cell(params, carry, x)
+    if isinstance(params, SimpleRNNParams) and isinstance(carry, RNNCarry):
+        return simple_cell(params, carry, x)
+    raise TypeError(f"no cell steps {type(params).__name__} with a {type(carry).__name__}")
 
 
 def dense(params: DenseParams, h: jax.Array) -> jax.Array:

@@ -15,15 +15,20 @@ import optax
 
 
 class KerasAdamState(NamedTuple):
-    count: jax.Array  # int32 scalar: steps taken so far
+    # The name shadows tuple.count, which mypy flags; it is kept because optax's own
+    # states (ScaleByAdamState, ...) name their step counter ``count`` too.
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: steps taken so far
     mu: optax.Updates
     nu: optax.Updates
 
 
 def keras_adam(
-    learning_rate: float = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7
+    learning_rate: float | jax.Array = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7
 ) -> optax.GradientTransformation:
     """Adam as Keras 3 computes it, in the parameters' dtype.
+
+    ``learning_rate`` may be a traced scalar (``train.fit`` passes one, so another rate
+    reuses the compiled program).
 
     ``alpha = lr * sqrt(1 - b2**t) / (1 - b1**t)``; ``m += (g - m)(1 - b1)``;
     ``v += (g**2 - v)(1 - b2)``; update ``= -(m * alpha) / (sqrt(v) + eps)``.

@@ -13,7 +13,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -65,9 +65,16 @@ def save_model(directory: Path, params: cells.ModelParams, cfg: ExperimentConfig
     """Write one model. ``saved``: mode, seed_index, scaling (a ``Scaling``) and metrics."""
     directory.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    np.savez(buffer, **_flat(params))
+    # Typed Any: NumPy 2's stub matches a **dict[str, ndarray] against savez's own keyword
+    # allow_pickle (a bool); passing allow_pickle instead would not do, as NumPy 1.26 lacks it.
+    arrays: dict[str, Any] = _flat(params)
+    np.savez(buffer, **arrays)
     blob = buffer.getvalue()
-    write_with(directory / WEIGHTS_FILE, lambda tmp: tmp.write_bytes(blob))
+
+    def write_weights(tmp: Path) -> None:
+        tmp.write_bytes(blob)
+
+    write_with(directory / WEIGHTS_FILE, write_weights)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -69,12 +69,12 @@ def figure_data(result: RunResult) -> FigureData:
     return FigureData(expected=y, models=models, window_floor=result.floors.window_theory)
 
 
-def _new_figure(new_figure: FigureFactory | None, **kwargs: object) -> Figure:
+def _new_figure(new_figure: FigureFactory | None, figsize: tuple[float, float]) -> Figure:
     if new_figure is None:
         from matplotlib.figure import Figure
 
-        new_figure = Figure
-    return new_figure(**kwargs)
+        return Figure(figsize=figsize)
+    return new_figure(figsize=figsize)
 
 
 def input_figure(data: InputData, new_figure: FigureFactory | None = None) -> Figure:
@@ -112,9 +112,9 @@ def losses_figure(data: FigureData, new_figure: FigureFactory | None = None) -> 
         epochs = np.arange(1, m.train_loss.shape[1] + 1)
         for s in range(m.train_loss.shape[0]):
             bold = s == m.median_seed
-            style = {"color": color, "alpha": 1.0 if bold else 0.3}
-            ax.plot(epochs, m.train_loss[s], "-", label=f"{mode} train" if bold else None, **style)
-            ax.plot(epochs, m.val_loss[s], "--", label=f"{mode} validation" if bold else None, **style)
+            alpha = 1.0 if bold else 0.3
+            ax.plot(epochs, m.train_loss[s], "-", color=color, alpha=alpha, label=f"{mode} train" if bold else None)
+            ax.plot(epochs, m.val_loss[s], "--", color=color, alpha=alpha, label=f"{mode} validation" if bold else None)
     if data.window_floor > 0:
         ax.axhline(data.window_floor, color="gray", lw=0.8, label="stateless window floor")
     ax.set_yscale("log")

@@ -3,6 +3,9 @@
 Either way a worker only computes (``sweep.train_group``) and returns records; the
 caller alone writes the store, as results arrive. Both executors run the same programs
 on the same groups, so on the same machine their results are identical.
+
+Dask is an optional dependency, the ``dask`` extra: without it the local executor works
+and asking for Dask (``--workers``, ``--scheduler``) is a one-line ``ConfigError``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,17 @@ if TYPE_CHECKING:
 
 # How long to wait for an existing Dask scheduler before giving up.
 CONNECT_TIMEOUT_S = 10
+
+DASK_EXTRA = "training on Dask needs the dask extra: pip install 'lstm-stateful[dask]'"
+
+
+def require_dask(flag: str) -> None:
+    """Raise a ``ConfigError`` on ``flag`` (``--workers`` or ``--scheduler``) when Dask's
+    ``distributed`` is not installed."""
+    try:
+        import distributed  # noqa: F401
+    except ModuleNotFoundError:  # it, or a package it needs: the extra installs both
+        raise ConfigError(flag, DASK_EXTRA) from None
 
 
 def _train_group(group: Group, cache_dir: str | None = None) -> list[Record]:
@@ -68,6 +82,7 @@ class DaskExecutor:
 
     @classmethod
     def local_cluster(cls, workers: int) -> DaskExecutor:
+        require_dask("--workers")
         from distributed import Client, LocalCluster
 
         cluster = LocalCluster(
@@ -77,6 +92,7 @@ class DaskExecutor:
 
     @classmethod
     def connect(cls, scheduler: str) -> DaskExecutor:
+        require_dask("--scheduler")
         from distributed import Client
 
         try:

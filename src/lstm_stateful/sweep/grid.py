@@ -104,10 +104,9 @@ def point_config(base: ExperimentConfig, point: Point) -> ExperimentConfig:
     return dataclasses.replace(base, data=data)
 
 
-
 # Config fields added after protocol 1, with the value that reproduces protocol 1: left
 # out of the key at that value, so stores written before them keep their keys.
-LATER_FIELDS = {
+LATER_FIELDS: dict[str, dict[str, object]] = {
     "data": {
         **{"layout": "interleaved", "order": "newest-first", "task": "moving-average", "horizon": 1},
         **{"file": None, "input_col": None, "target_col": None, "standardize": False, "drop_missing": False},

@@ -172,7 +172,7 @@ class Store:
 
     def records(self, spec: SweepSpec) -> list[Record]:
         """The stored records of the spec's points and seeds (finished or not), grid order."""
-        out = []
+        out: list[Record] = []
         for point in spec.points:
             rows = self._db.execute(
                 "SELECT * FROM results WHERE config_hash = ? AND seed_index < ? ORDER BY mode, seed_index",
