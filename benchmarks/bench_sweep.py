@@ -54,9 +54,7 @@ def main() -> None:
     print(f"{'':34s} {'trainings':>9s} {'wall s':>8s} {'trainings/s':>11s} {'vs Keras':>9s}")
     for label, r in results.items():
         keras_s = per_training * r["trainings"]
-        print(
-            f"{label:34s} {r['trainings']:9d} {r['wall_s']:8.1f} {r['per_s']:11.1f} {keras_s / r['wall_s']:8.0f}x"
-        )
+        print(f"{label:34s} {r['trainings']:9d} {r['wall_s']:8.1f} {r['per_s']:11.1f} {keras_s / r['wall_s']:8.0f}x")
     if not a.skip_keras:
         n = next(iter(results.values()))["trainings"]
         print(f"Keras 3 + TF: {per_training:.1f} s per training -> {per_training * n / 3600:.1f} h for {n} trainings")

@@ -1,13 +1,15 @@
-"""The ``lstm-stateful`` command. All printing and file writing for a run happens here."""
+"""The ``lstm-stateful`` command: flags -> a config -> a command (``lstm_stateful.commands``) -> print.
+
+Nothing here trains, scores or writes files. Experiment flags are the flat settings of
+``core.config.experiment_config`` (``--batch-size`` sets ``batch_size``); only the flags a
+user typed become settings, so every default lives in the configs. A ``ConfigError`` names
+its parameter as the library does; ``main`` shows it as the flag.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import os
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,53 +17,38 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from lstm_stateful.core.config import (
-    CELLS,
-    LAYOUTS,
-    ORDERS,
-    TASKS,
-    DataConfig,
-    ExperimentConfig,
-    ModelConfig,
-    TrainConfig,
-)
+from lstm_stateful.core.config import CELLS, LAYOUTS, ORDERS, TASKS, ExperimentConfig, settings_of
 from lstm_stateful.core.errors import ConfigError
-from lstm_stateful.render import console as con
-from lstm_stateful.render import plots, sweep_console, sweep_report
-from lstm_stateful.render.figure_process import FigureProcess, FigureProcessError
-from lstm_stateful.sweep import executors, grid
-from lstm_stateful.sweep.store import Record, Store
+from lstm_stateful.render.figure_process import FigureProcessError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from lstm_stateful.core.data import Columns, Series
-    from lstm_stateful.engine.experiment import RunResult
-    from lstm_stateful.io.series_file import Chunk
-    from lstm_stateful.models.stream import Predictor
+    from lstm_stateful.commands.run import RunOutput
+    from lstm_stateful.commands.sweep import SweepOutput
 
 EXIT_BAD_INPUT = 2
-# Sequential training steps (epochs x batches) from which the progress bars update live,
-# once per epoch; about 3 s of training on a laptop CPU. The example has 8,000.
-LIVE_PROGRESS_STEPS = 100_000
+EXIT_INTERRUPTED = 130
+# Parameters whose flag is not ``--`` + the name with dashes.
+FLAG_OF = {"path": "PATH"}
+# Click parameter names -> experiment settings, where they differ.
+SETTING_OF = {"data_file": "data", "input_col": "input", "target_col": "target"}
 
 
-def _prepare_out(out: Path | None, flag: str = "--out") -> Path:
-    """Create the output directory (default ``runs/<UTC timestamp>``) and prove it writable
-    before any training, so a bad ``--out`` costs nothing."""
-    if out is None:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / stamp
-        n = 1
-        while out.exists():
-            out, n = Path("runs") / f"{stamp}-{n}", n + 1
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as e:
-        raise ConfigError(flag, f"cannot write to directory {str(out)!r}: {e.strerror or e}") from None
-    return out
+def flag_of(name: str) -> str:
+    """The CLI's name for a library parameter: ``batch_size`` -> ``--batch-size``."""
+    return FLAG_OF.get(name) or (name if name.startswith("-") else "--" + name.replace("_", "-"))
+
+
+def _default(name: str) -> object:
+    return settings_of(ExperimentConfig())[name]
+
+
+def _given(ctx: click.Context) -> dict[str, object]:
+    """The experiment settings the user typed (click's defaults are only for --help)."""
+    typed = click.core.ParameterSource.COMMANDLINE
+    names = [n for n in ctx.params if ctx.get_parameter_source(n) == typed]
+    return {
+        SETTING_OF.get(n, n): ctx.params[n] for n in names if SETTING_OF.get(n, n) in settings_of(ExperimentConfig())
+    }
 
 
 @click.group(help="Train and compare stateful and stateless recurrent networks on time series.")
@@ -70,32 +57,16 @@ def cli() -> None:
     pass
 
 
-def _int_option(name: str, default: int, help_text: str) -> Callable:
-    return click.option(f"--{name}", type=int, default=default, show_default=True, help=help_text)
+def _int(name: str, help_text: str, default: int | None = None) -> Callable:
+    shown = _default(name.replace("-", "_")) if default is None else default
+    return click.option(f"--{name}", type=click.IntRange(min=1), default=shown, show_default=True, help=help_text)
 
 
-def _choice_option(name: str, choices: tuple[str, ...], help_text: str) -> Callable:
-    # Validated by the config (one line naming the flag and the choices), not by click.
-    return click.option(f"--{name}", default=choices[0], show_default=True, help=f"{help_text} [{'|'.join(choices)}]")
+def _choice(name: str, choices: tuple[str, ...], help_text: str) -> Callable:
+    return click.option(f"--{name}", type=click.Choice(choices), default=choices[0], show_default=True, help=help_text)
 
 
-def _experiment_options(seeds: int) -> Callable:
-    """The flags ``run`` and ``sweep`` share: everything but the grid and the outputs."""
-    options = (
-        _int_option("input-len", 1000, "Length of the generated input series."),
-        _int_option("batch-size", 1, "Batch size (stateful: sample i of consecutive batches chains)."),
-        _int_option("epochs", 10, "Training epochs."),
-        _int_option("units", 20, "Units of the recurrent layer."),
-        _choice_option("cell", CELLS, "Recurrent cell: Keras's LSTM, GRU (reset_after) or SimpleRNN."),
-        _choice_option("layout", LAYOUTS, "Stateful batches: Keras's row order, or batch-size contiguous streams."),
-        _choice_option("order", ORDERS, "Time order of the inputs inside a window, as fed to the cell."),
-        _int_option("seed", 0, "Base seed of the weight initialisations."),
-        _int_option("seeds", seeds, "Weight seeds trained at once; seed i is the same whatever their number."),
-        _int_option("data-seed", 1986, "Seed of the generated series (the example's)."),
-        click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
-        click.option("--no-cache", is_flag=True, help="Do not use JAX's persistent compilation cache."),
-    )
-
+def _options(*options: Callable) -> Callable:
     def decorate(command: Callable) -> Callable:
         for option in reversed(options):
             command = option(command)
@@ -104,98 +75,59 @@ def _experiment_options(seeds: int) -> Callable:
     return decorate
 
 
-def _experiment_config(tsteps: int, lahead: int, data: dict | None = None, **flags: object) -> ExperimentConfig:
-    """The config from the shared flags (validated here: a bad value names its flag);
-    ``data``: more DataConfig fields (your file's)."""
-    return ExperimentConfig(
-        data=DataConfig(
-            input_len=flags["input_len"],
-            tsteps=tsteps,
-            lahead=lahead,
-            batch_size=flags["batch_size"],
-            data_seed=flags["data_seed"],
-            layout=flags["layout"],
-            order=flags["order"],
-            **(data or {}),
+def _experiment_options(seeds: int) -> Callable:
+    """The flags ``run`` and ``sweep`` share: everything but the grid and the outputs."""
+    return _options(
+        _int("input-len", "Length of the generated input series."),
+        _int("batch-size", "Batch size (stateful: sample i of consecutive batches chains)."),
+        _int("epochs", "Training epochs."),
+        _int("units", "Units of the recurrent layer."),
+        _choice("cell", CELLS, "Recurrent cell: Keras's LSTM, GRU (reset_after) or SimpleRNN."),
+        _choice("layout", LAYOUTS, "Stateful batches: Keras's row order, or batch-size contiguous streams."),
+        _choice("order", ORDERS, "Time order of the inputs inside a window, as fed to the cell."),
+        click.option(
+            "--seed",
+            type=click.IntRange(0, 2**31 - 1),
+            default=0,
+            show_default=True,
+            help="Base seed of the weight initialisations.",
         ),
-        model=ModelConfig(units=flags["units"], cell=flags["cell"]),
-        train=TrainConfig(epochs=flags["epochs"], learning_rate=flags["lr"]),
-        seeds=flags["seeds"],
-        seed=flags["seed"],
+        _int("seeds", "Weight seeds trained at once; seed i is the same whatever their number.", seeds),
+        click.option(
+            "--data-seed",
+            type=click.IntRange(0, 2**32 - 1),
+            default=_default("data_seed"),
+            show_default=True,
+            help="Seed of the generated series (the example's).",
+        ),
+        click.option("--lr", type=float, default=_default("lr"), show_default=True, help="Adam learning rate."),
+        click.option("--no-cache", is_flag=True, help="Do not use JAX's persistent compilation cache."),
     )
 
 
-_drop_missing_option = click.option(
+_drop_missing = click.option(
     "--drop-missing", is_flag=True, help="Skip --data rows where a chosen column is empty or NaN (else: an error)."
+)
+_data_file_options = _options(
+    click.option("--data", "data_file", default=None, help="Your series: a .csv or .parquet file."),
+    click.option("--input", "input_col", default=None, help="The --data column that feeds the model."),
+    click.option("--target", "target_col", default=None, help="The --data column the model must output."),
+    click.option(
+        "--task",
+        type=click.Choice(TASKS[:2]),
+        default=None,
+        help="What to output when there is no --target.  [default: moving-average]",
+    ),
+    _int("horizon", "With --task forecast: predict the input this many steps ahead."),
+    click.option("--standardize", is_flag=True, help="Scale input and target by the training rows' mean and std."),
+    _drop_missing,
 )
 
 
-def _data_file_options(command: Callable) -> Callable:
-    """``run``'s flags for your own series."""
-    options = (
-        click.option("--data", "data_file", default=None, help="Your series: a .csv or .parquet file."),
-        click.option("--input", "input_col", default=None, help="The --data column that feeds the model."),
-        click.option("--target", "target_col", default=None, help="The --data column the model must output."),
-        click.option(
-            "--task", default=None, help="What to output when there is no --target [moving-average|forecast]."
-        ),
-        _int_option("horizon", 1, "With --task forecast: predict the input this many steps ahead."),
-        click.option("--standardize", is_flag=True, help="Scale input and target by the training rows' mean and std."),
-        _drop_missing_option,
-    )
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _given(ctx: click.Context, name: str) -> bool:
-    return ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
-
-
-def _data_fields(ctx: click.Context, flags: dict) -> tuple[dict, Columns | None]:
-    """DataConfig fields for the task and your file, and the file's columns (read once,
-    here); sets the tsteps and input_len they imply."""
-    task = flags.pop("task")
-    target_col, data_file = flags.pop("target_col"), flags.pop("data_file")
-    if task is not None and task not in TASKS[:2]:
-        raise ConfigError("--task", f"must be one of moving-average, forecast, got {task!r} (or give --target COL)")
-    if task is not None and target_col is not None:
-        raise ConfigError("--target", "names the column to output; it does not go with --task")
-    task = "target" if target_col is not None else task or "moving-average"
-    if task != "moving-average" and not _given(ctx, "tsteps"):
-        flags["tsteps"] = 1  # the moving-average window; other tasks have none
-    if _given(ctx, "horizon") and task != "forecast":
-        raise ConfigError("--horizon", "is the forecast distance; it goes with --task forecast only")
-    fields = {"task": task, "horizon": flags.pop("horizon"), "standardize": flags.pop("standardize")}
-    fields["drop_missing"] = flags.pop("drop_missing")
-    fields |= {"input_col": flags.pop("input_col"), "target_col": target_col}
-    if data_file is None:
-        return fields, None
-    if _given(ctx, "input_len"):
-        raise ConfigError("--input-len", "sets the generated series' length; with --data the file's rows are used")
-    from lstm_stateful.io import series_file
-
-    columns = series_file.read_columns(data_file, fields["input_col"], target_col, fields["drop_missing"])
-    flags["input_len"] = _usable_rows(data_file, columns.input.shape[0], fields, flags)
-    return fields | {"file": data_file}, columns
-
-
-def _usable_rows(path: str, n: int, fields: dict, flags: dict) -> int:
-    """Of the file's n rows, those left after the drops: the series' input_len."""
-    dropped = max(flags["tsteps"] - 1, flags["lahead"] - 1) + (fields["horizon"] if fields["task"] == "forecast" else 0)
-    if n - dropped < 2:
-        raise ConfigError("--data", f"{path!r} has {n} rows; the windows and the target use {dropped} of them, too few")
-    return n - dropped
-
-
-# run's flags that are not part of the experiment: they may go with --from.
-RUN_OUTPUT_FLAGS = ("out", "save", "show", "no_cache", "rerun")
-
-
 @cli.command()
-@_int_option("tsteps", 2, "Window of the moving average the models must output.")
-@_int_option("lahead", 1, "Input steps each sample feeds the model.")
-@_experiment_options(seeds=5)
+@_int("tsteps", "Window of the moving average the models must output.")
+@_int("lahead", "Input steps each sample feeds the model.")
+@_experiment_options(seeds=_default("seeds"))  # type: ignore[arg-type]
 @_data_file_options
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Output directory [default: runs/<timestamp>]."
@@ -204,355 +136,143 @@ RUN_OUTPUT_FLAGS = ("out", "save", "show", "no_cache", "rerun")
 @click.option("--show", is_flag=True, help="Also open the figures in windows.")
 @click.option("--from", "rerun", type=click.Path(path_type=Path), default=None, help="Rerun a run's results.json.")
 @click.pass_context
-def run(
-    ctx: click.Context, out: Path | None, save: Path | None, show: bool, rerun: Path | None, **flags: object
-) -> None:
+def run(ctx: click.Context, out: Path | None, save: Path | None, show: bool, rerun: Path | None, **_: object) -> None:
     """The example: stateful vs stateless LSTM on a moving average, several seeds, scored honestly.
 
     With --data FILE --input COL: the same on your series. With --from results.json: that run again.
     """
-    start = time.perf_counter()
-    no_cache = flags.pop("no_cache")
+    from lstm_stateful.commands import run as command
+    from lstm_stateful.io import dirs
+    from lstm_stateful.render import console as con
+
+    settings = _given(ctx)
     if rerun is not None:
-        cfg, columns = _rerun_config(ctx, rerun), None
+        cfg, columns = command.rerun_config(rerun, given=settings), None
     else:
-        data, columns = _data_fields(ctx, flags)
-        cfg = _experiment_config(flags.pop("tsteps"), flags.pop("lahead"), data, **flags)
-    save_dir = _prepare_out(save, "--save") if save is not None else None
-    options = RunOptions(out_dir=_prepare_out(out), show=show, cache=not no_cache, start=start, save_dir=save_dir)
+        cfg, columns = command.configure(settings)
+    out = out or dirs.timestamped(Path("runs"))
+    options = command.RunOptions(out=out, save=save, cache=not ctx.params["no_cache"])
+    console = Console(highlight=False)
     try:
-        _run_and_write(cfg, options, columns)
+        output = command.run(cfg, options, con.RunConsole(console), columns)
     except KeyboardInterrupt:
-        # A run is one compiled program: nothing of it is worth keeping half-done. Files are
-        # written whole (temporary file, then rename) or not at all.
-        print(
-            f"Interrupted. {options.out_dir} holds only complete files; run the same command again to redo the run.",
-            file=sys.stderr,
-        )
+        print(f"Interrupted. {out} holds only complete files; run the same command again to redo the run.",
+              file=sys.stderr)  # fmt: skip
         raise click.exceptions.Abort() from None
+    _print_run(console, output, show)
 
 
-def _rerun_config(ctx: click.Context, path: Path) -> ExperimentConfig:
-    """The config a results.json records, checked: no experiment flags beside it, and the
-    same data file content as the run had."""
-    given = [name for name in ctx.params if name not in RUN_OUTPUT_FLAGS and _given(ctx, name)]
-    if given:
-        flag = "--" + given[0].replace("_", "-")
-        raise ConfigError(flag, "--from reruns the recorded config; change it in the file, or run without --from")
-    from lstm_stateful.io import provenance
+def _print_run(console: Console, output: RunOutput, show: bool) -> None:
+    from lstm_stateful.render import console as con
+    from lstm_stateful.render import plots
 
-    cfg, recorded = provenance.read_results_config(path)
-    if recorded is None:
-        return cfg
-    if not Path(recorded["path"]).is_file():
-        raise ConfigError("--from", f"the data file of that run, {recorded['path']!r}, is gone")
-    if provenance.data_file(recorded["path"])["sha256"] != recorded["sha256"]:
-        raise ConfigError("--from", f"{recorded['path']!r} has changed since that run (its SHA-256 differs)")
-    # The recorded absolute path: the rerun need not start in the first run's directory.
-    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, file=recorded["path"]))
+    con.print_summary(console, output.result)
+    total = output.timings["total_s"]
+    console.print(
+        f"Wrote results.json, predictions.csv, figures and report.html to {output.out_dir}/ in {total:.1f} s."
+    )
+    if output.save_dir is not None:
+        console.print(f"Saved each model's median seed to {output.save_dir}/stateful and {output.save_dir}/stateless.")
+    if show:
+        series = output.result.series
+        plots.show_figures(plots.input_data(series.inputs, series.target), plots.figure_data(output.result))
 
 
 @cli.command()
-@click.option(
-    "--model", "model_dir", required=True, help="A saved model directory (run --save DIR writes DIR/stateful)."
-)
-@click.option("--data", "data_file", required=True, help="The series: a .csv or .parquet file, of any length.")
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path),
+              help="A saved model directory (run --save DIR writes DIR/stateful).")  # fmt: skip
+@click.option("--data", "data_file", required=True, type=click.Path(path_type=Path),
+              help="The series: a .csv or .parquet file, of any length.")  # fmt: skip
 @click.option("--input", "input_col", required=True, help="The --data column to feed the model.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Where to write the predictions (CSV).")
-@_int_option("chunk", 65_536, "Rows read and predicted at a time (memory stays bounded by it).")
-@_drop_missing_option
-def predict(model_dir: str, data_file: str, input_col: str, out: Path, chunk: int, drop_missing: bool) -> None:
+@click.option("--chunk", type=click.IntRange(min=1), default=65_536, show_default=True,
+              help="Rows read and predicted at a time (memory stays bounded by it).")  # fmt: skip
+@_drop_missing
+def predict(model_dir: Path, data_file: Path, input_col: str, out: Path, chunk: int, drop_missing: bool) -> None:
     """Stream a file through a saved model, one point at a time, the state starting from zero.
 
     Writes row, input, prediction (empty for the first lahead-1 rows, which fill the window).
     """
-    from lstm_stateful.io import series_file
+    from lstm_stateful.commands.predict import PredictConfig
+    from lstm_stateful.commands.predict import predict as command
 
-    if chunk < 1:
-        raise ConfigError("--chunk", f"must be a positive integer, got {chunk}")
-    series_file.check_path(data_file)
-    if out.is_dir():
-        raise ConfigError("--out", f"{str(out)!r} is a directory; give the path of the CSV file to write")
-    _prepare_out(out.parent, "--out")
-    from lstm_stateful.models.stream import Predictor
-
-    predictor = Predictor.load(model_dir)
-    start = time.perf_counter()
-    reading = series_file.Reading({input_col: "--input"}, drop_missing)
-    rows = _write_stream(predictor, series_file.iter_columns(data_file, reading, chunk), input_col, out)
-    model = predictor.model
+    done = command(PredictConfig(model_dir, data_file, input_col, out, chunk, drop_missing))
+    model = done.model
     Console(highlight=False).print(
-        f"Predicted {rows:,} rows with the {model.mode} {model.model.cell} model (seed {model.seed_index}) "
-        f"in {time.perf_counter() - start:.1f} s; wrote {out}."
+        f"Predicted {done.rows:,} rows with the {model.mode} {model.model.cell} model (seed {model.seed_index}) "
+        f"in {done.seconds:.1f} s; wrote {done.out}."
     )
-
-
-def _write_stream(predictor: Predictor, chunks: Iterator[Chunk], column: str, out: Path) -> int:
-    """Predict chunk by chunk into ``out`` (atomically: a failure leaves no partial file).
-    Numbers are written as Python's repr, which reads back to the same float64."""
-    from lstm_stateful.io.atomic import write_with
-
-    count = 0
-
-    def write(tmp: Path) -> None:
-        nonlocal count
-        with open(tmp, "w", newline="") as f:
-            f.write("row,input,prediction\n")
-            for rows, values in chunks:
-                preds = predictor.predict(values[column]).tolist()
-                lines = zip(rows.tolist(), values[column].tolist(), preds, strict=True)
-                # NaN (the window still filling) is written as an empty field.
-                f.write("".join(f"{r},{x!r},{y!r}\n" if y == y else f"{r},{x!r},\n" for r, x, y in lines))
-                count += len(preds)
-
-    write_with(out, write)
-    return count
 
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 def report(path: Path) -> None:
     """Write PATH/report.html, one self-contained page, for a run or a sweep directory."""
-    from lstm_stateful.render.report import write_report
+    from lstm_stateful.commands.report import report as command
 
-    if not path.is_dir():
-        raise ConfigError("PATH", f"no such directory: {str(path)!r}")
-    Console(highlight=False).print(f"Wrote {write_report(path)}.")
-
-
-# Flags that decide what a sweep trains; ``--report`` redraws the stored sweep and takes none.
-SWEEP_GRID_FLAGS = (
-    *("tsteps", "lahead", "input_len", "batch_size", "epochs", "units", "seed", "seeds", "data_seed", "lr"),
-    *("cell", "layout", "order"),
-)
+    Console(highlight=False).print(f"Wrote {command(path)}.")
 
 
 @cli.command()
 @click.option("--tsteps", default="1:8", show_default=True, help="Moving-average windows: a:b (inclusive) or 1,2,4.")
 @click.option("--lahead", default="1:8", show_default=True, help="Input windows: a:b (inclusive) or 1,2,4.")
 @_experiment_options(seeds=8)
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=Path("runs/sweep"), show_default=True, help="Output directory."
-)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/sweep"), show_default=True,
+              help="Output directory.")  # fmt: skip
 @click.option(
     "--store", type=click.Path(path_type=Path), default=None, help="SQLite store [default: OUT/sweep.sqlite]."
 )
-@click.option("--jobs", type=int, default=2, show_default=True, help="Groups trained at once by the local executor.")
-@click.option("--workers", type=int, default=None, help="Train on a new Dask LocalCluster of this many processes.")
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Groups trained at once by the local executor.")  # fmt: skip
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Train on a new Dask LocalCluster of this many processes.")  # fmt: skip
 @click.option("--scheduler", default=None, help="Train on an existing Dask cluster, e.g. tcp://host:8786.")
-@click.option("--report", is_flag=True, help="Redraw summary.csv and the figures of the last sweep in the store.")
+@click.option(
+    "--report", "redraw", is_flag=True, help="Redraw summary.csv and the figures of the last sweep in the store."
+)
 @click.pass_context
-def sweep(ctx: click.Context, tsteps: str, lahead: str, out: Path, store: Path | None, **flags: object) -> None:
+def sweep(ctx: click.Context, tsteps: str, lahead: str, redraw: bool, **flags: object) -> None:
     """Every (tsteps, lahead) grid point, every seed, both models: the phase diagram of the example's rule.
 
     Finished points are kept in the store; rerunning the same command trains only the rest.
     """
-    options = _sweep_options(ctx, flags)
-    if options.report:
-        return _sweep_report(_prepare_out(out), store)
-    base = _experiment_config(1, 1, **{k: v for k, v in flags.items() if k in SWEEP_GRID_FLAGS})
-    spec = grid.SweepSpec(grid.parse_range("--tsteps", tsteps), grid.parse_range("--lahead", lahead), base)
-    out = _prepare_out(out)
-    _run_sweep(spec, out, store or out / "sweep.sqlite", options)
+    from lstm_stateful.commands import sweep as command
+    from lstm_stateful.sweep import grid
 
+    options = command.SweepOptions(
+        out=flags["out"], store=flags["store"], jobs=flags["jobs"], workers=flags["workers"],  # type: ignore[arg-type]
+        scheduler=flags["scheduler"], cache=not flags["no_cache"],  # type: ignore[arg-type]
+    )  # fmt: skip
+    settings = {name: v for name, v in _given(ctx).items() if name not in ("tsteps", "lahead")}  # the grid's
+    if redraw:
+        grid_flags = [
+            n for n in ("tsteps", "lahead") if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE
+        ]
+        return _print_sweep(command.redraw(options, given=[*grid_flags, *settings]))
+    base = command.base_config({"seeds": flags["seeds"], **settings})
+    spec = grid.SweepSpec(grid.parse_range("tsteps", tsteps), grid.parse_range("lahead", lahead), base)
+    from lstm_stateful.render.sweep_console import SweepConsole
 
-@dataclasses.dataclass(frozen=True)
-class SweepOptions:
-    """How a sweep runs: the executor, the cache, or only a report."""
-
-    jobs: int
-    workers: int | None
-    scheduler: str | None
-    cache: bool
-    report: bool
-
-
-def _sweep_options(ctx: click.Context, flags: dict) -> SweepOptions:
-    """Validate the flags about how to run (not what), one error line each."""
-    options = SweepOptions(flags["jobs"], flags["workers"], flags["scheduler"], not flags["no_cache"], flags["report"])
-    if options.jobs < 1:
-        raise ConfigError("--jobs", f"must be a positive integer, got {options.jobs}")
-    if options.workers is not None and options.workers < 1:
-        raise ConfigError("--workers", f"must be a positive integer, got {options.workers}")
-    if options.workers is not None and options.scheduler is not None:
-        raise ConfigError("--workers", "use --workers (new local cluster) or --scheduler (existing one), not both")
-    if options.report:
-        given = [n for n in SWEEP_GRID_FLAGS if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
-        if given:
-            flag = "--" + given[0].replace("_", "-")
-            raise ConfigError(flag, "--report redraws the last sweep recorded in the store; it takes no grid flags")
-    return options
-
-
-def _sweep_report(out: Path, store_path: Path | None) -> None:
-    path = store_path or out / "sweep.sqlite"
-    if not path.is_file():
-        raise ConfigError("--store", f"no sweep store at {str(path)!r}: run the sweep first, or give --store")
-    db = Store.open(path)
-    try:
-        spec = db.latest_sweep()
-        if spec is None:
-            raise ConfigError("--store", f"{str(path)!r} records no sweep yet")
-        records = db.records(spec)
-    finally:
-        db.close()
-    _write_sweep_outputs(Console(highlight=False), spec, records, out, f"from {path}")
-
-
-def _write_sweep_outputs(console: Console, spec: grid.SweepSpec, records: list[Record], out: Path, note: str) -> None:
-    """summary.csv and the figure from ``records``, then the summary on the terminal."""
-    from lstm_stateful.render.report import REPORT_FILE, write_report
-
-    rows = sweep_report.write_sweep_files(spec, records, out)
-    write_report(out)
-    sweep_console.print_sweep_summary(console, rows, spec)
-    files = f"{sweep_report.SUMMARY_FILE}, {sweep_report.PHASE_FILE} and {REPORT_FILE}"
-    console.print(f"Wrote {files} to {out}/ {note}.")
-
-
-def _executor(options: SweepOptions) -> executors.LocalExecutor | executors.DaskExecutor:
-    if options.scheduler is not None:
-        return executors.DaskExecutor.connect(options.scheduler)
-    if options.workers is not None:
-        return executors.DaskExecutor.local_cluster(options.workers)
-    return executors.LocalExecutor(options.jobs)
-
-
-def _run_sweep(spec: grid.SweepSpec, out: Path, store_path: Path, options: SweepOptions) -> None:
-    start = time.perf_counter()
     console = Console(highlight=False)
-    db = Store.open(store_path)
     try:
-        todo, done = _sweep_plan(console, spec, db)
-        if todo:
-            _train_sweep(console, spec, db, todo, done, options)
-        records = db.records(spec)
-    finally:
-        db.close()
-    _write_sweep_outputs(console, spec, records, out, f"(store {store_path}) in {time.perf_counter() - start:.1f} s")
-
-
-def _sweep_plan(console: Console, spec: grid.SweepSpec, db: Store) -> tuple[list[grid.Group], int]:
-    """Say what the sweep will do; return the groups to train and the trainings already stored."""
-    todo, done_points = db.pending(spec)
-    n_points = len(spec.points)
-    console.print(
-        f"Sweep: tsteps {list(spec.tsteps)} x lahead {list(spec.lahead)} = {n_points} grid points x 2 models x "
-        f"{spec.base.seeds} seeds = {spec.trainings:,} trainings of {spec.base.train.epochs} epochs."
-    )
-    if done_points:
-        rest = f"training the other {n_points - len(done_points)}" if todo else "nothing left to train"
-        console.print(f"{len(done_points)} of {n_points} points are already in the store; {rest}.")
-    return todo, len(done_points) * spec.trainings_per_point
-
-
-def _train_sweep(
-    console: Console, spec: grid.SweepSpec, db: Store, todo: list[grid.Group], done: int, options: SweepOptions
-) -> None:
-    executor = _executor(options)
-    if options.cache and isinstance(executor, executors.DaskExecutor):
-        from lstm_stateful.core import compile_cache
-
-        executor.cache_dir = str(compile_cache.default_cache_dir())  # each worker turns it on
-    elif options.cache:
-        _enable_cache(console)
-    from lstm_stateful.sweep.training import run_sweep
-
-    try:
-        with sweep_console.SweepProgress(console, todo, done, spec.trainings) as progress:
-            run_sweep(spec, db, executor, on_group=progress.group_done)
+        output = command.sweep(spec, options, SweepConsole(console))
     except KeyboardInterrupt:
-        console.print(f"Interrupted. Finished groups are kept in {db.path}; run the same command again to resume.")
+        console.print(
+            f"Interrupted. Finished groups are kept in {options.store_path}; run the same command again to resume."
+        )
         raise click.exceptions.Abort() from None
-    finally:
-        executor.close()
+    _print_sweep(output, "in", console)
 
 
-@dataclasses.dataclass(frozen=True)
-class RunOptions:
-    """How to run, as opposed to what (the experiment's config): outputs, windows, cache."""
+def _print_sweep(output: SweepOutput, verb: str = "from", console: Console | None = None) -> None:
+    from lstm_stateful.render import sweep_console, sweep_report
+    from lstm_stateful.render.report import REPORT_FILE
 
-    out_dir: Path
-    show: bool
-    cache: bool
-    start: float  # perf_counter() when the command began
-    save_dir: Path | None = None
-
-
-def _run_and_write(cfg: ExperimentConfig, options: RunOptions, columns: Columns | None = None) -> None:
-    out_dir, start = options.out_dir, options.start
-    figures = FigureProcess(out_dir)  # imports matplotlib on the other core while we import JAX
-    try:
-        result = _train_and_report(cfg, figures, options.cache, columns)
-    except BaseException:
-        figures.kill()
-        raise
-    figure_data = plots.figure_data(result)
-    figures.draw("residuals", figure_data)
-    figures.draw("losses", figure_data)
-    from lstm_stateful.render import outputs
-
-    outputs.write_predictions(result, out_dir / "predictions.csv")
-    if options.save_dir is not None:
-        outputs.write_models(result, options.save_dir)
-    wait_start = time.perf_counter()
-    try:
-        figures.finish()
-    finally:  # written even if drawing failed: the numbers are not lost with the figures
-        end = time.perf_counter()
-        timings = {"figures_wait_s": end - wait_start, "total_s": end - start}
-        outputs.write_results(result, out_dir / "results.json", timings)
-    from lstm_stateful.render.report import write_report
-
-    write_report(out_dir)
-    console = Console(highlight=False)
-    con.print_summary(console, result)
-    console.print(
-        f"Wrote results.json, predictions.csv, figures and report.html to {out_dir}/ in {timings['total_s']:.1f} s."
-    )
-    if options.save_dir is not None:
-        save = options.save_dir
-        console.print(f"Saved each model's median seed to {save}/stateful and {save}/stateless.")
-    if options.show:
-        plots.show_figures(_input_data(result.series), figure_data)
-
-
-def _input_data(series: Series) -> plots.InputData:
-    return plots.input_data(series.inputs, series.target)
-
-
-def _train_and_report(cfg: ExperimentConfig, figures: FigureProcess, cache: bool, columns: Columns | None) -> RunResult:
-    # Imported here, not at the top: JAX takes a second to import, and bad flags should
-    # fail before that, and the figure process should already be running during it.
-    from lstm_stateful.engine import experiment
-
-    console = Console(highlight=False)
-    if cache:
-        _enable_cache(console)
-    con.print_banner(console, cfg)
-    series, split = experiment.prepare(cfg, columns)
-    figures.draw("input", _input_data(series))
-    con.print_data(console, cfg, series, split)
-    # Live per-epoch progress needs a host callback in the program, which JAX will not
-    # cache; only runs long enough for a bar to be worth watching get one.
-    live = cfg.train.epochs * split.x_train.shape[0] // cfg.data.batch_size >= LIVE_PROGRESS_STEPS
-    with con.TrainingProgress(console, cfg.train.epochs, cfg.seeds) as progress:
-        on_epoch = progress.on_epoch if live else None
-        result = experiment.run(cfg, on_epoch, progress.stage, prepared=(series, split))
-        progress.finish(result)
-    return result
-
-
-def _enable_cache(console: Console) -> None:
-    """Turn on JAX's persistent compilation cache in this process; warn if it cannot be."""
-    from lstm_stateful.core import compile_cache
-
-    if problem := compile_cache.enable(compile_cache.default_cache_dir()):
-        console.print(f"[yellow]warning:[/yellow] {problem}; compiling without it")
-
-
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
+    console = console or Console(highlight=False)
+    sweep_console.print_sweep_summary(console, output.rows, output.spec)
+    files = f"{sweep_report.SUMMARY_FILE}, {sweep_report.PHASE_FILE} and {REPORT_FILE}"
+    note = f"from {output.store_path}" if verb == "from" else f"(store {output.store_path}) in {output.seconds:.1f} s"
+    console.print(f"Wrote {files} to {output.out_dir}/ {note}.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -565,12 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.NoArgsIsHelpError as e:
         click.echo(e.ctx.get_help() if e.ctx else "")
         return 0
+    except click.exceptions.MissingParameter as e:
+        return _error(e.format_message())
+    except click.exceptions.BadParameter as e:  # named as every other error: "--flag: problem"
+        opts = e.param.opts if e.param is not None else []
+        return _error(f"{max(opts, key=len)}: {e.message}" if opts else e.format_message())
     except click.exceptions.UsageError as e:
-        print(f"lstm-stateful: error: {_one_line(e.format_message())}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _error(e.format_message())
     except ConfigError as e:
-        print(f"lstm-stateful: error: {e.param}: {_one_line(e.problem)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _error(e.render(flag_of))
     except FigureProcessError as e:
         print(f"lstm-stateful: error: drawing the figures failed: {e} (results.json was written)", file=sys.stderr)
         return 1
@@ -579,8 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except click.exceptions.Abort:
         print("lstm-stateful: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return result if isinstance(result, int) else 0
+
+
+def _error(message: str) -> int:
+    print(f"lstm-stateful: error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def entry() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from lstm_stateful.cli import main
 from lstm_stateful.render.figure_process import FigureProcess, FigureProcessError
+from tests.helpers import usage_error
 
 
 @pytest.fixture(scope="module")
@@ -76,17 +77,13 @@ def test_figures_are_pngs(default_run: Path) -> None:
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], flag: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", *args]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and flag in err and "Traceback" not in err
+    usage_error(["run", *args], capsys, flag)
 
 
 def test_unwritable_out_fails_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    assert main(["run", "--out", str(blocker / "sub"), "--epochs", "1"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--out" in err
+    usage_error(["run", "--out", str(blocker / "sub"), "--epochs", "1"], capsys, "--out")
 
 
 def test_real_entry_point_exit_status(tmp_path: Path) -> None:
@@ -94,7 +91,7 @@ def test_real_entry_point_exit_status(tmp_path: Path) -> None:
         [sys.executable, "-m", "lstm_stateful.cli", "run", "--batch-size", "0"], capture_output=True, text=True
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "lstm-stateful: error: --batch-size: must be a positive integer, got 0"
+    assert proc.stderr.strip() == "lstm-stateful: error: --batch-size: 0 is not in the range x>=1."
 
 
 SMALL = ["--seeds", "1", "--epochs", "2", "--input-len", "200", "--tsteps", "3", "--lahead", "3", "--batch-size", "4"]
@@ -221,9 +218,7 @@ def test_bad_from(
     path = tmp_path / "results.json"
     if make is not None:
         path.write_text(make)
-    assert main(["run", *(a.replace("{path}", str(path)) for a in args)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err
+    usage_error(["run", *(a.replace("{path}", str(path)) for a in args)], capsys, message)
 
 
 def test_ctrl_c_during_run_keeps_only_complete_files(

@@ -16,6 +16,7 @@ import pytest
 
 from lstm_stateful.cli import main
 from lstm_stateful.sweep.store import SCHEMA_VERSION
+from tests.helpers import usage_error
 
 SMALL = ["--seeds", "2", "--epochs", "2", "--input-len", "200"]
 
@@ -131,9 +132,8 @@ def test_other_schema_version_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     with sqlite3.connect(store) as db:
         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION + 7),))
-    assert main(["sweep", "--out", str(tmp_path / "o"), "--store", str(store), *SMALL]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--store" in err and f"schema version {SCHEMA_VERSION + 7}" in err
+    argv = ["sweep", "--out", str(tmp_path / "o"), "--store", str(store), *SMALL]
+    usage_error(argv, capsys, "--store", f"schema version {SCHEMA_VERSION + 7}")
 
 
 @pytest.mark.parametrize(
@@ -159,9 +159,7 @@ def test_other_schema_version_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
 def test_bad_sweep_input_is_one_line_exit_2(
     args: list[str], flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["sweep", "--out", str(tmp_path / "o"), "--input-len", "200", *args]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and flag in err and "Traceback" not in err
+    usage_error(["sweep", "--out", str(tmp_path / "o"), "--input-len", "200", *args], capsys, flag)
 
 
 def test_report_without_store_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

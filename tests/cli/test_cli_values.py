@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lstm_stateful.cli import main
+from tests.helpers import usage_error
 
 ROWS = 40
 BAD_ROW = 30  # 0-based data row; line 32 of a CSV with a header line
@@ -47,11 +48,7 @@ def _write(path: Path, columns: dict[str, np.ndarray], names: list[str] | None =
 
 def _error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """The one line the command printed, having exited 2."""
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    return err.strip()
+    return usage_error(argv, capsys)
 
 
 def _commands(path: Path, model: str, tmp_path: Path) -> dict[str, list[str]]:

@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lstm_stateful import cli
+from lstm_stateful.commands import run as run_command
+from lstm_stateful.commands import sweep as sweep_command
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import series_file
 
@@ -46,8 +48,10 @@ def _argv(flags: dict[str, st.SearchStrategy]) -> st.SearchStrategy[list[str]]:
 def no_training(monkeypatch: pytest.MonkeyPatch) -> list:
     """Stub out everything after validation; collect the configs that passed it."""
     accepted: list = []
-    monkeypatch.setattr(cli, "_run_and_write", lambda cfg, options, columns=None: accepted.append(cfg))
-    monkeypatch.setattr(cli, "_run_sweep", lambda spec, out, store, options: accepted.append(spec))
+    monkeypatch.setattr(run_command, "run", lambda cfg, *args, **kwargs: accepted.append(cfg))
+    monkeypatch.setattr(sweep_command, "sweep", lambda spec, *args, **kwargs: accepted.append(spec))
+    monkeypatch.setattr(cli, "_print_run", lambda *args: None)
+    monkeypatch.setattr(cli, "_print_sweep", lambda *args: None)
     return accepted
 
 
@@ -55,7 +59,7 @@ def _check(argv: list[str], capsys: pytest.CaptureFixture[str]) -> int:
     code = cli.main(argv)  # must not raise
     err = capsys.readouterr().err
     if code == 2:
-        assert err.count("\n") == 1 and err.startswith("lstm-stateful: error: "), err
+        assert err.count("\n") == 1 and err.startswith("lstm-stateful: error: ") and "Traceback" not in err, err
     else:
         assert code == 0, (argv, code, err)
     return code
@@ -111,7 +115,7 @@ def test_data_reader(header: list[str], rows: list[list[str]], drop: bool, comme
         try:
             columns = series_file.read_columns(path, "x", "y" if "y" in header else None, drop_missing=drop)
         except ConfigError as e:
-            assert e.param in ("--data", "--input", "--target") and "\n" not in e.problem
+            assert e.param in ("data", "input", "target") and "\n" not in e.problem
             return
         assert columns.input.dtype == np.float64 and np.isfinite(columns.input).all()
 

@@ -117,7 +117,7 @@ def test_init_follows_keras_initialisers() -> None:
 
 
 def test_bad_units_and_cell() -> None:
-    with pytest.raises(ConfigError, match="--units"):
+    with pytest.raises(ConfigError, match="units"):
         cells.ModelConfig(units=0)
-    with pytest.raises(ConfigError, match=r"--cell.*lstm, gru, simple"):
+    with pytest.raises(ConfigError, match=r"cell.*lstm, gru, simple"):
         cells.ModelConfig(cell="rnn")

@@ -67,17 +67,17 @@ def test_batches_keep_row_order() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "flag"),
     [
-        ({"input_len": 0}, "--input-len"),
-        ({"tsteps": -1}, "--tsteps"),
-        ({"lahead": 0}, "--lahead"),
-        ({"batch_size": 0}, "--batch-size"),
-        ({"input_len": 10, "lahead": 11}, "--lahead"),
-        ({"input_len": 10, "tsteps": 11}, "--tsteps"),
-        ({"input_len": 100, "batch_size": 81}, "--batch-size"),
-        ({"input_len": 10, "tsteps": 3, "batch_size": 8}, "--input-len"),
-        ({"amplitude": 0.0}, "--amplitude"),
-        ({"data_seed": -1}, "--data-seed"),
-        ({"tsteps": 2.5}, "--tsteps"),
+        ({"input_len": 0}, "input_len"),
+        ({"tsteps": -1}, "tsteps"),
+        ({"lahead": 0}, "lahead"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"input_len": 10, "lahead": 11}, "lahead"),
+        ({"input_len": 10, "tsteps": 11}, "tsteps"),
+        ({"input_len": 100, "batch_size": 81}, "batch_size"),
+        ({"input_len": 10, "tsteps": 3, "batch_size": 8}, "input_len"),
+        ({"amplitude": 0.0}, "amplitude"),
+        ({"data_seed": -1}, "data_seed"),
+        ({"tsteps": 2.5}, "tsteps"),
     ],
 )
 def test_bad_config_names_the_flag(kwargs: dict, flag: str) -> None:
@@ -135,24 +135,24 @@ def test_standardize_uses_training_rows_only() -> None:
     changed[n_train + 1 :] += 100.0  # the test rows do not move the scaling
     assert data.make_series(cfg, data.Columns(changed)).scaling == s.scaling
     np.testing.assert_allclose(s.scaling.raw_input(s.inputs[:, 0]), x[1:])
-    with pytest.raises(ConfigError, match="--input: cannot standardize"):
+    with pytest.raises(ConfigError, match="input: cannot standardize"):
         data.make_series(cfg, data.Columns(np.ones(200)))
 
 
 @pytest.mark.parametrize(
     ("kwargs", "flag"),
     [
-        ({"layout": "rows"}, "--layout"),
-        ({"order": "random"}, "--order"),
-        ({"task": "classify"}, "--task"),
-        ({"standardize": True}, "--standardize"),
-        ({"input_col": "x"}, "--input"),
-        ({"drop_missing": True}, "--drop-missing"),
-        ({"file": "f.csv"}, "--input"),
-        ({"task": "forecast"}, "--tsteps"),
-        ({"task": "forecast", "tsteps": 1, "horizon": 0}, "--horizon"),
-        ({"file": "f.csv", "input_col": "x", "input_len": 10, "batch_size": 9}, "--batch-size"),
-        ({"input_len": 100, "batch_size": 16, "tsteps": 3, "layout": "contiguous"}, "--batch-size"),
+        ({"layout": "rows"}, "layout"),
+        ({"order": "random"}, "order"),
+        ({"task": "classify"}, "task"),
+        ({"standardize": True}, "standardize"),
+        ({"input_col": "x"}, "input"),
+        ({"drop_missing": True}, "drop_missing"),
+        ({"file": "f.csv"}, "input"),
+        ({"task": "forecast"}, "tsteps"),
+        ({"task": "forecast", "tsteps": 1, "horizon": 0}, "horizon"),
+        ({"file": "f.csv", "input_col": "x", "input_len": 10, "batch_size": 9}, "batch_size"),
+        ({"input_len": 100, "batch_size": 16, "tsteps": 3, "layout": "contiguous"}, "batch_size"),
     ],
 )
 def test_bad_data_options(kwargs: dict, flag: str) -> None:

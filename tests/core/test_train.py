@@ -122,7 +122,7 @@ def test_init_seeds_prefix_stable() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "flag"),
-    [({"epochs": 0}, "--epochs"), ({"learning_rate": -1.0}, "--lr"), ({"learning_rate": float("nan")}, "--lr")],
+    [({"epochs": 0}, "epochs"), ({"learning_rate": -1.0}, "lr"), ({"learning_rate": float("nan")}, "lr")],
 )
 def test_bad_train_config(kwargs: dict, flag: str) -> None:
     with pytest.raises(ConfigError, match=flag):

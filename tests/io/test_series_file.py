@@ -25,7 +25,7 @@ def test_csv_columns_with_comments_and_chunks(tmp_path: Path) -> None:
     path = _csv(tmp_path, "# source: a test\nt,x,y\n0,1.5,2\n1,-2e-3,3\n\n2,4,5\n")
     cols = series_file.read_columns(path, "x", "y")
     assert cols.input.tolist() == [1.5, -0.002, 4.0] and cols.target.tolist() == [2.0, 3.0, 5.0]
-    chunks = list(series_file.iter_columns(path, series_file.Reading({"x": "--input"}), chunk=2))
+    chunks = list(series_file.iter_columns(path, series_file.Reading({"x": "input"}), chunk=2))
     assert [c.rows.tolist() for c in chunks] == [[0, 1], [2]]
     assert np.concatenate([c.values["x"] for c in chunks]).tolist() == cols.input.tolist()
 
@@ -33,17 +33,17 @@ def test_csv_columns_with_comments_and_chunks(tmp_path: Path) -> None:
 def test_parquet_equals_csv(tmp_path: Path) -> None:
     x = np.random.default_rng(0).normal(size=1000)
     pq.write_table(pa.table({"x": x, "label": ["a"] * 1000}), tmp_path / "s.parquet", row_group_size=300)
-    chunks = list(series_file.iter_columns(tmp_path / "s.parquet", series_file.Reading({"x": "--input"}), chunk=256))
+    chunks = list(series_file.iter_columns(tmp_path / "s.parquet", series_file.Reading({"x": "input"}), chunk=256))
     assert max(len(c.rows) for c in chunks) <= 256
     np.testing.assert_array_equal(np.concatenate([c.values["x"] for c in chunks]), x)
     np.testing.assert_array_equal(np.concatenate([c.rows for c in chunks]), np.arange(1000))
-    with pytest.raises(ConfigError, match="--input: column 'label' is not numeric"):
+    with pytest.raises(ConfigError, match="input: column 'label' is not numeric"):
         series_file.read_columns(tmp_path / "s.parquet", "label")
 
 
 def test_parquet_missing_and_drop_missing(tmp_path: Path) -> None:
     pq.write_table(pa.table({"x": [1.0, None, 3.0, float("inf")]}), tmp_path / "m.parquet")
-    with pytest.raises(ConfigError, match=r"--input: column 'x' is empty .* at row 1"):
+    with pytest.raises(ConfigError, match=r"input: column 'x' is empty .* at row 1"):
         series_file.read_columns(tmp_path / "m.parquet", "x")
     with pytest.raises(ConfigError, match="holds inf at row 3"):
         series_file.read_columns(tmp_path / "m.parquet", "x", drop_missing=True)
@@ -51,7 +51,7 @@ def test_parquet_missing_and_drop_missing(tmp_path: Path) -> None:
 
 def test_drop_missing_skips_rows_and_keeps_their_numbers(tmp_path: Path) -> None:
     path = _csv(tmp_path, "x,y\n1,1\n,2\n3,NaN\n4,4\n")
-    chunks = list(series_file.iter_columns(path, series_file.Reading({"x": "--input", "y": "--target"}, True)))
+    chunks = list(series_file.iter_columns(path, series_file.Reading({"x": "input", "y": "target"}, True)))
     assert chunks[0].rows.tolist() == [0, 3] and chunks[0].values["x"].tolist() == [1.0, 4.0]
 
 
@@ -61,19 +61,19 @@ def test_drop_missing_skips_rows_and_keeps_their_numbers(tmp_path: Path) -> None
         (
             "x\n1\n\n,\n",
             ("x", None),
-            "--input: column 'x' is empty (a missing value; --drop-missing skips such rows) at line 4",
+            "input: column 'x' is empty (a missing value; `drop_missing` skips such rows) at line 4",
         ),
-        ("x,y\n1,2\nabc,3\n", ("x", "y"), "--input: column 'x' is not a number: 'abc' at line 3"),
-        ("x,y\n1,2\n2,inf\n", ("x", "y"), "--target: column 'y' holds inf at line 3"),
+        ("x,y\n1,2\nabc,3\n", ("x", "y"), "input: column 'x' is not a number: 'abc' at line 3"),
+        ("x,y\n1,2\n2,inf\n", ("x", "y"), "target: column 'y' holds inf at line 3"),
         (
             "x\n1\nnan\n",
             ("x", None),
-            "--input: column 'x' is empty (a missing value; --drop-missing skips such rows) at line 3",
+            "input: column 'x' is empty (a missing value; `drop_missing` skips such rows) at line 3",
         ),
-        ("x,y\n1,2\n", ("z", None), "--input: no column 'z' in"),
-        ("x,y\n1,2\n", ("x", "w"), "--target: no column 'w' in"),
-        ("x,y\n1,2\n3\n", ("x", None), "--data: line 3 of"),
-        ("# only a comment\n", ("x", None), "--data: "),
+        ("x,y\n1,2\n", ("z", None), "input: no column 'z' in"),
+        ("x,y\n1,2\n", ("x", "w"), "target: no column 'w' in"),
+        ("x,y\n1,2\n3\n", ("x", None), "data: line 3 of"),
+        ("# only a comment\n", ("x", None), "data: "),
         ("x,y\n", ("x", None), "has a header but no rows"),
     ],
 )
@@ -85,7 +85,7 @@ def test_bad_csv(tmp_path: Path, text: str, columns: tuple, message: str) -> Non
 
 
 def test_bad_paths(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--data: no such file"):
+    with pytest.raises(ConfigError, match="data: no such file"):
         series_file.read_columns(tmp_path / "absent.csv", "x")
     with pytest.raises(ConfigError, match=r"not a \.csv or \.parquet file"):
         series_file.read_columns(_csv(tmp_path, "x\n1\n", "s.txt"), "x")
@@ -99,7 +99,7 @@ def test_bad_paths(tmp_path: Path) -> None:
 def test_chunks_are_read_lazily(tmp_path: Path) -> None:
     # Streaming: the first chunk arrives before the reader has seen the rest of the file.
     path = _csv(tmp_path, "x\n" + "1\n" * 5 + "oops\n")
-    chunks = series_file.iter_columns(path, series_file.Reading({"x": "--input"}), chunk=2)
+    chunks = series_file.iter_columns(path, series_file.Reading({"x": "input"}), chunk=2)
     assert next(chunks).values["x"].tolist() == [1.0, 1.0]
     with pytest.raises(ConfigError, match="line 7"):
         list(chunks)
@@ -115,9 +115,9 @@ def test_csv_values_beyond_float32_are_refused_by_line(tmp_path: Path, text: str
     path = _csv(tmp_path, f"x,y\n1,2\n3,4\n5,{text}\n")
     with pytest.raises(ConfigError) as e:
         series_file.read_columns(path, "x", "y", drop_missing=drop_missing)
-    assert f"{e.value.param}: {e.value.problem}".startswith(f"--target: column 'y' holds {text} at line 4; ")
+    assert f"{e.value.param}: {e.value.problem}".startswith(f"target: column 'y' holds {text} at line 4; ")
     assert "float32" in e.value.problem and "\n" not in e.value.problem
-    chunks = series_file.iter_columns(path, series_file.Reading({"y": "--target"}, drop_missing), chunk=2)
+    chunks = series_file.iter_columns(path, series_file.Reading({"y": "target"}, drop_missing), chunk=2)
     assert next(chunks).values["y"].tolist() == [2.0, 4.0]
     with pytest.raises(ConfigError, match=re.escape(f"holds {text} at line 4")):
         next(chunks)
@@ -134,8 +134,8 @@ def test_parquet_values_beyond_float32_are_refused_by_row(tmp_path: Path, value:
     path = tmp_path / "big.parquet"
     pq.write_table(pa.table({"x": [1.0, None, 3.0, 4.0, value]}), path)
     with pytest.raises(ConfigError) as e:
-        list(series_file.iter_columns(path, series_file.Reading({"x": "--input"}, True), chunk=2))
-    assert e.value.param == "--input" and e.value.problem.startswith(f"column 'x' holds {value!r} at row 4; ")
+        list(series_file.iter_columns(path, series_file.Reading({"x": "input"}, True), chunk=2))
+    assert e.value.param == "input" and e.value.problem.startswith(f"column 'x' holds {value!r} at row 4; ")
     with pytest.raises(ConfigError, match="at row 1" if not drop_missing else re.escape(f"holds {value!r} at row 4")):
         series_file.read_columns(path, "x", drop_missing=drop_missing)
     pq.write_table(pa.table({"x": np.array([1.0, F32_MAX, -F32_MAX])}), path)
@@ -146,10 +146,10 @@ def test_parquet_values_beyond_float32_are_refused_by_row(tmp_path: Path, value:
 def test_csv_duplicate_column_names_are_refused(tmp_path: Path, header: str) -> None:
     name = "x" if header.count("x") > 1 else "y"
     path = _csv(tmp_path, f"{header}\n" + ",".join(["1"] * header.count(",")) + ",1\n")
-    for reading in ({"x": "--input"}, {"a": "--input"} if "a" in header else {"y": "--input"}):
+    for reading in ({"x": "input"}, {"a": "input"} if "a" in header else {"y": "input"}):
         with pytest.raises(ConfigError) as e:
             list(series_file.iter_columns(path, series_file.Reading(reading)))
-        assert e.value.param == "--data"
+        assert e.value.param == "data"
         assert e.value.problem == f"{str(path)!r} has more than one column named {name!r}"
 
 
@@ -168,7 +168,7 @@ def test_parquet_duplicate_column_names_are_refused(tmp_path: Path) -> None:
     for column in ("x", "y"):
         with pytest.raises(ConfigError) as e:
             series_file.read_columns(path, column)
-        assert f"{e.value.param}: {e.value.problem}" == (f"--data: {str(path)!r} has more than one column named 'x'")
+        assert f"{e.value.param}: {e.value.problem}" == (f"data: {str(path)!r} has more than one column named 'x'")
 
 
 def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,11 +177,11 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: py
     # None in sys.modules makes `import pyarrow...` raise ImportError, as if not installed.
     for module in ("pyarrow", "pyarrow.parquet"):
         monkeypatch.setitem(sys.modules, module, None)
-    expected = "--data: reading .parquet files needs the parquet extra: pip install 'lstm-stateful[parquet]'"
+    expected = "data: reading .parquet files needs the parquet extra: pip install 'lstm-stateful[parquet]'"
     for read in (
         lambda: series_file.read_columns(path, "x"),
         lambda: series_file.check_path(path),
-        lambda: next(series_file.iter_columns(path, series_file.Reading({"x": "--input"}))),
+        lambda: next(series_file.iter_columns(path, series_file.Reading({"x": "input"}))),
     ):
         with pytest.raises(ConfigError) as e:
             read()

@@ -95,7 +95,7 @@ def test_missing_and_parent_directories(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no model directory"):
         model_io.load_model(tmp_path / "absent")
     save(tmp_path / "run" / "stateful")
-    with pytest.raises(ConfigError, match="holds stateful models: give --model"):
+    with pytest.raises(ConfigError, match="holds stateful models: give `model`"):
         model_io.load_model(tmp_path / "run")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"has no model\.json"):

@@ -19,6 +19,7 @@ from lstm_stateful.render.report import write_report
 from lstm_stateful.render.sweep_report import write_sweep_files
 from lstm_stateful.sweep.grid import SweepSpec
 from lstm_stateful.sweep.store import Record
+from tests.helpers import usage_error
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -174,9 +175,7 @@ def test_sweep_table_rounds_to_4_significant_digits_and_keeps_full_precision_in_
 def test_report_bad_path(tmp_path: Path, path: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "edited").mkdir()
     (tmp_path / "edited" / "results.json").write_text('{"models": 1}')
-    assert main(["report", str(tmp_path / path)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err
+    usage_error(["report", str(tmp_path / path)], capsys, message)
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

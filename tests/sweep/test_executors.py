@@ -40,8 +40,8 @@ def test_dask_local_cluster_equals_local_executor() -> None:
 @pytest.mark.parametrize(
     ("start", "flag"),
     [
-        (lambda: DaskExecutor.local_cluster(2), "--workers"),
-        (lambda: DaskExecutor.connect("tcp://127.0.0.1:1"), "--scheduler"),
+        (lambda: DaskExecutor.local_cluster(2), "workers"),
+        (lambda: DaskExecutor.connect("tcp://127.0.0.1:1"), "scheduler"),
     ],
 )
 def test_without_dask_the_flag_names_the_extra(

@@ -16,7 +16,7 @@ from lstm_stateful.sweep.grid import MAX_TSTEPS_PER_GROUP, Point, SweepSpec, gro
     [("1:8", tuple(range(1, 9))), ("3", (3,)), ("1,2,4", (1, 2, 4)), ("4,1:2,2", (1, 2, 4)), (" 2 : 3 ", (2, 3))],
 )
 def test_parse_range(text: str, values: tuple[int, ...]) -> None:
-    assert parse_range("--tsteps", text) == values
+    assert parse_range("tsteps", text) == values
 
 
 @pytest.mark.parametrize(
@@ -36,15 +36,15 @@ def test_parse_range(text: str, values: tuple[int, ...]) -> None:
 )
 def test_parse_range_rejects(text: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem) as e:
-        parse_range("--lahead", text)
-    assert e.value.param == "--lahead"
+        parse_range("lahead", text)
+    assert e.value.param == "lahead"
 
 
 def test_spec_rejects_cells_beyond_the_series() -> None:
     base = ExperimentConfig(data=DataConfig(input_len=50))
     with pytest.raises(ConfigError) as e:
         SweepSpec((1, 2), (1, 60), base)
-    assert e.value.param == "--lahead" and "60" in e.value.problem
+    assert e.value.param == "lahead" and "60" in e.value.problem
 
 
 def test_spec_rejects_empty_grid() -> None:
@@ -87,7 +87,7 @@ def test_groups_share_lahead_cover_pending_and_put_expensive_first() -> None:
 
 
 def test_huge_grids_are_refused_before_they_are_built() -> None:
-    with pytest.raises(ConfigError, match="--tsteps: '1:100000000' holds more than 1024 values"):
-        parse_range("--tsteps", "1:100000000")
-    with pytest.raises(ConfigError, match="--lahead: the grid has 1,048,576 points; at most 16,384"):
+    with pytest.raises(ConfigError, match="tsteps: '1:100000000' holds more than 1024 values"):
+        parse_range("tsteps", "1:100000000")
+    with pytest.raises(ConfigError, match="lahead: the grid has 1,048,576 points; at most 16,384"):
         SweepSpec(tuple(range(1, 1025)), tuple(range(1, 1025)))

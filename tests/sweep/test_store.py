@@ -20,9 +20,21 @@ def _records(cell: Point, seeds: int, mse: float = 1e-4) -> list[Record]:
     cfg = SPEC.config(cell)
     return [
         Record(
-            config_hash=point_key(cfg), seed_index=s, mode=mode, tsteps=cell.tsteps, lahead=cell.lahead, config="{}",
-            mse=mse, r2=0.5, converged=False, floor=0.0, window_floor=1e-3, zero_floor=2e-3,
-            train_loss=(1.0, math.nan), val_loss=(2.0, math.inf), group_s=1.5,
+            config_hash=point_key(cfg),
+            seed_index=s,
+            mode=mode,
+            tsteps=cell.tsteps,
+            lahead=cell.lahead,
+            config="{}",
+            mse=mse,
+            r2=0.5,
+            converged=False,
+            floor=0.0,
+            window_floor=1e-3,
+            zero_floor=2e-3,
+            train_loss=(1.0, math.nan),
+            val_loss=(2.0, math.inf),
+            group_s=1.5,
         )
         for mode in ("stateful", "stateless")
         for s in range(seeds)
@@ -64,7 +76,7 @@ def test_other_schema_version_is_a_clear_error(tmp_path: Path) -> None:
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     with pytest.raises(ConfigError, match=f"schema version {SCHEMA_VERSION + 1}") as e:
         Store.open(path)
-    assert e.value.param == "--store"
+    assert e.value.param == "store"
 
 
 def test_not_a_database_and_unwritable_are_clear_errors(tmp_path: Path) -> None:

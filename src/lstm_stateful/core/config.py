@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 
 from lstm_stateful.core.errors import ConfigError
 
@@ -48,7 +49,7 @@ class DataConfig:
 
     The generated series is the example's (``amplitude``, ``data_seed``). With ``file``,
     the series is that file's ``input_col``, and ``input_len`` is the number of rows left
-    after the drops (the CLI counts them when it reads the file). ``batch_size`` lives here
+    after the drops (``experiment_config`` counts them from the file's rows). ``batch_size`` lives here
     because the split and the batch layout depend on it.
     """
 
@@ -71,67 +72,79 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         for name in ("input_len", "tsteps", "lahead", "batch_size", "horizon"):
-            _require_int(f"--{name.replace('_', '-')}", getattr(self, name))
-        _require_int("--data-seed", self.data_seed, 0, 2**32)
-        _require_positive_finite("--amplitude", self.amplitude)
-        if not 0 < self.train_ratio < 1:
-            raise ConfigError("--train-ratio", f"must be in (0, 1), got {self.train_ratio!r}")
-        _require_choice("--layout", self.layout, LAYOUTS)
-        _require_choice("--order", self.order, ORDERS)
-        _require_choice("--task", self.task, TASKS)
+            _require_int(name, getattr(self, name))
+        _require_int("data_seed", self.data_seed, 0, 2**32)
+        _require_positive_finite("amplitude", self.amplitude)
+        if not (isinstance(self.train_ratio, int | float) and 0 < self.train_ratio < 1):
+            raise ConfigError("train_ratio", f"must be in (0, 1), got {self.train_ratio!r}")
+        _require_choice("layout", self.layout, LAYOUTS)
+        _require_choice("order", self.order, ORDERS)
+        _require_choice("task", self.task, TASKS)
         self._check_source()
         self._check_sizes()
 
     def _check_source(self) -> None:
         """The task and the columns agree with where the series comes from."""
-        file_only = {"--input": self.input_col is not None, "--target": self.task == "target"}
-        file_only |= {"--standardize": self.standardize, "--drop-missing": self.drop_missing}
+        file_only = {"input": self.input_col is not None, "target": self.task == "target"}
+        file_only |= {"standardize": self.standardize, "drop_missing": self.drop_missing}
         if self.file is None and any(file_only.values()):
-            flag = next(f for f, given in file_only.items() if given)
-            raise ConfigError(flag, "needs --data FILE (the generated series has no columns to choose or scale)")
+            name = next(f for f, given in file_only.items() if given)
+            raise ConfigError(name, "needs a `data` file (the generated series has no columns to choose or scale)")
         if self.file is not None and not self.input_col:
-            raise ConfigError("--input", "is required with --data: name the column that holds the input series")
+            raise ConfigError("input", "is required with `data`: name the column that holds the input series")
         if (self.task == "target") != (self.target_col is not None):
-            raise ConfigError("--target", f"--target COL and --task {self.task} do not go together")
+            raise ConfigError("target", f"a target column and `task` {self.task} do not go together")
+        if self.task != "forecast" and self.horizon != 1:
+            raise ConfigError("horizon", "is the forecast distance; it goes with `task` forecast only")
         if self.task != "moving-average" and self.tsteps != 1:
-            raise ConfigError("--tsteps", f"is the moving-average window; --task {self.task} takes none")
+            raise ConfigError("tsteps", f"is the moving-average window; `task` {self.task} takes none")
 
     def _check_sizes(self) -> None:
-        length = "--data" if self.file else "--input-len"
+        length = "data" if self.file else "input_len"
         for name in ("tsteps", "lahead"):
             if getattr(self, name) > self.input_len:
-                rows = f"the {self.input_len} rows of {length}"
-                raise ConfigError(f"--{name}", f"must be <= {rows}, got {getattr(self, name)}")
+                rows = f"the {self.input_len} rows of `{length}`"
+                raise ConfigError(name, f"must be <= {rows}, got {getattr(self, name)}")
         n_rows = int(self.input_len * self.train_ratio)
         if n_rows < self.batch_size:
             raise ConfigError(
-                "--batch-size",
-                f"must be <= the {n_rows} training rows of {length} ({self.input_len} rows), got {self.batch_size}",
+                "batch_size",
+                f"must be <= the {n_rows} training rows of `{length}` ({self.input_len} rows), got {self.batch_size}",
             )
         n_test = split_sizes(self)[1]
         if n_test < max(self.tsteps, 1):
             raise ConfigError(
                 length,
-                f"leaves {n_test} test rows at --batch-size {self.batch_size}; need at least --tsteps "
+                f"leaves {n_test} test rows at `batch_size` {self.batch_size}; need at least `tsteps` "
                 f"({self.tsteps}) so the stateful score has a point left after dropping tsteps-1",
             )
         per_stream = n_test // self.batch_size
         if self.layout == "contiguous" and per_stream < self.tsteps:
             raise ConfigError(
-                "--batch-size",
+                "batch_size",
                 f"cuts the {n_test} test rows into {self.batch_size} contiguous streams of {per_stream}; "
-                f"each needs at least --tsteps ({self.tsteps}) rows so its stateful score keeps a point",
+                f"each needs at least `tsteps` ({self.tsteps}) rows so its stateful score keeps a point",
             )
 
     @property
     def to_drop(self) -> int:
         """Leading rows lost to the moving average and the window (docs/protocol.md, step 1)."""
-        return max(self.tsteps - 1, self.lahead - 1)
+        return leading_drop(self.tsteps, self.lahead)
 
     @property
     def tail_drop(self) -> int:
         """Trailing rows lost because their target lies beyond the series (forecasts)."""
-        return self.horizon if self.task == "forecast" else 0
+        return trailing_drop(self.task, self.horizon)
+
+
+def leading_drop(tsteps: int, lahead: int) -> int:
+    """Rows at the start without a full moving average or window (docs/protocol.md, step 1)."""
+    return max(tsteps - 1, lahead - 1)
+
+
+def trailing_drop(task: str, horizon: int) -> int:
+    """Rows at the end whose forecast target lies beyond the series."""
+    return horizon if task == "forecast" else 0
 
 
 def split_sizes(cfg: DataConfig) -> tuple[int, int]:
@@ -152,21 +165,22 @@ class ModelConfig:
     cell: str = "lstm"
 
     def __post_init__(self) -> None:
-        _require_int("--units", self.units)
-        _require_choice("--cell", self.cell, CELLS)
+        _require_int("units", self.units)
+        _require_choice("cell", self.cell, CELLS)
         _require_int("n_features", self.n_features)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings; static in the compiled program (changing one recompiles)."""
+    """Optimisation settings. ``epochs`` is static in the compiled program (another count
+    recompiles); ``learning_rate`` is one of its inputs (another rate does not)."""
 
     epochs: int = 10
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
-        _require_int("--epochs", self.epochs)
-        _require_positive_finite("--lr", self.learning_rate)
+        _require_int("epochs", self.epochs)
+        _require_positive_finite("lr", self.learning_rate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,8 +194,8 @@ class ExperimentConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _require_int("--seeds", self.seeds)
-        _require_int("--seed", self.seed, 0, 2**31)
+        _require_int("seeds", self.seeds)
+        _require_int("seed", self.seed, 0, 2**31)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -196,3 +210,80 @@ class ExperimentConfig:
             seeds=d["seeds"],
             seed=d["seed"],
         )
+
+
+# Every setting of an experiment by its flat name (the CLI's flags, a sweep's grid keys),
+# with the config part and field it sets (None: ``ExperimentConfig`` itself).
+SETTINGS: dict[str, tuple[str | None, str]] = {
+    **{name: ("data", name) for name in ("input_len", "tsteps", "lahead", "batch_size", "data_seed")},
+    **{name: ("data", name) for name in ("amplitude", "train_ratio", "layout", "order", "task", "horizon")},
+    **{name: ("data", name) for name in ("standardize", "drop_missing")},
+    **{"data": ("data", "file"), "input": ("data", "input_col"), "target": ("data", "target_col")},
+    **{"units": ("model", "units"), "cell": ("model", "cell")},
+    **{"epochs": ("train", "epochs"), "lr": ("train", "learning_rate")},
+    **{"seeds": (None, "seeds"), "seed": (None, "seed")},
+}
+
+
+def settings_of(cfg: ExperimentConfig) -> dict[str, object]:
+    """Every setting of ``cfg`` by its flat name: the inverse of ``experiment_config``."""
+    parts = {"data": cfg.data, "model": cfg.model, "train": cfg.train, None: cfg}
+    return {name: getattr(parts[part], field) for name, (part, field) in SETTINGS.items()}
+
+
+def _resolve_task(s: dict[str, object]) -> None:
+    """The task a target column or ``task`` names, and the tsteps it implies (in place)."""
+    task, target = s.get("task"), s.get("target")
+    if task is not None and task not in TASKS[:2]:
+        raise ConfigError("task", f"must be one of {', '.join(TASKS[:2])}, got {task!r} (or name a `target` column)")
+    if task is not None and target is not None:
+        raise ConfigError("target", "names the column to output; it does not go with `task`")
+    s["task"] = "target" if target is not None else task or "moving-average"
+    if s["task"] != "moving-average":
+        s.setdefault("tsteps", 1)  # the moving-average window; other tasks have none
+
+
+def usable_rows(s: dict[str, object], file_rows: int) -> int:
+    """Of a data file's rows, those left once the windows and the target drop theirs: the
+    series' ``input_len``. s: resolved settings (task and tsteps set)."""
+    defaults = DataConfig()
+    tsteps, lahead = s.get("tsteps", defaults.tsteps), s.get("lahead", defaults.lahead)
+    horizon = s.get("horizon", defaults.horizon)
+    for name, value in (("tsteps", tsteps), ("lahead", lahead), ("horizon", horizon)):
+        _require_int(name, value)
+    assert isinstance(tsteps, int) and isinstance(lahead, int) and isinstance(horizon, int)  # checked above
+    dropped = leading_drop(tsteps, lahead) + trailing_drop(str(s["task"]), horizon)
+    if file_rows - dropped < 2:
+        problem = f"{s['data']!r} has {file_rows} rows; the windows and the target use {dropped}, too few"
+        raise ConfigError("data", problem)
+    return file_rows - dropped
+
+
+def experiment_config(settings: Mapping[str, object], file_rows: int | None = None) -> ExperimentConfig:
+    """An experiment from flat settings (names of ``SETTINGS``; the others keep their defaults).
+
+    A ``target`` column makes the task ``target``; a task other than the moving average
+    implies tsteps 1. With a ``data`` file, ``file_rows`` is its row count (after
+    ``drop_missing``) and ``input_len`` is what the windows leave of it.
+    """
+    s = dict(settings)
+    for name in s:
+        if name not in SETTINGS:
+            raise ConfigError(name, f"is not a setting; the settings are {', '.join(sorted(SETTINGS))}")
+    _resolve_task(s)
+    if s.get("data") is not None:
+        if "input_len" in s:
+            raise ConfigError("input_len", "sets the generated series' length; with `data` the file's rows are used")
+        if file_rows is None:
+            raise ValueError("experiment_config: file_rows is required with a data file")
+        s["input_len"] = usable_rows(s, file_rows)
+    parts: dict[str | None, dict[str, object]] = {"data": {}, "model": {}, "train": {}, None: {}}
+    for name, value in s.items():
+        part, field = SETTINGS[name]
+        parts[part][field] = value
+    return ExperimentConfig(
+        data=DataConfig(**parts["data"]),  # type: ignore[arg-type]  # each field checks its value
+        model=ModelConfig(**parts["model"]),  # type: ignore[arg-type]
+        train=TrainConfig(**parts["train"]),  # type: ignore[arg-type]
+        **parts[None],  # type: ignore[arg-type]
+    )

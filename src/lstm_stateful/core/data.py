@@ -106,10 +106,10 @@ def _scaled(cfg: DataConfig, columns: Columns) -> tuple[np.ndarray, np.ndarray |
     if not cfg.standardize:
         return columns.input, columns.target, Scaling()
     train_stop = cfg.to_drop + split_sizes(cfg)[0]  # raw rows the training windows see
-    x, x_mean, x_scale = _standardize(columns.input, train_stop, "--input")
+    x, x_mean, x_scale = _standardize(columns.input, train_stop, "input")
     if columns.target is None:  # the target is made from x, so it shares x's scaling
         return x, None, Scaling(x_mean, x_scale, x_mean, x_scale)
-    y, y_mean, y_scale = _standardize(columns.target, train_stop, "--target")
+    y, y_mean, y_scale = _standardize(columns.target, train_stop, "target")
     return x, y, Scaling(x_mean, x_scale, y_mean, y_scale)
 
 
@@ -133,7 +133,7 @@ def make_series(cfg: DataConfig, columns: Columns | None = None) -> Series:
     expected = cfg.input_len + cfg.to_drop + cfg.tail_drop
     if x.shape[0] != expected:
         drops = f"input_len {cfg.input_len} + {cfg.to_drop + cfg.tail_drop} dropped by the windows and target"
-        raise ConfigError("--data", f"the series has {x.shape[0]} points; this config needs {expected} ({drops})")
+        raise ConfigError("data", f"the series has {x.shape[0]} points; this config needs {expected} ({drops})")
     target = task_target(cfg, x, column)
     inputs = newest_first_windows(x, cfg.lahead)
     stop = x.shape[0] - cfg.tail_drop

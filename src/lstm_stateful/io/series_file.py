@@ -2,7 +2,7 @@
 
 ``iter_columns`` yields chunks in constant memory (``predict`` on a file of any length);
 ``read_columns`` is the whole file at once (``run``). Every problem a file can have is a
-``ConfigError`` on ``--data``, ``--input`` or ``--target`` naming the line (CSV, 1-based,
+``ConfigError`` on ``data``, ``input`` or ``target`` naming the line (CSV, 1-based,
 as an editor counts them) or the row (Parquet, 0-based), never a traceback. CSV lines
 starting with ``#`` are comments.
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pyarrow is optional (the parquet extra): imported when a Pa
 
 FORMATS = (".csv", ".parquet")
 CHUNK_ROWS = 65_536
-MISSING = "is empty (a missing value; --drop-missing skips such rows)"
+MISSING = "is empty (a missing value; `drop_missing` skips such rows)"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BEYOND_FLOAT32 = f"the model computes in float32, which holds magnitudes up to {FLOAT32_MAX:.7g} only"
 PARQUET_EXTRA = "reading .parquet files needs the parquet extra: pip install 'lstm-stateful[parquet]'"
@@ -56,9 +56,9 @@ def check_path(path: str | Path) -> Path:
     """The file exists, is a file, and has a format we read."""
     p = Path(path)
     if p.suffix.lower() not in FORMATS:
-        raise ConfigError("--data", f"{str(p)!r} is not a .csv or .parquet file")
+        raise ConfigError("data", f"{str(p)!r} is not a .csv or .parquet file")
     if not p.is_file():
-        raise ConfigError("--data", f"no such file: {str(p)!r}")
+        raise ConfigError("data", f"no such file: {str(p)!r}")
     if p.suffix.lower() == ".parquet":
         _parquet_module()  # here, so that predict says so before it loads the model
     return p
@@ -71,7 +71,7 @@ def _parquet_module() -> ModuleType:
     except ImportError as e:
         # Only a missing pyarrow is cured by the extra; a broken one says what broke.
         missing = (e.name or "").partition(".")[0] == "pyarrow"
-        raise ConfigError("--data", PARQUET_EXTRA if missing else f"cannot import pyarrow: {e}") from None
+        raise ConfigError("data", PARQUET_EXTRA if missing else f"cannot import pyarrow: {e}") from None
     return pq
 
 
@@ -81,7 +81,7 @@ def _duplicates(names: list[str], chosen: Iterable[str], path: Path) -> None:
     seen: set[str] = set()
     for name in names:
         if name in seen and (name or name in chosen):
-            raise ConfigError("--data", f"{str(path)!r} has more than one column named {name!r}")
+            raise ConfigError("data", f"{str(path)!r} has more than one column named {name!r}")
         seen.add(name)
 
 
@@ -134,7 +134,7 @@ def _csv_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]:
         reader = csv.reader(lines)
         header = [h.strip() for h in next(reader, [])]
         if not header:
-            raise ConfigError("--data", f"{str(path)!r} is empty: expected a header line of column names")
+            raise ConfigError("data", f"{str(path)!r} is empty: expected a header line of column names")
         _duplicates(header, names, path)
         _missing(names, header, flags, path)
         index = [header.index(c) for c in names]
@@ -144,7 +144,7 @@ def _csv_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]:
         for fields in reader:
             if len(fields) < len(header):
                 where = f"line {lines.line_no} of {str(path)!r}"
-                raise ConfigError("--data", f"{where} has {len(fields)} fields, the header {len(header)}")
+                raise ConfigError("data", f"{where} has {len(fields)} fields, the header {len(header)}")
             texts.append([fields[i] for i in index])
             line_nos.append(lines.line_no)
             if len(texts) == chunk:
@@ -185,7 +185,7 @@ def _parquet_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]
     try:
         reader = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises several types for a file that is not Parquet
-        raise ConfigError("--data", f"cannot read {str(path)!r} as Parquet: {e}") from None
+        raise ConfigError("data", f"cannot read {str(path)!r} as Parquet: {e}") from None
     columns, flags = list(reading.columns), reading.columns
     _duplicates(reader.schema_arrow.names, columns, path)
     _missing(columns, reader.schema_arrow.names, flags, path)
@@ -235,11 +235,11 @@ def iter_columns(path: str | Path, reading: Reading, chunk: int = CHUNK_ROWS) ->
         else:
             yield from _parquet_chunks(p, reading, chunk)
     except UnicodeDecodeError:
-        raise ConfigError("--data", f"{str(p)!r} is not a text CSV file (not UTF-8)") from None
+        raise ConfigError("data", f"{str(p)!r} is not a text CSV file (not UTF-8)") from None
     except csv.Error as e:
-        raise ConfigError("--data", f"{str(p)!r} is not valid CSV: {e}") from None
+        raise ConfigError("data", f"{str(p)!r} is not valid CSV: {e}") from None
     except OSError as e:
-        raise ConfigError("--data", f"cannot read {str(p)!r}: {e.strerror or e}") from None
+        raise ConfigError("data", f"cannot read {str(p)!r}: {e.strerror or e}") from None
 
 
 def read_columns(
@@ -247,11 +247,11 @@ def read_columns(
 ) -> Columns:
     """The whole input (and target) column, float64."""
     if input_col is None:
-        raise ConfigError("--input", "is required with --data: name the column that holds the input series")
-    flags = {input_col: "--input"} | ({target_col: "--target"} if target_col else {})
+        raise ConfigError("input", "is required with `data`: name the column that holds the input series")
+    flags = {input_col: "input"} | ({target_col: "target"} if target_col else {})
     chunks = [c.values for c in iter_columns(path, Reading(flags, drop_missing))]
     if not chunks:
-        raise ConfigError("--data", f"{str(path)!r} has a header but no rows")
+        raise ConfigError("data", f"{str(path)!r} has a header but no rows")
 
     def whole(column: str) -> np.ndarray:
         return np.concatenate([c[column] for c in chunks])

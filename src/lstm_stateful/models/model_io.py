@@ -3,7 +3,7 @@
 
 Loading checks the format and its version, the weights file's SHA-256 (a truncated or
 edited file is refused), and every array's name, shape and dtype against the config.
-Every problem is a ``ConfigError`` on ``--model``: one line, never a traceback.
+Every problem is a ``ConfigError`` on ``model``: one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -93,16 +93,16 @@ def save_model(directory: Path, params: cells.ModelParams, cfg: ExperimentConfig
 
 
 def _bad(path: Path, problem: str) -> ConfigError:
-    return ConfigError("--model", f"{str(path)!r}: {problem}")
+    return ConfigError("model", f"{str(path)!r}: {problem}")
 
 
 def _read_meta(directory: Path) -> dict:
     path = directory / CONFIG_FILE
     if not directory.is_dir():
-        raise ConfigError("--model", f"no model directory at {str(directory)!r}")
+        raise ConfigError("model", f"no model directory at {str(directory)!r}")
     subdirs = [m for m in MODES if (directory / m / CONFIG_FILE).is_file()]
     if not path.is_file() and subdirs:
-        raise _bad(directory, f"holds {' and '.join(subdirs)} models: give --model {directory / subdirs[0]}")
+        raise _bad(directory, f"holds {' and '.join(subdirs)} models: give `model` {directory / subdirs[0]}")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

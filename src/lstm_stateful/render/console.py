@@ -20,6 +20,30 @@ if TYPE_CHECKING:  # the CLI imports this module before JAX is loaded
     from lstm_stateful.engine.experiment import RunResult
 
 HEAD_ROWS = 5
+# Sequential training steps (epochs x batches) from which the progress bars update live,
+# once per epoch; about 3 s of training on a laptop CPU. The example has 8,000. (A live
+# bar needs a host callback in the program, which JAX does not keep in its cache.)
+LIVE_PROGRESS_STEPS = 100_000
+
+
+class RunConsole:
+    """What ``lstm-stateful run`` shows while it works (a ``commands.run.RunView``)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/yellow] {message}")
+
+    def started(self, cfg: ExperimentConfig) -> None:
+        print_banner(self.console, cfg)
+
+    def prepared(self, cfg: ExperimentConfig, series: Series, split: Split) -> None:
+        print_data(self.console, cfg, series, split)
+
+    def training(self, cfg: ExperimentConfig, steps: int) -> TrainingProgress:
+        live = steps >= LIVE_PROGRESS_STEPS
+        return TrainingProgress(self.console, cfg.train.epochs, cfg.seeds, live)
 
 
 def print_banner(console: Console, cfg: ExperimentConfig) -> None:
@@ -65,11 +89,12 @@ def print_data(console: Console, cfg: ExperimentConfig, series: Series, split: S
 
 
 class TrainingProgress:
-    """One progress bar per model: the stage (compiling, training), epochs done, median
-    losses. ``on_epoch`` advances it from inside the compiled program (live runs only);
-    ``finish`` fills it from the result."""
+    """One progress bar per model: the stage, epochs done, median losses. ``on_epoch``
+    advances it from inside the compiled program (None unless ``live``); ``finish`` fills
+    it from the result."""
 
-    def __init__(self, console: Console, epochs: int, n_seeds: int) -> None:
+    def __init__(self, console: Console, epochs: int, n_seeds: int, live: bool = False) -> None:
+        self.on_epoch = self._on_epoch if live else None
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -98,7 +123,7 @@ class TrainingProgress:
         status = f"median train {np.median(train):.2e}  val {np.median(val):.2e}"
         self._progress.update(self._tasks[mode], completed=epochs_done, status=status)
 
-    def on_epoch(self, index: jax.Array, stateful: jax.Array, train: jax.Array, val: jax.Array) -> None:
+    def _on_epoch(self, index: jax.Array, stateful: jax.Array, train: jax.Array, val: jax.Array) -> None:
         """From inside the training program: per-lane flags and losses, (L,) each."""
         flags, train_np, val_np = np.asarray(stateful), np.asarray(train), np.asarray(val)
         for mode in MODES:

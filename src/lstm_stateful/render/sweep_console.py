@@ -89,3 +89,28 @@ def print_sweep_summary(console: Console, rows: list[SummaryRow], spec: SweepSpe
     n_seeds = max((r.n_seeds for r in rows), default=0)
     stateful_ok = sum(r.verdict == "converged" for r in rows if r.mode == "stateful")
     console.print(f"Stateful converged (median over {n_seeds} seeds) in {stateful_ok} of {n_points} points.")
+
+
+class SweepConsole:
+    """What ``lstm-stateful sweep`` shows while it works (a ``commands.sweep.SweepView``)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/yellow] {message}")
+
+    def planned(self, spec: SweepSpec, todo: list[Group], stored_points: int) -> None:
+        """What the sweep will train, and what the store already holds."""
+        n_points = len(spec.points)
+        self.console.print(
+            f"Sweep: tsteps {list(spec.tsteps)} x lahead {list(spec.lahead)} = {n_points} grid points x "
+            f"{len(MODES)} models x {spec.base.seeds} seeds = {spec.trainings:,} trainings of "
+            f"{spec.base.train.epochs} epochs."
+        )
+        if stored_points:
+            rest = f"training the other {n_points - stored_points}" if todo else "nothing left to train"
+            self.console.print(f"{stored_points} of {n_points} points are already in the store; {rest}.")
+
+    def training(self, spec: SweepSpec, todo: list[Group], stored_trainings: int) -> SweepProgress:
+        return SweepProgress(self.console, todo, stored_trainings, spec.trainings)

@@ -29,7 +29,7 @@ DASK_EXTRA = "training on Dask needs the dask extra: pip install 'lstm-stateful[
 
 
 def require_dask(flag: str) -> None:
-    """Raise a ``ConfigError`` on ``flag`` (``--workers`` or ``--scheduler``) when Dask's
+    """Raise a ``ConfigError`` on ``flag`` (``workers`` or ``scheduler``) when Dask's
     ``distributed`` is not installed."""
     try:
         import distributed  # noqa: F401
@@ -82,7 +82,7 @@ class DaskExecutor:
 
     @classmethod
     def local_cluster(cls, workers: int) -> DaskExecutor:
-        require_dask("--workers")
+        require_dask("workers")
         from distributed import Client, LocalCluster
 
         cluster = LocalCluster(
@@ -92,13 +92,13 @@ class DaskExecutor:
 
     @classmethod
     def connect(cls, scheduler: str) -> DaskExecutor:
-        require_dask("--scheduler")
+        require_dask("scheduler")
         from distributed import Client
 
         try:
             return cls(Client(scheduler, timeout=CONNECT_TIMEOUT_S))
         except (OSError, TimeoutError, ValueError) as e:
-            raise ConfigError("--scheduler", f"cannot connect to Dask scheduler {scheduler!r}: {e}") from None
+            raise ConfigError("scheduler", f"cannot connect to Dask scheduler {scheduler!r}: {e}") from None
 
     def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]:
         from distributed import as_completed

@@ -64,12 +64,12 @@ class SweepSpec:
     base: ExperimentConfig = dataclasses.field(default_factory=ExperimentConfig)
 
     def __post_init__(self) -> None:
-        for flag, values in (("--tsteps", self.tsteps), ("--lahead", self.lahead)):
+        for flag, values in (("tsteps", self.tsteps), ("lahead", self.lahead)):
             if not values:
                 raise ConfigError(flag, "the grid is empty: give at least one value")
         if len(self.tsteps) * len(self.lahead) > MAX_POINTS:
             raise ConfigError(
-                "--lahead", f"the grid has {len(self.tsteps) * len(self.lahead):,} points; at most {MAX_POINTS:,}"
+                "lahead", f"the grid has {len(self.tsteps) * len(self.lahead):,} points; at most {MAX_POINTS:,}"
             )
         for point in self.points:  # each point's DataConfig names the flag that does not fit
             self.config(point)

@@ -121,7 +121,7 @@ class Store:
         self._db = connection
 
     @classmethod
-    def open(cls, path: Path, flag: str = "--store") -> Store:
+    def open(cls, path: Path, flag: str = "store") -> Store:
         """Open or create the store; a bad path, a file that is not a store, or another
         schema version raise ``ConfigError`` naming ``flag``."""
         try:
@@ -144,7 +144,7 @@ class Store:
             raise ConfigError(
                 flag,
                 f"{str(path)!r} was written with store schema version {found['value']}; this version of "
-                f"lstm-stateful reads version {SCHEMA_VERSION}: use another --store or --out",
+                f"lstm-stateful reads version {SCHEMA_VERSION}: use another `store` or `out`",
             )
         return cls(path, db)
 

@@ -1,0 +1,185 @@
+"""``sweep``: every grid point, every seed, both models, kept in a store; and its redraw.
+
+``sweep`` trains the points the store lacks (on this machine or a Dask cluster) and
+writes ``summary.csv``, the phase diagram and ``report.html``; ``redraw`` writes them again
+from the store alone. What the terminal shows meanwhile goes through a ``SweepView``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Protocol
+
+from lstm_stateful.core.config import ExperimentConfig, experiment_config
+from lstm_stateful.core.errors import ConfigError
+from lstm_stateful.io import dirs
+from lstm_stateful.sweep import executors
+from lstm_stateful.sweep.grid import Group, SweepSpec
+from lstm_stateful.sweep.store import Store
+from lstm_stateful.sweep.summary import SummaryRow
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepOptions:
+    """How and where a sweep runs, as opposed to what it trains (the ``SweepSpec``).
+
+    out: the output directory; store: the SQLite store (None: ``out/sweep.sqlite``);
+    jobs: groups trained at once in this process; workers: train on a new Dask
+    LocalCluster of that many processes instead; scheduler: or on an existing Dask cluster;
+    cache: use JAX's persistent compilation cache.
+    """
+
+    out: Path = Path("runs/sweep")
+    store: Path | None = None
+    jobs: int = 2
+    workers: int | None = None
+    scheduler: str | None = None
+    cache: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("jobs", "workers"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise ConfigError(name, f"must be a positive integer, got {value!r}")
+        if self.workers is not None and self.scheduler is not None:
+            raise ConfigError(
+                "workers", "use `workers` (a new local cluster) or `scheduler` (an existing one), not both"
+            )
+
+    @property
+    def store_path(self) -> Path:
+        return self.store or self.out / "sweep.sqlite"
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepOutput:
+    """A finished (or redrawn) sweep: its spec, summary rows, where its files are, groups
+    trained now (0 for a redraw or a sweep already complete), and seconds taken."""
+
+    spec: SweepSpec
+    rows: list[SummaryRow]
+    out_dir: Path
+    store_path: Path
+    groups_trained: int
+    seconds: float
+
+
+class ProgressView(Protocol):
+    def group_done(self, group: Group) -> None: ...
+
+
+class SweepView(Protocol):
+    """What a front end shows during a sweep (the CLI's is ``render.sweep_console.SweepConsole``)."""
+
+    def warn(self, message: str) -> None: ...
+
+    def planned(self, spec: SweepSpec, todo: list[Group], stored_points: int) -> None: ...
+
+    def training(
+        self, spec: SweepSpec, todo: list[Group], stored_trainings: int
+    ) -> AbstractContextManager[ProgressView]: ...
+
+
+class _Quiet:
+    def warn(self, message: str) -> None:
+        pass
+
+    def planned(self, spec: SweepSpec, todo: list[Group], stored_points: int) -> None:
+        pass
+
+    def training(
+        self, spec: SweepSpec, todo: list[Group], stored_trainings: int
+    ) -> AbstractContextManager[ProgressView]:
+        return nullcontext(self)
+
+    def group_done(self, group: Group) -> None:
+        pass
+
+
+def base_config(settings: Mapping[str, object]) -> ExperimentConfig:
+    """The config every grid point shares, from flat settings (``experiment_config``'s);
+    tsteps and lahead are the grid's axes, set per point."""
+    for name in ("tsteps", "lahead"):
+        if name in settings:
+            raise ConfigError(name, "is an axis of the grid: give its values to the SweepSpec")
+    return experiment_config({**settings, "tsteps": 1, "lahead": 1})
+
+
+def sweep(spec: SweepSpec, options: SweepOptions | None = None, view: SweepView | None = None) -> SweepOutput:
+    """Train the grid points of ``spec`` the store lacks, then write the sweep's files.
+
+    Each group is written to the store as it finishes; on an interrupt the finished groups
+    stay there, and the same call again trains only the rest.
+    """
+    start, options, view = time.perf_counter(), options or SweepOptions(), view or _Quiet()
+    out = dirs.writable(options.out, "out")
+    db = Store.open(options.store_path)
+    try:
+        todo, done = db.pending(spec)
+        view.planned(spec, todo, len(done))
+        if todo:
+            _train(spec, db, todo, len(done) * spec.trainings_per_point, options, view)
+        records = db.records(spec)
+    finally:
+        db.close()
+    rows = _write_files(spec, records, out)
+    return SweepOutput(spec, rows, out, options.store_path, len(todo), time.perf_counter() - start)
+
+
+def redraw(options: SweepOptions | None = None, given: Iterable[str] = ()) -> SweepOutput:
+    """Write the files of the last sweep recorded in the store again, training nothing.
+    ``given``: grid settings the caller also set (refused: the store's spec is the grid)."""
+    start, options = time.perf_counter(), options or SweepOptions()
+    for name in given:
+        raise ConfigError(name, "`report` redraws the last sweep recorded in the store; it takes no grid settings")
+    path = options.store_path
+    if not path.is_file():
+        raise ConfigError("store", f"no sweep store at {str(path)!r}: run the sweep first, or give `store`")
+    db = Store.open(path)
+    try:
+        spec = db.latest_sweep()
+        if spec is None:
+            raise ConfigError("store", f"{str(path)!r} records no sweep yet")
+        records = db.records(spec)
+    finally:
+        db.close()
+    rows = _write_files(spec, records, dirs.writable(options.out, "out"))
+    return SweepOutput(spec, rows, options.out, path, 0, time.perf_counter() - start)
+
+
+def _write_files(spec: SweepSpec, records: list, out: Path) -> list[SummaryRow]:
+    """summary.csv, the phase diagram and report.html; returns the summary rows."""
+    from lstm_stateful.render import sweep_report
+    from lstm_stateful.render.report import write_report
+
+    rows = sweep_report.write_sweep_files(spec, records, out)
+    write_report(out)
+    return rows
+
+
+def _executor(options: SweepOptions) -> executors.LocalExecutor | executors.DaskExecutor:
+    if options.scheduler is not None:
+        return executors.DaskExecutor.connect(options.scheduler)
+    if options.workers is not None:
+        return executors.DaskExecutor.local_cluster(options.workers)
+    return executors.LocalExecutor(options.jobs)
+
+
+def _train(spec: SweepSpec, db: Store, todo: list[Group], stored: int, options: SweepOptions, view: SweepView) -> None:
+    from lstm_stateful.core import compile_cache
+    from lstm_stateful.sweep.training import run_sweep
+
+    executor = _executor(options)
+    if options.cache and isinstance(executor, executors.DaskExecutor):
+        executor.cache_dir = str(compile_cache.default_cache_dir())  # each worker turns it on
+    elif options.cache and (problem := compile_cache.enable(compile_cache.default_cache_dir())):
+        view.warn(f"{problem}; compiling without it")
+    try:
+        with view.training(spec, todo, stored) as progress:
+            run_sweep(spec, db, executor, on_group=progress.group_done)
+    finally:
+        executor.close()
