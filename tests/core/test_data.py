@@ -95,8 +95,8 @@ def test_contiguous_layout_makes_each_slot_a_stream() -> None:
     fed = batched.reshape(1, -1)  # what a model outputs, batch after batch
     np.testing.assert_array_equal(data.time_order(fed, 3, "contiguous")[0], rows)
     np.testing.assert_array_equal(data.time_order(fed, 3, "interleaved"), fed)
-    assert data.stream_starts(12, 3, "contiguous").tolist() == [0, 4, 8]
-    assert data.stream_starts(12, 3, "interleaved").tolist() == [0]
+    assert data.stream_rows(12, 3, "contiguous").tolist() == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert data.stream_rows(12, 3, "interleaved").tolist() == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8, 11]]
 
 
 def test_oldest_first_reverses_each_window() -> None:
@@ -153,6 +153,7 @@ def test_standardize_uses_training_rows_only() -> None:
         ({"task": "forecast", "tsteps": 1, "horizon": 0}, "horizon"),
         ({"file": "f.csv", "input_col": "x", "input_len": 10, "batch_size": 9}, "batch_size"),
         ({"input_len": 100, "batch_size": 16, "tsteps": 3, "layout": "contiguous"}, "batch_size"),
+        ({"input_len": 100, "batch_size": 16, "tsteps": 3}, "batch_size"),  # interleaved: 16 streams of 1 test row
     ],
 )
 def test_bad_data_options(kwargs: dict, flag: str) -> None:

@@ -41,10 +41,19 @@ def test_score_r2_and_skip() -> None:
     assert skipped.mse[0] == 0.0
 
 
+def test_no_score_on_no_point() -> None:
+    y = np.zeros((4, 1), np.float32)
+    with pytest.raises(ValueError, match="no test point is scored"):
+        evaluate.score(y, y[None], scored=np.zeros(4, bool))
+
+
 def test_scored_points_per_layout_and_task() -> None:
-    # Stateful starts each test stream from zeros: tsteps-1 points per stream go unscored.
+    # Stateful starts each batch slot from zeros: tsteps-1 points per slot go unscored.
+    # Interleaved at batch 4, slot i runs through rows i, i+4, i+8: rows 0-7 are warm-up.
     inter = data.DataConfig(tsteps=3, batch_size=4)
-    assert evaluate.scored_points("stateful", inter, 12).tolist() == [False] * 2 + [True] * 10
+    assert evaluate.scored_points("stateful", inter, 12).tolist() == [False] * 8 + [True] * 4
+    single = data.DataConfig(tsteps=3, batch_size=1)
+    assert evaluate.scored_points("stateful", single, 12).tolist() == [False] * 2 + [True] * 10
     assert evaluate.scored_points("stateless", inter, 12).all()
     contiguous = data.DataConfig(tsteps=3, batch_size=4, layout="contiguous")
     expected = [False, False, True] * 4  # 4 streams of 3 points each

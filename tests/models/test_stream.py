@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lstm_stateful.core import cells, train
+from lstm_stateful.core import data as data_mod
 from lstm_stateful.core.config import DataConfig, ExperimentConfig, ModelConfig
 from lstm_stateful.core.data import Scaling
 from lstm_stateful.core.errors import ConfigError
@@ -82,6 +83,25 @@ def test_stream_equals_the_training_programs_test_pass(tmp_path: Path) -> None:
     _, expected = train.evaluate_batches(model.params, cells.zero_carry(1, model.model), jnp.asarray(True), data)
     ours = stream.Predictor(model).predict(x.astype(np.float64))[2:]
     np.testing.assert_allclose(ours, np.asarray(expected)[:, 0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["interleaved", "contiguous"])
+def test_a_model_trained_in_batches_reproduces_its_test_pass(tmp_path: Path, layout: str) -> None:
+    # Trained interleaved at batch 4, the state went from row t to row t + 4; a stream
+    # keeps 4 states in turn and so equals the model's own test predictions. Contiguous:
+    # one slot is one stream, so a stream equals each slot alone.
+    model = saved_model(tmp_path, batch_size=4, layout=layout)._replace(scaling=Scaling())
+    x = SERIES[:202].astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(x, 3)[:, ::-1, None]  # (200, 3, 1)
+    if layout == "contiguous":
+        windows, x = windows[:50], x[:52]  # the first slot's stream
+    b = 4 if layout == "interleaved" else 1
+    xs = jnp.asarray(data_mod.batches(windows, b, layout))
+    batches = train.Batches(xs, jnp.zeros((*xs.shape[:2], 1), jnp.float32))
+    _, expected = train.evaluate_batches(model.params, cells.zero_carry(b, model.model), jnp.asarray(True), batches)
+    ours = stream.Predictor(model).predict(x.astype(np.float64))[2:]
+    np.testing.assert_allclose(ours, np.asarray(expected)[:, 0], rtol=1e-6, atol=1e-6)
+    assert stream.slots(model) == b
 
 
 def test_scaling_applies_both_ways(tmp_path: Path) -> None:

@@ -119,10 +119,10 @@ class DataConfig:
                 f"({self.tsteps}) so the stateful score has a point left after dropping tsteps-1",
             )
         per_stream = n_test // self.batch_size
-        if self.layout == "contiguous" and per_stream < self.tsteps:
+        if per_stream < self.tsteps:
             raise ConfigError(
                 "batch_size",
-                f"cuts the {n_test} test rows into {self.batch_size} contiguous streams of {per_stream}; "
+                f"cuts the {n_test} test rows into {self.batch_size} {self.layout} streams of {per_stream}; "
                 f"each needs at least `tsteps` ({self.tsteps}) rows so its stateful score keeps a point",
             )
 

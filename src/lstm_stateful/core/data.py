@@ -17,7 +17,7 @@ from lstm_stateful.core.errors import ConfigError
 
 __all__ = [
     *("Columns", "DataConfig", "Scaling", "Series", "Split", "batches", "make_series", "split", "split_sizes"),
-    *("stream_starts", "test_part", "time_order"),
+    *("stream_rows", "test_part", "time_order"),
 ]
 
 
@@ -184,7 +184,12 @@ def time_order(predictions: np.ndarray, batch_size: int, layout: str) -> np.ndar
     return np.swapaxes(per_batch, 1, 2).reshape(predictions.shape)
 
 
-def stream_starts(n: int, batch_size: int, layout: str) -> np.ndarray:
-    """Indices of the rows (of n, time order) where a stateful model starts from a zero state
-    when it predicts them batch by batch: row 0, or each contiguous stream's first row."""
-    return np.arange(0, n, n // batch_size) if layout == "contiguous" else np.array([0])
+def stream_rows(n: int, batch_size: int, layout: str) -> np.ndarray:
+    """(batch_size, n // batch_size): the rows (of n, time order) each batch slot runs through,
+    in the order it sees them. A stateful model carries its state along a slot, from a zero
+    state at the slot's first row: contiguous slots run through consecutive rows; interleaved
+    ones (Keras's) through every batch_size-th row."""
+    rows = np.arange(n - n % batch_size)
+    if layout == "contiguous":
+        return rows.reshape(batch_size, -1)
+    return rows.reshape(-1, batch_size).T

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_stateful.core.data import DataConfig, Series, stream_starts
+from lstm_stateful.core.data import DataConfig, Series, stream_rows
 
 # A seed converged when it explains at least this share of the test target's variance,
 # i.e. its test MSE is at most a tenth of the best constant predictor's.
@@ -75,14 +75,13 @@ def floors(cfg: DataConfig, test: Series) -> Floors:
 
 
 def scored_points(mode: str, cfg: DataConfig, n: int) -> np.ndarray:
-    """(n,) bool: the test points a model is scored on. The stateful model starts each
-    stream of the test set from a zero state (one stream, or batch_size contiguous ones),
-    so the tsteps-1 outputs after each start cannot know the average's older terms (the
-    example drops them too). The stateless model is scored on every point."""
+    """(n,) bool: the test points a model is scored on. The stateful model starts each batch
+    slot of the test set from a zero state (``data.stream_rows``), so the first tsteps-1
+    outputs of each slot cannot know the average's older terms (the example drops them
+    too, at batch size 1). The stateless model is scored on every point."""
     scored = np.ones(n, bool)
     if mode == "stateful" and cfg.task == "moving-average":
-        for start in stream_starts(n, cfg.batch_size, cfg.layout):
-            scored[start : start + cfg.tsteps - 1] = False
+        scored[stream_rows(n, cfg.batch_size, cfg.layout)[:, : cfg.tsteps - 1].ravel()] = False
     return scored
 
 
@@ -99,6 +98,8 @@ def score(y_true: np.ndarray, predictions: np.ndarray, scored: np.ndarray | None
     """y_true: (n, 1); predictions: (S, n, 1), time order. Only the points where
     ``scored`` (n,) is true count (see ``scored_points``); all of them by default."""
     keep = np.ones(y_true.shape[0], bool) if scored is None else scored
+    if not keep.any():  # configs leave every stream a point (DataConfig); never a score of nothing
+        raise ValueError("score: no test point is scored")
     y = y_true[keep, 0].astype(np.float64)
     pred = predictions[:, keep, 0].astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):

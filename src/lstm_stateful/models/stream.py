@@ -7,6 +7,11 @@ chunks of any sizes gives exactly what one call on the whole series gives. The f
 ``lahead - 1`` points of a stream fill the window and predict NaN (training drops those
 rows too); a stateful model's state does not move until the window is full.
 
+A stateful model trained with the interleaved layout at batch size B > 1 carried its
+state from a row to the row B later (sample i of batch k+1 continues sample i of batch k):
+each stream then keeps B states, and its n-th full window goes to state n mod B, as in
+training, so the predictor reproduces the model's own test predictions.
+
 ``stream_chunk`` is the pure, compiled core; ``Predictor`` holds a stream's state
 between calls and converts raw values to the model's units and back.
 """
@@ -29,22 +34,32 @@ from lstm_stateful.models.model_io import SavedModel, load_model
 class StreamState(NamedTuple):
     """One state per stream, B streams.
 
-    carry: the cell's state, (B, units) per array; window: (B, lahead) latest values in
-    model units, newest first; filled: (B,) int32, values seen so far, capped at lahead.
+    carry: the cell's states, (B, slots, units) per array (see ``slots``); window:
+    (B, lahead) latest values in model units, newest first; filled: (B,) int32, values
+    seen so far, capped at lahead; steps: (B,) int32, full windows seen (predictions made).
     """
 
     carry: Carry
     window: jax.Array
     filled: jax.Array
+    steps: jax.Array
+
+
+def slots(model: SavedModel) -> int:
+    """States per stream: the training batch size for a stateful model trained interleaved
+    (its state skipped batch_size rows), else 1."""
+    d = model.data
+    return d.batch_size if model.mode == "stateful" and d.layout == "interleaved" else 1
 
 
 def initial_state(model: SavedModel, batch_size: int) -> StreamState:
-    """Every stream empty: zero state, empty window."""
-    lahead = model.data.lahead
+    """Every stream empty: zero states, empty window."""
+    carry = jax.tree.map(lambda c: jnp.repeat(c[:, None], slots(model), axis=1), zero_carry(batch_size, model.model))
     return StreamState(
-        carry=zero_carry(batch_size, model.model),
-        window=jnp.zeros((batch_size, lahead), jnp.float32),
+        carry=carry,
+        window=jnp.zeros((batch_size, model.data.lahead), jnp.float32),
         filled=jnp.zeros((batch_size,), jnp.int32),
+        steps=jnp.zeros((batch_size,), jnp.int32),
     )
 
 
@@ -58,7 +73,8 @@ def stream_chunk(
     state does not move). Returns the state after the last valid step and the
     predictions (T, B) in model units, NaN until a stream's window is full.
     """
-    lahead = state.window.shape[1]
+    lahead, n_slots = state.window.shape[1], jax.tree.leaves(state.carry)[0].shape[1]
+    streams = jnp.arange(state.window.shape[0])
 
     def step(s: StreamState, inputs: tuple[jax.Array, jax.Array]) -> tuple[StreamState, jax.Array]:
         x, ok = inputs
@@ -66,11 +82,17 @@ def stream_chunk(
         filled = jnp.minimum(s.filled + 1, lahead)
         ready = filled >= lahead
         seq = (window[:, ::-1] if oldest_first else window)[..., None]
-        start = s.carry if stateful else jax.tree.map(jnp.zeros_like, s.carry)
+        slot = s.steps % n_slots
+        start = jax.tree.map(lambda c: c[streams, slot], s.carry)
+        start = start if stateful else jax.tree.map(jnp.zeros_like, start)
         carry, pred = forward(params, start, seq)
         # The state moves only once the window is full (training never saw shorter ones).
-        carry = jax.tree.map(lambda new, old: jnp.where(ready[:, None], new, old), carry, s.carry)
-        moved = StreamState(carry, window, filled)
+        carry = jax.tree.map(
+            lambda old, new: old.at[streams, slot].set(jnp.where(ready[:, None], new, old[streams, slot])),
+            s.carry,
+            carry,
+        )
+        moved = StreamState(carry, window, filled, s.steps + ready.astype(jnp.int32))
         return jax.tree.map(lambda new, old: jnp.where(ok, new, old), moved, s), jnp.where(ready, pred[:, 0], jnp.nan)
 
     return jax.lax.scan(step, state, (xs, valid))
@@ -100,7 +122,8 @@ class Predictor:
     >>> saved = p.snapshot(); ...; p.restore(saved)
 
     Values and predictions are in the data's own units (the saved scaling is applied).
-    The batch size is the predictor's, independent of the one the model trained with.
+    The batch size is the predictor's, independent of the one the model trained with
+    (a stateful model trained interleaved keeps that many states per stream: see above).
     """
 
     def __init__(self, model: SavedModel, batch_size: int = 1) -> None:

@@ -143,7 +143,7 @@ def _unscored_caption(cfg: ExperimentConfig) -> str | None:
     d = cfg.data
     if d.task != "moving-average" or d.tsteps == 1:
         return None
-    where = f"of each of the {d.batch_size} test streams" if d.layout == "contiguous" else "points"
+    where = f"points of each of the {d.batch_size} {d.layout} test streams" if d.batch_size > 1 else "points"
     return f"the stateful model is scored without its first tsteps-1 {where}"
 
 
