@@ -1,7 +1,20 @@
 """lstm-stateful: stateful vs stateless recurrent networks on time series, in JAX.
 
 The public API below is loaded on first use, so that importing a light module (the figure
-process imports ``lstm_stateful.render.plots``) does not import JAX.
+process imports ``lstm_stateful.render.plots``) does not import JAX. The package is laid
+out by role, each layer importing only those below it:
+
+    core/      configs, errors, cells, optimizer, training, data, evaluation (pure numerics)
+    io/        series files, provenance, atomic writes, output directories
+    engine/    the experiment: config -> data -> one compiled training program -> scores
+    models/    saved models and the streaming predictor
+    sweep/     grid, store, executors, sweep training, summary
+    render/    console, figures, HTML pages, a run's output files
+    commands/  run, sweep, predict, report: a validated config in, a result object out
+    cli.py     flags -> configs -> a command -> print
+
+The commands are exported as ``run_command``, ``sweep_command``, ``predict_command`` and
+``report_command`` (``run`` is the experiment itself, with no files).
 """
 
 from __future__ import annotations
@@ -16,33 +29,46 @@ _EXPORTS = {
         "DenseParams", "GRUParams", "LSTMCarry", "LSTMParams", "ModelParams", "RNNCarry", "SimpleRNNParams",
         "cell_step", "dense", "forward", "gru_cell", "init_params", "lstm_cell", "simple_cell", "zero_carry",
     ),
-    "lstm_stateful.core.config": ("DataConfig", "ExperimentConfig", "ModelConfig", "TrainConfig"),
+    "lstm_stateful.core.config": (
+        "DataConfig", "ExperimentConfig", "ModelConfig", "TrainConfig", "SETTINGS", "experiment_config", "settings_of",
+    ),
     "lstm_stateful.core.data": (
-        "Columns", "Scaling", "Series", "Split", "batches", "make_series", "split", "time_order",
+        "Columns", "Scaling", "Series", "Split", "batches", "make_series", "split", "stream_rows", "time_order",
     ),
     "lstm_stateful.core.errors": ("ConfigError",),
     "lstm_stateful.core.evaluate": ("Floors", "Scores", "banner", "floors", "score", "verdict"),
-    "lstm_stateful.sweep.executors": ("DaskExecutor", "LocalExecutor"),
-    "lstm_stateful.engine.experiment": ("ModeResult", "RunResult", "run"),
-    "lstm_stateful.models.model_io": ("SavedModel", "load_model", "save_model"),
-    "lstm_stateful.io.series_file": ("read_columns",),
-    "lstm_stateful.models.stream": ("Predictor", "StreamState", "stream_chunk"),
-    "lstm_stateful.sweep.grid": ("Point", "Group", "SweepSpec", "point_key", "parse_range"),
     "lstm_stateful.core.optim": ("keras_adam",),
+    "lstm_stateful.core.train": ("Batches", "FitResult", "evaluate_batches", "fit", "fit_problems", "init_seeds"),
+    "lstm_stateful.engine.experiment": ("ModeResult", "RunResult", "Training", "prepare", "run", "train"),
+    "lstm_stateful.io.series_file": ("read_columns",),
+    "lstm_stateful.models.model_io": ("SavedModel", "load_model", "save_model"),
+    "lstm_stateful.models.stream": ("Predictor", "StreamState", "stream_chunk"),
+    "lstm_stateful.sweep.executors": ("DaskExecutor", "LocalExecutor"),
+    "lstm_stateful.sweep.grid": ("Point", "Group", "SweepSpec", "point_key", "parse_range"),
     "lstm_stateful.sweep.store": ("Record", "Store"),
     "lstm_stateful.sweep.summary": ("SummaryRow", "summarize"),
     "lstm_stateful.sweep.training": ("run_sweep", "train_group"),
-    "lstm_stateful.core.train": ("Batches", "FitResult", "evaluate_batches", "fit", "fit_problems", "init_seeds"),
+    "lstm_stateful.commands.run": ("RunOptions", "RunOutput", "configure", "rerun_config"),
+    "lstm_stateful.commands.sweep": ("SweepOptions", "SweepOutput", "base_config", "redraw"),
+    "lstm_stateful.commands.predict": ("PredictConfig", "PredictOutput"),
 }  # fmt: skip
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+# Exported under another name: (module, attribute).
+_RENAMED = {
+    "run_command": ("lstm_stateful.commands.run", "run"),
+    "sweep_command": ("lstm_stateful.commands.sweep", "sweep"),
+    "predict_command": ("lstm_stateful.commands.predict", "predict"),
+    "report_command": ("lstm_stateful.commands.report", "report"),
+}
+_SOURCE = {name: (module, name) for module, names in _EXPORTS.items() for name in names} | _RENAMED
 
-__all__ = sorted(_MODULE_OF)
+__all__ = sorted(_SOURCE)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _MODULE_OF:
+    if name not in _SOURCE:
         raise AttributeError(f"module 'lstm_stateful' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    module, attribute = _SOURCE[name]
+    value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value
     return value
 
