@@ -76,7 +76,7 @@ class RunView(Protocol):
 class _Quiet:
     """A view that shows nothing: ``run`` called from Python."""
 
-    on_epoch = None
+    on_epoch: Callable[..., None] | None = None
 
     def warn(self, message: str) -> None:
         pass
@@ -130,7 +130,8 @@ def rerun_config(results: Path, given: Iterable[str] = ()) -> ExperimentConfig:
         return cfg
     if not Path(recorded["path"]).is_file():
         raise ConfigError("from", f"the data file of that run, {recorded['path']!r}, is gone")
-    if provenance.data_file(recorded["path"])["sha256"] != recorded["sha256"]:
+    current = provenance.data_file(recorded["path"])  # not None: the path is a file (checked above)
+    if current is None or current["sha256"] != recorded["sha256"]:
         raise ConfigError("from", f"{recorded['path']!r} has changed since that run (its SHA-256 differs)")
     # The recorded absolute path: the rerun need not start in the first run's directory.
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, file=recorded["path"]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -24,13 +24,20 @@ from lstm_stateful.core.optim import keras_adam
 # Called once per epoch from inside the compiled program with (epoch index, stateful
 # flags (L,), train losses (L,), validation losses (L,)); used for progress display.
 EpochCallback = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], None]
+# What the loops carry: weights and optimizer state from epoch to epoch; within an
+# epoch, from batch to batch, the recurrent state too.
+_TrainState = tuple[ModelParams, optax.OptState]
+_StepState = tuple[ModelParams, optax.OptState, Carry]
 
 
 class Batches(NamedTuple):
-    """x: (n_batches, batch, lahead, n_features); y: (n_batches, batch, 1)."""
+    """x: (n_batches, batch, lahead, n_features); y: (n_batches, batch, 1).
 
-    x: jax.Array
-    y: jax.Array
+    Host (NumPy) arrays as ``data.batches`` makes them; device arrays, or tracers, inside ``fit``.
+    """
+
+    x: jax.Array | np.ndarray
+    y: jax.Array | np.ndarray
 
 
 class FitResult(NamedTuple):
@@ -87,16 +94,25 @@ def _train_epoch(
     pass computed with the pre-update weights (Keras semantics).
     """
 
-    def step(state: tuple, batch: tuple[jax.Array, jax.Array]) -> tuple[tuple, jax.Array]:
+    def step(state: _StepState, batch: tuple[jax.Array, jax.Array]) -> tuple[_StepState, jax.Array]:
         p, o, carry = state
         grad_fn = jax.value_and_grad(_loss, has_aux=True)
         (loss, carry), grads = grad_fn(p, _start(stateful, carry), *batch)
         updates, o = opt.update(grads, o, p)
         return (optax.apply_updates(p, updates), o, carry), loss
 
-    init = (params, opt_state, zero_carry(data.x.shape[1], model))
-    (params, opt_state, carry), losses = jax.lax.scan(step, init, tuple(data))
+    init: _StepState = (params, opt_state, zero_carry(data.x.shape[1], model))
+    (params, opt_state, carry), losses = jax.lax.scan(step, init, _xs(data))
     return params, opt_state, carry, losses
+
+
+def _xs(data: Batches) -> tuple[jax.Array, jax.Array]:
+    """The batches as ``lax.scan``'s xs: (x, y), each scanned over its leading axis.
+
+    Inside ``fit`` both are traced ``jax.Array``s; outside it ``lax.scan`` converts host
+    arrays itself, so the cast only narrows the annotation, it converts nothing.
+    """
+    return cast(tuple[jax.Array, jax.Array], (data.x, data.y))
 
 
 def evaluate_batches(
@@ -105,12 +121,12 @@ def evaluate_batches(
     """Forward over the batches in order, one seed: (batch losses (n_batches,),
     predictions (n_batches * batch, 1)). Stateful: the state carries from ``carry``."""
 
-    def step(c: Carry, batch: tuple[jax.Array, jax.Array]) -> tuple[Carry, tuple]:
+    def step(c: Carry, batch: tuple[jax.Array, jax.Array]) -> tuple[Carry, tuple[jax.Array, jax.Array]]:
         x, y = batch
         c, pred = forward(params, _start(stateful, c), x)
         return c, (_mse(y, pred), pred)
 
-    _, (losses, preds) = jax.lax.scan(step, carry, tuple(data))
+    _, (losses, preds) = jax.lax.scan(step, carry, _xs(data))
     return losses, preds.reshape(-1, 1)
 
 
@@ -131,18 +147,20 @@ def _fit_lanes(
     zeros = zero_carry(test_data.x.shape[1], model)
     lanes = jnp.broadcast_to(stateful, jax.tree.leaves(params)[0].shape[:1])
 
-    def one_lane(p: ModelParams, o: optax.OptState, flag: jax.Array) -> tuple:
+    def one_lane(
+        p: ModelParams, o: optax.OptState, flag: jax.Array
+    ) -> tuple[ModelParams, optax.OptState, jax.Array, jax.Array]:
         p, o, carry, train_losses = _train_epoch(p, o, flag, train_data, opt, model)
         val_losses, _ = evaluate_batches(p, carry, flag, test_data)
         return p, o, jnp.mean(train_losses), jnp.mean(val_losses)
 
-    def epoch(state: tuple, index: jax.Array) -> tuple[tuple, tuple[jax.Array, jax.Array]]:
+    def epoch(state: _TrainState, index: jax.Array) -> tuple[_TrainState, tuple[jax.Array, jax.Array]]:
         p, o, train_loss, val_loss = jax.vmap(one_lane)(*state, lanes)
         if on_epoch is not None:
             jax.debug.callback(on_epoch, index, lanes, train_loss, val_loss)
         return (p, o), (train_loss, val_loss)
 
-    state = (params, jax.vmap(opt.init)(params))
+    state: _TrainState = (params, jax.vmap(opt.init)(params))
     (params, _), (train_loss, val_loss) = jax.lax.scan(epoch, state, jnp.arange(epochs))
     _, preds = jax.vmap(lambda p, flag: evaluate_batches(p, zeros, flag, test_data))(params, lanes)
     return FitResult(params, train_loss.T, val_loss.T, preds)

@@ -59,9 +59,9 @@ class RunResult(NamedTuple):
 def prepare(cfg: ExperimentConfig, columns: data_mod.Columns | None = None) -> tuple[data_mod.Series, data_mod.Split]:
     """docs/protocol.md, steps 1-6, on the generated series or on ``cfg.data.file``'s columns (read
     here unless the caller has already read them)."""
-    if cfg.data.file is not None and columns is None:
+    if (file := cfg.data.file) is not None and columns is None:
         d = cfg.data
-        columns = series_file.read_columns(d.file, d.input_col, d.target_col, d.drop_missing)
+        columns = series_file.read_columns(file, d.input_col, d.target_col, d.drop_missing)
     series = data_mod.make_series(cfg.data, columns)
     return series, data_mod.split(series, cfg.data)
 
@@ -84,7 +84,7 @@ def model_batches(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray) -> Batche
     return Batches(data_mod.batches(x, b, layout), data_mod.batches(y, b, layout))
 
 
-def time_ordered(cfg: ExperimentConfig, predictions: jax.Array) -> np.ndarray:
+def time_ordered(cfg: ExperimentConfig, predictions: jax.Array | np.ndarray) -> np.ndarray:
     """(..., S, n_test, 1) in the order the model saw the test rows -> host array in time order."""
     preds = np.asarray(predictions)
     flat = preds.reshape(-1, *preds.shape[-2:])
@@ -183,9 +183,9 @@ def compile_timer() -> Iterator[list[float]]:
     its persistent cache) while the block runs, in a one-element list filled on exit."""
     seconds = [0.0]
 
-    def listen(event: str, duration: float, **kwargs: object) -> None:
+    def listen(event: str, duration_secs: float, **kwargs: str | int) -> None:
         if event.startswith(COMPILE_EVENTS):
-            seconds[0] += duration
+            seconds[0] += duration_secs
 
     jax.monitoring.register_event_duration_secs_listener(listen)
     try:

@@ -25,6 +25,7 @@ from lstm_stateful.sweep.summary import SummaryRow, phase_grid, summarize
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
 
 SPEC_FILE = "sweep.json"
 SUMMARY_FILE = "summary.csv"
@@ -60,7 +61,7 @@ def _boundary(ax: Axes, spec: SweepSpec) -> None:
                 ax.plot([j - 0.5, j + 0.5], [i + 0.5, i + 0.5], color="red", lw=2.5)
 
 
-def _panel(ax: Axes, grid: np.ndarray, spec: SweepSpec, title: str, limits: tuple[float, float]) -> object:
+def _panel(ax: Axes, grid: np.ndarray, spec: SweepSpec, title: str, limits: tuple[float, float]) -> AxesImage:
     image = ax.imshow(np.clip(grid, *limits), origin="lower", cmap="viridis", vmin=limits[0], vmax=limits[1])
     for (i, j), value in np.ndenumerate(grid):
         text = "-" if np.isnan(value) else f"{value:.2f}"

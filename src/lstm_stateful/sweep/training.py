@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import NamedTuple, Protocol, TypedDict
+
+import numpy as np
 
 from lstm_stateful.core import data as data_mod
 from lstm_stateful.core import evaluate
@@ -27,33 +29,63 @@ class Executor(Protocol):
     def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]: ...
 
 
-def _point_records(cfg: ExperimentConfig, split: data_mod.Split, floors: evaluate.Floors, arrays: dict) -> list[Record]:
-    """Score one point. arrays: predictions (M, S, n_test), train_loss and val_loss
-    (M, S, epochs), group_s (float)."""
+class _PointFields(TypedDict):
+    """The fields of a point's records that every mode and seed share."""
+
+    config_hash: str
+    config: str
+    tsteps: int
+    lahead: int
+    window_floor: float
+    zero_floor: float
+    group_s: float
+
+
+class _PointArrays(NamedTuple):
+    """One point's share of its group's training (host arrays): predictions (M, S, n_test),
+    train_loss and val_loss (M, S, epochs); group_s: the group's wall time (seconds)."""
+
+    predictions: np.ndarray
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    group_s: float
+
+
+def _point_fields(cfg: ExperimentConfig, floors: evaluate.Floors, group_s: float) -> _PointFields:
+    """The shared fields of ``cfg``'s records: its key, config, grid coordinates, floors and group time."""
+    return _PointFields(
+        config_hash=point_key(cfg),
+        config=json.dumps(cfg.to_dict(), sort_keys=True),
+        tsteps=cfg.data.tsteps,
+        lahead=cfg.data.lahead,
+        window_floor=floors.window_test,
+        zero_floor=floors.zero_test,
+        group_s=group_s,
+    )
+
+
+def _point_records(
+    cfg: ExperimentConfig, split: data_mod.Split, floors: evaluate.Floors, arrays: _PointArrays
+) -> list[Record]:
+    """Score one point: a record per mode and seed."""
     out = []
-    common = {
-        "config_hash": point_key(cfg),
-        "config": json.dumps(cfg.to_dict(), sort_keys=True),
-        "tsteps": cfg.data.tsteps,
-        "lahead": cfg.data.lahead,
-        "window_floor": floors.window_test,
-        "zero_floor": floors.zero_test,
-        "group_s": arrays["group_s"],
-    }
+    common = _point_fields(cfg, floors, arrays.group_s)
     for m, mode in enumerate(MODES):
-        scores = experiment.score_model(cfg, mode, split, arrays["predictions"][m][..., None])
+        scores = experiment.score_model(cfg, mode, split, arrays.predictions[m][..., None])
         for s in range(cfg.seeds):
-            per_seed = {
-                "seed_index": s,
-                "mode": mode,
-                "mse": float(scores.mse[s]),
-                "r2": float(scores.r2[s]),
-                "converged": bool(scores.converged[s]),
-                "floor": evaluate.model_floor(floors, mode),
-                "train_loss": tuple(arrays["train_loss"][m, s].tolist()),
-                "val_loss": tuple(arrays["val_loss"][m, s].tolist()),
-            }
-            out.append(Record(**common, **per_seed))
+            out.append(
+                Record(
+                    **common,
+                    seed_index=s,
+                    mode=mode,
+                    mse=float(scores.mse[s]),
+                    r2=float(scores.r2[s]),
+                    converged=bool(scores.converged[s]),
+                    floor=evaluate.model_floor(floors, mode),
+                    train_loss=tuple(arrays.train_loss[m, s].tolist()),
+                    val_loss=tuple(arrays.val_loss[m, s].tolist()),
+                )
+            )
     return out
 
 
@@ -71,8 +103,7 @@ def train_group(group: Group) -> list[Record]:
     records = []
     for p, (cfg, s, split) in enumerate(zip(configs, series, splits, strict=True)):
         floors = experiment.test_floors(cfg, s)
-        arrays = {"predictions": training.predictions[p], "train_loss": training.train_loss[p]}
-        arrays |= {"val_loss": training.val_loss[p], "group_s": group_s}
+        arrays = _PointArrays(training.predictions[p], training.train_loss[p], training.val_loss[p], group_s)
         records.extend(_point_records(cfg, split, floors, arrays))
     return records
 
