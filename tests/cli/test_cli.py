@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -221,18 +225,55 @@ def test_bad_from(
     usage_error(["run", *(a.replace("{path}", str(path)) for a in args)], capsys, message)
 
 
-def test_ctrl_c_during_run_keeps_only_complete_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from lstm_stateful.engine import experiment
+PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 
-    def interrupted(*args: object, **kwargs: object) -> None:
-        raise KeyboardInterrupt
 
-    monkeypatch.setattr(experiment, "run", interrupted)
-    out = tmp_path / "out"
-    assert main(["run", "--out", str(out), *SMALL]) == 130
-    err = capsys.readouterr().err
-    assert f"Interrupted. {out} holds only complete files; run the same command again" in err
-    left = [p.name for p in out.iterdir()]
-    assert "results.json" not in left and not [n for n in left if n.startswith(".")]  # no temporary file
+def _figure_processes(out: Path) -> list[int]:
+    """Pids of the live processes drawing figures into ``out`` (read from Linux's /proc)."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"lstm_stateful.render.figure_process" in argv and os.fsencode(out) in argv:
+                pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").is_file(), reason="finds the figure process in /proc")
+def test_ctrl_c_during_run_keeps_only_complete_files(tmp_path: Path) -> None:
+    out, said = tmp_path / "out", tmp_path / "stdout.txt"
+    # About a minute of training here (400 epochs of 16,000 rows, live progress): the
+    # interrupt lands in it, and must stop it there, not when the program ends.
+    args = [sys.executable, "-m", "lstm_stateful.cli", "run", "--out", str(out), "--no-cache"]
+    args += ["--input-len", "20000", "--epochs", "400", "--seeds", "1"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # stdout reaches the file as it is printed
+    with said.open("w") as stdout:
+        proc = subprocess.Popen(args, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        # input.png is drawn before training; "x_train" is printed once the split is made, just before.
+        while not ((out / "input.png").exists() and "x_train" in said.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never started training"
+            time.sleep(0.02)
+        assert _figure_processes(out), "no figure process found"  # so that none found below means something
+        time.sleep(1.5)  # past the compilation, into the compiled training
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    bars = [line for line in said.read_text().splitlines() if "x1 seeds" in line]
+    assert bars and "400/400" not in bars[-1], bars  # stopped mid-training, not after it
+    assert stderr.strip().splitlines()[-2:] == [
+        f"Interrupted. {out} holds only complete files; run the same command again to redo the run.",
+        "lstm-stateful: interrupted",
+    ]
+    # No results.json, no figure drawn after training, and no temporary (.input.png.*) left.
+    assert sorted(p.name for p in out.iterdir()) == ["input.png"]
+    png = (out / "input.png").read_bytes()
+    assert png.startswith(PNG_START) and png.endswith(PNG_END)
+    assert _figure_processes(out) == []  # stopped, not left drawing into out

@@ -158,10 +158,10 @@ def run(
     figures = FigureProcess(out_dir)  # imports matplotlib on the other core while we import JAX
     try:
         result = _train(cfg, options, view or _Quiet(), figures, columns)
+        timings = _write(result, out_dir, save_dir, figures, start)
     except BaseException:
-        figures.kill()
+        figures.kill()  # no figure is drawn after the run has given up
         raise
-    timings = _write(result, out_dir, save_dir, figures, start)
     return RunOutput(result, out_dir, save_dir, timings)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
@@ -19,11 +20,13 @@ from lstm_stateful.core import data as data_mod
 from lstm_stateful.core import evaluate
 from lstm_stateful.core.cells import ModelParams
 from lstm_stateful.core.config import MODES, ExperimentConfig
-from lstm_stateful.core.train import Batches, EpochCallback, fit_problems, init_seeds
+from lstm_stateful.core.train import Batches, EpochCallback, FitResult, fit_problems, init_seeds
 from lstm_stateful.io import series_file
 
 # Told what a run is doing now ("training").
 StageCallback = Callable[[str], None]
+# How often a wait for the training program looks whether it has finished (seconds).
+WAIT_POLL_S = 0.005
 # JAX's monitoring events that time tracing, lowering, compiling and persistent-cache loads.
 COMPILE_EVENTS = ("/jax/core/compile/", "/jax/compilation_cache/cache_retrieval_time_sec")
 
@@ -159,7 +162,7 @@ def train(
     statics = {"model": base.model, "epochs": base.train.epochs, "on_epoch": on_epoch}
     with compile_timer() as compile_s:
         start = time.perf_counter()
-        result = jax.block_until_ready(fit_problems(*args, **statics))
+        result = _interruptible(lambda: fit_problems(*args, **statics))
         total = time.perf_counter() - start
     return Training(
         params=jax.tree.map(lambda a: _by_mode(base, a), result.params),
@@ -169,6 +172,28 @@ def train(
         compile_s=compile_s[0],
         train_s=total - compile_s[0],
     )
+
+
+def _interruptible(call: Callable[[], FitResult]) -> FitResult:
+    """``call()`` until its arrays are ready, on a helper thread, while this thread waits in
+    short joins. The dispatch of a program with a host callback (live progress) and
+    ``block_until_ready`` both block in JAX's runtime, where Python cannot deliver Ctrl-C;
+    a join can be interrupted. On an interrupt the program runs on, abandoned."""
+    box: list[FitResult | BaseException] = []
+
+    def work() -> None:
+        try:
+            box.append(jax.block_until_ready(call()))
+        except BaseException as e:  # handed to the waiting thread
+            box.append(e)
+
+    thread = threading.Thread(target=work, name="lstm-stateful-training", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(WAIT_POLL_S)
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
 
 
 def _stacked(cfg: ExperimentConfig, rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> Batches:

@@ -262,12 +262,12 @@ def write_report(directory: Path) -> Path:
     elif (directory / "summary.csv").is_file():
         draw, source = sweep_page, "summary.csv"
     else:
-        raise ConfigError("PATH", f"{str(directory)!r} holds neither a run (results.json) nor a sweep (summary.csv)")
+        raise ConfigError("path", f"{str(directory)!r} holds neither a run (results.json) nor a sweep (summary.csv)")
     try:
         page = draw(directory)
     except (KeyError, TypeError, ValueError, AttributeError, OSError) as e:  # edited by hand, or another tool
         raise ConfigError(
-            "PATH", f"{str(directory / source)!r} cannot be read as lstm-stateful wrote it ({e!r})"
+            "path", f"{str(directory / source)!r} cannot be read as lstm-stateful wrote it ({e!r})"
         ) from None
     path = directory / REPORT_FILE
     write_atomic(path, page)
