@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 # Parameters whose flag is not ``--`` + the name with dashes.
-FLAG_OF = {"path": "PATH"}
+FLAG_OF = {"path": "PATH", "results": "--from"}
 # Click parameter names -> experiment settings, where they differ.
 SETTING_OF = {"data_file": "data", "input_col": "input", "target_col": "target"}
 

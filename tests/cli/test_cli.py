@@ -213,7 +213,7 @@ def test_from_results_json_with_a_data_file(tmp_path: Path, capsys: pytest.Captu
         ('{"format": "other"}', ["--from", "{path}"], "is not an lstm-stateful results.json"),
         ('{"format": "lstm-stateful/run-results", "format_version": 9}', ["--from", "{path}"], "format version 9"),
         ('{"format": "lstm-stateful/run-results", "format_version": 1}', ["--from", "{path}"], "incomplete config"),
-        ("{}", ["--from", "{path}", "--epochs", "3"], "--epochs: --from reruns the recorded config"),
+        ("{}", ["--from", "{path}", "--epochs", "3"], "--epochs: cannot be changed when rerunning --from"),
     ],
 )
 def test_bad_from(

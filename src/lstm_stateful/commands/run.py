@@ -124,15 +124,16 @@ def rerun_config(results: Path, given: Iterable[str] = ()) -> ExperimentConfig:
     also set (refused: the record is the config). The data file, if any, must still be at
     its recorded path with the recorded SHA-256."""
     for name in given:
-        raise ConfigError(name, "`from` reruns the recorded config; change it in the file, or run without `from`")
+        problem = "cannot be changed when rerunning `results`: edit the recorded config, or run without `results`"
+        raise ConfigError(name, problem)
     cfg, recorded = provenance.read_results_config(results)
     if recorded is None:
         return cfg
     if not Path(recorded["path"]).is_file():
-        raise ConfigError("from", f"the data file of that run, {recorded['path']!r}, is gone")
+        raise ConfigError("results", f"the data file of that run, {recorded['path']!r}, is gone")
     current = provenance.data_file(recorded["path"])  # not None: the path is a file (checked above)
     if current is None or current["sha256"] != recorded["sha256"]:
-        raise ConfigError("from", f"{recorded['path']!r} has changed since that run (its SHA-256 differs)")
+        raise ConfigError("results", f"{recorded['path']!r} has changed since that run (its SHA-256 differs)")
     # The recorded absolute path: the rerun need not start in the first run's directory.
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, file=recorded["path"]))
 

@@ -45,20 +45,20 @@ def data_file(path: str | None) -> dict | None:
 
 
 def read_results_config(path: Path) -> tuple[ExperimentConfig, dict | None]:
-    """The config and data-file record of a ``results.json`` (``ConfigError`` on ``from``)."""
+    """The config and data-file record of a ``results.json`` (``ConfigError`` on ``results``)."""
     try:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError("from", f"no such file: {str(path)!r}") from None
+        raise ConfigError("results", f"no such file: {str(path)!r}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError("from", f"{str(path)!r} is not a readable results.json ({e})") from None
+        raise ConfigError("results", f"{str(path)!r} is not a readable results.json ({e})") from None
     if not isinstance(d, dict) or d.get("format") != RESULTS_FORMAT:
-        raise ConfigError("from", f"{str(path)!r} is not an lstm-stateful results.json")
+        raise ConfigError("results", f"{str(path)!r} is not an lstm-stateful results.json")
     if d.get("format_version") != RESULTS_VERSION:
         raise ConfigError(
-            "from", f"{str(path)!r} has format version {d.get('format_version')!r}, not {RESULTS_VERSION}"
+            "results", f"{str(path)!r} has format version {d.get('format_version')!r}, not {RESULTS_VERSION}"
         )
     try:
         return ExperimentConfig.from_dict(d["config"]), d.get("data_file")
     except (KeyError, TypeError) as e:
-        raise ConfigError("from", f"{str(path)!r} holds an incomplete config ({e})") from None
+        raise ConfigError("results", f"{str(path)!r} holds an incomplete config ({e})") from None
