@@ -36,12 +36,14 @@ def timed(cmd: list[str]) -> tuple[float, str]:
     return wall, proc.stdout
 
 
-def ours(seeds: int, repeat: int, cache_dir: str) -> dict:
-    """Median over ``repeat`` fresh `lstm-stateful run` processes sharing ``cache_dir``."""
+def ours(seeds: int, repeat: int, cache_dir: str, env: tuple[str, ...] = ()) -> dict:
+    """Median over ``repeat`` fresh `lstm-stateful run` processes sharing ``cache_dir``;
+    ``env``: more NAME=VALUE settings for the process (another version's PYTHONPATH)."""
     runs = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = ["env", f"LSTM_STATEFUL_CACHE_DIR={cache_dir}", *COMMAND, "run", "--seeds", str(seeds), "--out", tmp]
+            cmd = ["env", f"LSTM_STATEFUL_CACHE_DIR={cache_dir}", *env, *COMMAND, "run", "--seeds", str(seeds)]
+            cmd += ["--out", tmp]
             wall, _ = timed(cmd)
             res = json.loads((Path(tmp) / "results.json").read_text())
         m = res["models"]

@@ -21,10 +21,12 @@ from pathlib import Path
 from bench_run import COMMAND, keras, timed
 
 
-def sweep(grid: str, seeds: int, cache_dir: str, extra: list[str]) -> dict:
-    """One fresh `lstm-stateful sweep` process; its wall time and trainings per second."""
+def sweep(grid: str, seeds: int, cache_dir: str, extra: list[str], env: tuple[str, ...] = ()) -> dict:
+    """One fresh `lstm-stateful sweep` process; its wall time and trainings per second.
+    ``env``: more NAME=VALUE settings for the process (another version's PYTHONPATH)."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = ["env", f"LSTM_STATEFUL_CACHE_DIR={cache_dir}", *COMMAND, "sweep", "--tsteps", grid, "--lahead", grid]
+        cmd = ["env", f"LSTM_STATEFUL_CACHE_DIR={cache_dir}", *env, *COMMAND, "sweep", "--tsteps", grid]
+        cmd += ["--lahead", grid]
         wall, _ = timed([*cmd, "--seeds", str(seeds), "--out", out, *extra])
         with (Path(out) / "summary.csv").open() as f:
             rows = list(csv.DictReader(f))

@@ -202,7 +202,7 @@ def fit_problems(
     epochs: int,
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
-    """``fit`` for P problems x L lanes, as one program; what ``run`` and sweeps both train with.
+    """``fit`` for P problems x L lanes, as one program: a sweep's group.
 
     A problem is one data set: its train and test batches. params: initial weights with a
     leading lane axis L, shared by every problem; stateful: (L,) booleans; learning_rate:

@@ -20,7 +20,7 @@ from lstm_stateful.core import data as data_mod
 from lstm_stateful.core import evaluate
 from lstm_stateful.core.cells import ModelParams
 from lstm_stateful.core.config import MODES, ExperimentConfig
-from lstm_stateful.core.train import Batches, EpochCallback, FitResult, fit_problems, init_seeds
+from lstm_stateful.core.train import Batches, EpochCallback, FitResult, fit, fit_problems, init_seeds
 from lstm_stateful.io import series_file
 
 # Told what a run is doing now ("training").
@@ -146,23 +146,22 @@ def train(
     """Train both modes and every seed of each config on its split: one compiled program.
 
     This is the one training path: ``run`` trains a single problem, a sweep's group one
-    per grid point. The splits must share shapes. The learning rate is a traced input:
-    another rate (or other data of the same shapes) reuses the compiled program.
+    per grid point (one problem through ``fit``, several through ``fit_problems``: the
+    same training, with or without the vmap over problems). The splits must share shapes.
+    The learning rate is a traced input: another rate (or other data of the same shapes)
+    reuses the compiled program.
     """
     base = _check_one_program(configs)
-    params, stateful = lanes(base)
-    args = (
-        params,
-        stateful,
-        np.float32(base.train.learning_rate),
-        jax.device_put(_stacked(base, [(s.x_train, s.y_train) for s in splits])),
-        jax.device_put(_stacked(base, [(s.x_test, s.y_test) for s in splits])),
-    )
+    args = _program_args(base, splits)
     (on_stage or (lambda stage: None))("training")
+    live = on_epoch is not None
     statics = {"model": base.model, "epochs": base.train.epochs, "on_epoch": on_epoch}
     with compile_timer() as compile_s:
         start = time.perf_counter()
-        result = _interruptible(lambda: fit_problems(*args, **statics))
+        if len(splits) == 1:  # no vmap of size 1: its tracing would cost a warm run 0.1 s
+            result = jax.tree.map(lambda a: np.asarray(a)[None], _interruptible(lambda: fit(*args, **statics), live))
+        else:
+            result = _interruptible(lambda: fit_problems(*args, **statics), live)
         total = time.perf_counter() - start
     return Training(
         params=jax.tree.map(lambda a: _by_mode(base, a), result.params),
@@ -174,11 +173,32 @@ def train(
     )
 
 
-def _interruptible(call: Callable[[], FitResult]) -> FitResult:
-    """``call()`` until its arrays are ready, on a helper thread, while this thread waits in
-    short joins. The dispatch of a program with a host callback (live progress) and
-    ``block_until_ready`` both block in JAX's runtime, where Python cannot deliver Ctrl-C;
-    a join can be interrupted. On an interrupt the program runs on, abandoned."""
+def _program_args(base: ExperimentConfig, splits: Sequence[data_mod.Split]) -> tuple:
+    """The training program's arguments: the lanes' weights and flags, the learning rate,
+    and the train and test batches (a leading problem axis unless there is one problem)."""
+    params, stateful = lanes(base)
+    data = (
+        _stacked(base, [(s.x_train, s.y_train) for s in splits]),
+        _stacked(base, [(s.x_test, s.y_test) for s in splits]),
+    )
+    if len(splits) == 1:
+        data = jax.tree.map(lambda a: a[0], data)
+    return (params, stateful, np.float32(base.train.learning_rate), *data)
+
+
+def _interruptible(call: Callable[[], FitResult], blocking: bool) -> FitResult:
+    """``call()``, waited for in short sleeps so that Ctrl-C stays deliverable: a blocking
+    wait would hold the main thread until the whole training program ends. ``blocking``:
+    the call itself blocks in JAX's runtime until the end (the dispatch of a program with
+    a host callback does), so it runs on a helper thread that this one joins in short
+    waits; otherwise it returns once dispatched, and this thread polls its arrays. On an
+    interrupt the program runs on, abandoned."""
+    if not blocking:
+        result = call()
+        leaves = jax.tree.leaves(result)
+        while not all(leaf.is_ready() for leaf in leaves):
+            time.sleep(WAIT_POLL_S)
+        return result
     box: list[FitResult | BaseException] = []
 
     def work() -> None:

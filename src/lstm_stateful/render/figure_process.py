@@ -101,10 +101,9 @@ def _draw_in_fork(name: str, data: object, out: Path) -> int:
 
 def serve(out: Path) -> None:
     """The child: draw what arrives until stdin closes, then exit 0 if every figure was written."""
-    # Import matplotlib now, while the parent imports JAX; the input figure, sent early,
-    # then loads the fonts before the figures that wait on the results.
-    import matplotlib.backends.backend_agg
-    import matplotlib.figure  # noqa: F401
+    # Import matplotlib now, while the parent imports JAX, and draw a throwaway figure
+    # so that the fonts are loaded here, once, before the forks that draw the real ones.
+    plots.warm_up()
 
     stream = sys.stdin.buffer
     forks: dict[int, str] = {}

@@ -125,6 +125,19 @@ def losses_figure(data: FigureData, new_figure: FigureFactory | None = None) -> 
     return fig
 
 
+def warm_up() -> None:
+    """Draw a small figure with text, a legend and a log axis, in memory: matplotlib then has
+    its fonts loaded, and a process forked afterwards draws its figures without loading them."""
+    figure = _new_figure(None, (2, 2))
+    ax = figure.add_subplot()
+    ax.plot([1, 2], [1, 10], label="warm-up")
+    ax.set(yscale="log", title="warm-up", xlabel="x", ylabel="y")
+    ax.legend()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure).draw()
+
+
 def write_figure(name: str, data: InputData | FigureData, out: Path) -> Path:
     """Draw figure ``name`` (a key of ``FIGURE_FILES``) and save it under ``out``."""
     makers: dict[str, Callable] = {"input": input_figure, "residuals": residuals_figure, "losses": losses_figure}
