@@ -214,15 +214,33 @@ def test_from_results_json_with_a_data_file(tmp_path: Path, capsys: pytest.Captu
         ('{"format": "lstm-stateful/run-results", "format_version": 9}', ["--from", "{path}"], "format version 9"),
         ('{"format": "lstm-stateful/run-results", "format_version": 1}', ["--from", "{path}"], "incomplete config"),
         ("{}", ["--from", "{path}", "--epochs", "3"], "--epochs: cannot be changed when rerunning --from"),
+        ("recorded:tsteps=0", ["--from", "{path}"], "--from: {path!r} records an invalid config (tsteps: must be"),
+        ("recorded:data_file={}", ["--from", "{path}"], "--from: {path!r} holds a malformed data_file record"),
+        ('recorded:data_file="abc"', ["--from", "{path}"], "holds a malformed data_file record: 'abc'"),
     ],
 )
 def test_bad_from(
     tmp_path: Path, make: str | None, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "results.json"
-    if make is not None:
+    if make is not None and make.startswith("recorded:"):  # a real record, edited
+        path.write_text(_edited_record(tmp_path, make.removeprefix("recorded:")))
+    elif make is not None:
         path.write_text(make)
-    usage_error(["run", *(a.replace("{path}", str(path)) for a in args)], capsys, message)
+    usage_error(["run", *(a.replace("{path}", str(path)) for a in args)], capsys, message.format(path=str(path)))
+
+
+def _edited_record(tmp_path: Path, edit: str) -> str:
+    """A results.json of a real (tiny) run, with one field set: 'tsteps=0' or 'data_file=JSON'."""
+    out = tmp_path / "first"
+    assert main(["run", "--epochs", "1", "--seeds", "1", "--input-len", "60", "--out", str(out)]) == 0
+    record = json.loads((out / "results.json").read_text())
+    key, value = edit.split("=", 1)
+    if key == "tsteps":
+        record["config"]["data"]["tsteps"] = int(value)
+    else:
+        record[key] = json.loads(value)
+    return json.dumps(record)
 
 
 PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"

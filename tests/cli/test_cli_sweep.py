@@ -151,7 +151,8 @@ def test_other_schema_version_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
         (["--jobs", "0"], "--jobs"),
         (["--workers", "0"], "--workers"),
         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers"),
-        (["--report", "--tsteps", "1:2"], "--tsteps"),
+        (["--report", "--tsteps", "1:2"], "--tsteps: cannot be set when redrawing"),
+        (["--report", "--epochs", "3"], ": cannot be set when redrawing"),  # --input-len, typed first
         (["--store", "/proc/no/such/dir/s.sqlite"], "--store"),
         (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler"),
     ],

@@ -124,6 +124,8 @@ def test_bad_values(tmp_path: Path) -> None:
     p = stream.Predictor(saved_model(tmp_path), batch_size=2)
     with pytest.raises(ConfigError, match=r"values: shape \(3,\) does not fit batch size 2"):
         p.predict(np.zeros(3))
+    with pytest.raises(ConfigError, match=r"values: hold 1e\+39 at \(stream, step\) \(0, 0\)"):
+        p.predict(np.array([1e39, 0.0]))  # beyond float32: it would become an infinity
     with pytest.raises(ConfigError, match=r"values: hold nan at \(stream, step\) \(1, 0\)"):
         p.predict(np.array([0.0, np.nan]))
     with pytest.raises(ConfigError, match="batch_size: must be a positive integer"):

@@ -1,4 +1,4 @@
-"""The sweep grid: ranges, validation, cell keys, groups."""
+"""The sweep grid: ranges, validation, point keys, groups."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_parse_range_rejects(text: str, problem: str) -> None:
     assert e.value.param == "lahead"
 
 
-def test_spec_rejects_cells_beyond_the_series() -> None:
+def test_spec_rejects_points_beyond_the_series() -> None:
     base = ExperimentConfig(data=DataConfig(input_len=50))
     with pytest.raises(ConfigError) as e:
         SweepSpec((1, 2), (1, 60), base)
@@ -57,7 +57,7 @@ def test_spec_round_trips_through_dict() -> None:
     assert SweepSpec.from_dict(spec.to_dict()) == spec
 
 
-def test_cell_key_ignores_seed_count_but_not_what_decides_results() -> None:
+def test_point_key_ignores_seed_count_but_not_what_decides_results() -> None:
     cfg = SweepSpec((2,), (1,)).config(Point(2, 1))
     assert point_key(cfg) == point_key(dataclasses.replace(cfg, seeds=99))
     assert point_key(cfg) != point_key(dataclasses.replace(cfg, seed=1))
@@ -68,8 +68,8 @@ def test_cell_key_ignores_seed_count_but_not_what_decides_results() -> None:
     assert point_key(cfg) != point_key(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, cell="gru")))
 
 
-def test_cell_keys_of_earlier_stores_are_unchanged() -> None:
-    # Golden keys written by version 0.1.0 before batch layouts, cells and data files
+def test_point_keys_of_earlier_stores_are_unchanged() -> None:
+    # Golden keys written by version 0.1.0 before batch layouts, recurrent cells and data files
     # existed: stores from then are still found (no retraining, --report still works).
     assert point_key(ExperimentConfig()) == "b6491bf0722cd12872719e696b465981"
     assert point_key(SweepSpec((3,), (2,)).config(Point(3, 2))) == "cf02afed76ea62b25c55aaf606b5bb12"

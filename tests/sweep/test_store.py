@@ -16,15 +16,15 @@ from lstm_stateful.sweep.store import SCHEMA_VERSION, Record, Store
 SPEC = SweepSpec((1, 2), (1,))
 
 
-def _records(cell: Point, seeds: int, mse: float = 1e-4) -> list[Record]:
-    cfg = SPEC.config(cell)
+def _records(point: Point, seeds: int, mse: float = 1e-4) -> list[Record]:
+    cfg = SPEC.config(point)
     return [
         Record(
             config_hash=point_key(cfg),
             seed_index=s,
             mode=mode,
-            tsteps=cell.tsteps,
-            lahead=cell.lahead,
+            tsteps=point.tsteps,
+            lahead=point.lahead,
             config="{}",
             mse=mse,
             r2=0.5,
@@ -44,7 +44,7 @@ def _records(cell: Point, seeds: int, mse: float = 1e-4) -> list[Record]:
 def test_round_trip_keeps_nan_and_marks_finished(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s.sqlite")
     written = _records(Point(1, 1), SPEC.base.seeds, mse=math.nan)
-    store.write(written + _records(Point(2, 1), 2))  # cell (2, 1) lacks seeds
+    store.write(written + _records(Point(2, 1), 2))  # point (2, 1) lacks seeds
     assert store.finished(SPEC) == {Point(1, 1)}
     read = [r for r in store.records(SPEC) if r.tsteps == 1]
     assert len(read) == len(written)

@@ -1,4 +1,4 @@
-"""Sweep groups: one program per lahead, equal to ``run`` cell by cell, resumable."""
+"""Sweep groups: one program per lahead, equal to ``run`` point by point, resumable."""
 
 from __future__ import annotations
 
@@ -25,20 +25,20 @@ def group_records() -> list[Record]:
     return train_group(Group(2, (1, 2, 3), BASE))
 
 
-def test_group_cell_equals_run_of_its_config(group_records: list[Record]) -> None:
-    cell = Point(3, 2)
-    result = experiment.run(SweepSpec((3,), (2,), BASE).config(cell))
+def test_group_point_equals_run_of_its_config(group_records: list[Record]) -> None:
+    point = Point(3, 2)
+    result = experiment.run(SweepSpec((3,), (2,), BASE).config(point))
     for mode in MODES:
         ours = [r for r in group_records if (r.tsteps, r.mode) == (3, mode)]
         m = result.models[mode]
-        np.testing.assert_allclose([r.mse for r in ours], m.scores.mse, rtol=1e-6)
-        np.testing.assert_allclose([r.train_loss for r in ours], m.train_loss, rtol=1e-6)
-        np.testing.assert_allclose([r.val_loss for r in ours], m.val_loss, rtol=1e-6)
+        np.testing.assert_array_equal([r.mse for r in ours], m.scores.mse)  # exactly: one training path
+        np.testing.assert_array_equal([r.train_loss for r in ours], m.train_loss)
+        np.testing.assert_array_equal([r.val_loss for r in ours], m.val_loss)
         assert [r.floor for r in ours] == [result.floors.window_test if mode == "stateless" else 0.0] * 2
 
 
-def test_contiguous_gru_group_cell_equals_run() -> None:
-    # The layout and the cell travel with the base config: a sweep cell is still run's.
+def test_contiguous_gru_group_point_equals_run() -> None:
+    # The layout and the recurrent cell travel with the base config: a grid point is still run's.
     base = dataclasses.replace(
         BASE,
         data=dataclasses.replace(BASE.data, batch_size=4, layout="contiguous", order="oldest-first"),
@@ -48,16 +48,16 @@ def test_contiguous_gru_group_cell_equals_run() -> None:
     result = experiment.run(SweepSpec((3,), (2,), base).config(Point(3, 2)))
     for mode in MODES:
         ours = [r.mse for r in records if r.mode == mode]
-        np.testing.assert_allclose(ours, result.models[mode].scores.mse, rtol=1e-6)
+        np.testing.assert_array_equal(ours, result.models[mode].scores.mse)
 
 
-def test_group_records_cover_cells_modes_seeds(group_records: list[Record]) -> None:
+def test_group_records_cover_points_modes_seeds(group_records: list[Record]) -> None:
     keys = {(r.tsteps, r.lahead, r.mode, r.seed_index) for r in group_records}
     assert len(keys) == len(group_records) == 3 * 2 * BASE.seeds
     assert all(len(r.train_loss) == BASE.train.epochs for r in group_records)
 
 
-def test_a_cell_does_not_depend_on_its_group(group_records: list[Record]) -> None:
+def test_a_point_does_not_depend_on_its_group(group_records: list[Record]) -> None:
     alone = train_group(Group(2, (3,), BASE))
     together = [r for r in group_records if r.tsteps == 3]
     assert [(r.mse, r.train_loss, r.val_loss) for r in alone] == [(r.mse, r.train_loss, r.val_loss) for r in together]

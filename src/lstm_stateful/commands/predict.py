@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lstm_stateful.core.config import require_int
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import dirs, series_file
 from lstm_stateful.io.atomic import write_with
@@ -32,8 +33,7 @@ class PredictConfig:
     drop_missing: bool = False
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.chunk, int) and not isinstance(self.chunk, bool) and self.chunk >= 1):
-            raise ConfigError("chunk", f"must be a positive integer, got {self.chunk!r}")
+        require_int("chunk", self.chunk)
         if Path(self.out).is_dir():
             raise ConfigError("out", f"{str(self.out)!r} is a directory; give the path of the CSV file to write")
 

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Protocol
 
-from lstm_stateful.core.config import ExperimentConfig, experiment_config
+from lstm_stateful.core.config import ExperimentConfig, experiment_config, require_int
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import dirs
 from lstm_stateful.sweep import executors
@@ -41,10 +41,9 @@ class SweepOptions:
     cache: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("jobs", "workers"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, int) and value >= 1):
-                raise ConfigError(name, f"must be a positive integer, got {value!r}")
+        require_int("jobs", self.jobs)
+        if self.workers is not None:
+            require_int("workers", self.workers)
         if self.workers is not None and self.scheduler is not None:
             raise ConfigError(
                 "workers", "use `workers` (a new local cluster) or `scheduler` (an existing one), not both"
@@ -135,7 +134,7 @@ def redraw(options: SweepOptions | None = None, given: Iterable[str] = ()) -> Sw
     ``given``: grid settings the caller also set (refused: the store's spec is the grid)."""
     start, options = time.perf_counter(), options or SweepOptions()
     for name in given:
-        raise ConfigError(name, "`report` redraws the last sweep recorded in the store; it takes no grid settings")
+        raise ConfigError(name, "cannot be set when redrawing: the store's last sweep is redrawn as it was recorded")
     path = options.store_path
     if not path.is_file():
         raise ConfigError("store", f"no sweep store at {str(path)!r}: run the sweep first, or give `store`")

@@ -25,7 +25,7 @@ ORDERS = ("newest-first", "oldest-first")
 TASKS = ("moving-average", "forecast", "target")
 
 
-def _require_int(flag: str, value: object, low: int = 1, high: int | None = None) -> None:
+def require_int(flag: str, value: object, low: int = 1, high: int | None = None) -> None:
     """``value`` must be an int in [low, high); bool is not an int here."""
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value < high)
     if not ok:
@@ -72,8 +72,8 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         for name in ("input_len", "tsteps", "lahead", "batch_size", "horizon"):
-            _require_int(name, getattr(self, name))
-        _require_int("data_seed", self.data_seed, 0, 2**32)
+            require_int(name, getattr(self, name))
+        require_int("data_seed", self.data_seed, 0, 2**32)
         _require_positive_finite("amplitude", self.amplitude)
         if not (isinstance(self.train_ratio, int | float) and 0 < self.train_ratio < 1):
             raise ConfigError("train_ratio", f"must be in (0, 1), got {self.train_ratio!r}")
@@ -165,9 +165,9 @@ class ModelConfig:
     cell: str = "lstm"
 
     def __post_init__(self) -> None:
-        _require_int("units", self.units)
+        require_int("units", self.units)
         _require_choice("cell", self.cell, CELLS)
-        _require_int("n_features", self.n_features)
+        require_int("n_features", self.n_features)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +179,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
-        _require_int("epochs", self.epochs)
+        require_int("epochs", self.epochs)
         _require_positive_finite("lr", self.learning_rate)
 
 
@@ -194,8 +194,8 @@ class ExperimentConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _require_int("seeds", self.seeds)
-        _require_int("seed", self.seed, 0, 2**31)
+        require_int("seeds", self.seeds)
+        require_int("seed", self.seed, 0, 2**31)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -250,7 +250,7 @@ def usable_rows(s: dict[str, object], file_rows: int) -> int:
     tsteps, lahead = s.get("tsteps", defaults.tsteps), s.get("lahead", defaults.lahead)
     horizon = s.get("horizon", defaults.horizon)
     for name, value in (("tsteps", tsteps), ("lahead", lahead), ("horizon", horizon)):
-        _require_int(name, value)
+        require_int(name, value)
     assert isinstance(tsteps, int) and isinstance(lahead, int) and isinstance(horizon, int)  # checked above
     dropped = leading_drop(tsteps, lahead) + trailing_drop(str(s["task"]), horizon)
     if file_rows - dropped < 2:

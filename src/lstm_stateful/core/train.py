@@ -4,7 +4,7 @@
 side), ``lax.scan`` over batches: no Python runs per batch. Stateful and stateless differ
 only in whether a batch starts from the carried state or from zeros, a per-lane flag, so
 one compiled program trains both. ``fit_problems`` adds a ``vmap`` over problems (data
-sets of one shape, each with its learning rate): a sweep's group, or a run's one problem.
+sets of one shape, one learning rate): a sweep's group.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The seed protocol end to end: ``run(config) -> RunResult``.
 
 config -> data -> one compiled training program (both modes, all seeds) -> scores.
-No files and no printing here; the CLI does those with what this returns.
+No files and no printing here; the commands (``lstm_stateful.commands``) do those with
+what this returns.
 """
 
 from __future__ import annotations

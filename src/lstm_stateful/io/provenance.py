@@ -59,6 +59,18 @@ def read_results_config(path: Path) -> tuple[ExperimentConfig, dict | None]:
             "results", f"{str(path)!r} has format version {d.get('format_version')!r}, not {RESULTS_VERSION}"
         )
     try:
-        return ExperimentConfig.from_dict(d["config"]), d.get("data_file")
+        cfg = ExperimentConfig.from_dict(d["config"])
     except (KeyError, TypeError) as e:
         raise ConfigError("results", f"{str(path)!r} holds an incomplete config ({e})") from None
+    except ConfigError as e:  # a value no run could have had: the file was edited
+        raise ConfigError("results", f"{str(path)!r} records an invalid config ({e})") from None
+    return cfg, _data_file_record(path, d.get("data_file"))
+
+
+def _data_file_record(path: Path, record: object) -> dict | None:
+    """The recorded data file (path and SHA-256), checked: None, or both as strings."""
+    if record is None:
+        return None
+    if not (isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("path", "sha256"))):
+        raise ConfigError("results", f"{str(path)!r} holds a malformed data_file record: {record!r:.80}")
+    return record

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lstm_stateful.core.cells import Carry, ModelParams, forward, zero_carry
+from lstm_stateful.core.config import require_int
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.models.model_io import SavedModel, load_model
 
@@ -142,8 +143,7 @@ class Predictor:
     def reset(self, batch_size: int | None = None) -> None:
         """Start every stream afresh (zero state, empty window), optionally with a new batch size."""
         b = self.batch_size if batch_size is None else batch_size
-        if not (isinstance(b, int) and b >= 1):
-            raise ConfigError("batch_size", f"must be a positive integer, got {b!r}")
+        require_int("batch_size", b)
         self._state = initial_state(self.model, b)
 
     def snapshot(self) -> StreamState:
@@ -162,8 +162,10 @@ class Predictor:
         (one value per stream, or n per stream). Returns predictions, float64, same shape."""
         arr = np.asarray(values, np.float64)
         table = _as_table(arr, self.batch_size)
-        if not np.isfinite(table).all():
-            bad = np.argwhere(~np.isfinite(table))[0]
+        # The model computes in float32: a value beyond its range would become an infinity.
+        usable = np.isfinite(table) & (np.abs(table) <= np.finfo(np.float32).max)
+        if not usable.all():
+            bad = np.argwhere(~usable)[0]
             raise ConfigError("values", f"hold {table[tuple(bad)]} at (stream, step) {tuple(int(i) for i in bad)}")
         return self._feed(table).reshape(arr.shape)
 

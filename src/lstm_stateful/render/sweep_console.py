@@ -32,9 +32,9 @@ class SweepProgress:
         )
         self._done, self._total = done_before, total
         work = sum(g.work for g in todo)
-        self._task = self._progress.add_task("trainings", total=work or 1, points=self._cells())
+        self._task = self._progress.add_task("trainings", total=work or 1, points=self._counts())
 
-    def _cells(self) -> str:
+    def _counts(self) -> str:
         return f"{self._done:,}/{self._total:,}"
 
     def __enter__(self) -> SweepProgress:
@@ -46,7 +46,7 @@ class SweepProgress:
 
     def group_done(self, group: Group) -> None:
         self._done += group.trainings
-        self._progress.update(self._task, advance=group.work, points=self._cells())
+        self._progress.update(self._task, advance=group.work, points=self._counts())
 
 
 def _grid_table(title: str, grid: np.ndarray, spec: SweepSpec) -> Table:
