@@ -49,7 +49,7 @@ _EXPORTS = {
     "lstm_stateful.sweep.summary": ("SummaryRow", "summarize"),
     "lstm_stateful.sweep.training": ("run_sweep", "train_group"),
     "lstm_stateful.commands.run": ("RunOptions", "RunOutput", "configure", "rerun_config"),
-    "lstm_stateful.commands.sweep": ("SweepOptions", "SweepOutput", "base_config", "redraw"),
+    "lstm_stateful.commands.sweep": ("SweepOptions", "SweepOutput", "base_config", "redraw", "spec_of"),
     "lstm_stateful.commands.predict": ("PredictConfig", "PredictOutput"),
 }  # fmt: skip
 # Exported under another name: (module, attribute).

@@ -237,7 +237,6 @@ def sweep(ctx: click.Context, tsteps: str, lahead: str, redraw: bool, **flags: o
     Finished points are kept in the store; rerunning the same command trains only the rest.
     """
     from lstm_stateful.commands import sweep as command
-    from lstm_stateful.sweep import grid
 
     options = command.SweepOptions(
         out=flags["out"], store=flags["store"], jobs=flags["jobs"], workers=flags["workers"],  # type: ignore[arg-type]
@@ -249,8 +248,7 @@ def sweep(ctx: click.Context, tsteps: str, lahead: str, redraw: bool, **flags: o
             n for n in ("tsteps", "lahead") if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE
         ]
         return _print_sweep(command.redraw(options, given=[*grid_flags, *settings]))
-    base = command.base_config({"seeds": flags["seeds"], **settings})
-    spec = grid.SweepSpec(grid.parse_range("tsteps", tsteps), grid.parse_range("lahead", lahead), base)
+    spec = command.spec_of(tsteps, lahead, {"seeds": flags["seeds"], **settings})
     from lstm_stateful.render.sweep_console import SweepConsole
 
     console = Console(highlight=False)

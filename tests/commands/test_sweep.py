@@ -11,7 +11,7 @@ import pytest
 
 from lstm_stateful.commands.report import report
 from lstm_stateful.commands.run import RunOptions, run
-from lstm_stateful.commands.sweep import SweepOptions, SweepOutput, base_config, redraw, sweep
+from lstm_stateful.commands.sweep import SweepOptions, SweepOutput, base_config, redraw, spec_of, sweep
 from lstm_stateful.core.config import MODES
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.sweep.grid import Point, SweepSpec
@@ -109,3 +109,11 @@ def test_bad_options_name_the_option(kwargs: dict[str, object], param: str) -> N
     with pytest.raises(ConfigError) as e:
         SweepOptions(**kwargs)  # type: ignore[arg-type]
     assert e.value.param == param
+
+
+def test_spec_of_reads_the_ranges_and_settings() -> None:
+    spec = spec_of("1:3", "4,2", {"seeds": 2, "epochs": 3})
+    assert (spec.tsteps, spec.lahead, spec.base.seeds, spec.base.train.epochs) == ((1, 2, 3), (2, 4), 2, 3)
+    with pytest.raises(ConfigError) as e:
+        spec_of("0:2", "1", {})
+    assert e.value.param == "tsteps" and str(e.value).startswith("tsteps: must be positive")

@@ -18,7 +18,7 @@ from lstm_stateful.core.config import ExperimentConfig, experiment_config, requi
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import dirs
 from lstm_stateful.sweep import executors
-from lstm_stateful.sweep.grid import Group, SweepSpec
+from lstm_stateful.sweep.grid import Group, SweepSpec, parse_range
 from lstm_stateful.sweep.store import Store
 from lstm_stateful.sweep.summary import SummaryRow
 
@@ -106,6 +106,12 @@ def base_config(settings: Mapping[str, object]) -> ExperimentConfig:
         if name in settings:
             raise ConfigError(name, "is an axis of the grid: give its values to the SweepSpec")
     return experiment_config({**settings, "tsteps": 1, "lahead": 1})
+
+
+def spec_of(tsteps: str, lahead: str, settings: Mapping[str, object]) -> SweepSpec:
+    """The sweep of the ranges ``tsteps`` and ``lahead`` (``"a:b"`` inclusive, or lists
+    like ``"1,2,4"``) over the config of flat ``settings`` (see ``base_config``)."""
+    return SweepSpec(parse_range("tsteps", tsteps), parse_range("lahead", lahead), base_config(settings))
 
 
 def sweep(spec: SweepSpec, options: SweepOptions | None = None, view: SweepView | None = None) -> SweepOutput:
