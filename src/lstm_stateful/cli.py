@@ -8,6 +8,7 @@ its parameter as the library does; ``main`` shows it as the flag.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from lstm_stateful.core.config import CELLS, LAYOUTS, ORDERS, TASKS, ExperimentConfig, settings_of
+from lstm_stateful.core.config import CELLS, LAYOUTS, ORDERS, SETTINGS, TASKS, ExperimentConfig, settings_of
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.render.figure_process import FigureProcessError
 
@@ -38,17 +39,21 @@ def flag_of(name: str) -> str:
     return FLAG_OF.get(name) or (name if name.startswith("-") else "--" + name.replace("_", "-"))
 
 
+@functools.cache
+def _defaults() -> dict[str, object]:
+    """Every setting's default, for --help (built once: the options are made at import)."""
+    return settings_of(ExperimentConfig())
+
+
 def _default(name: str) -> object:
-    return settings_of(ExperimentConfig())[name]
+    return _defaults()[name]
 
 
 def _given(ctx: click.Context) -> dict[str, object]:
     """The experiment settings the user typed (click's defaults are only for --help)."""
     typed = click.core.ParameterSource.COMMANDLINE
     names = [n for n in ctx.params if ctx.get_parameter_source(n) == typed]
-    return {
-        SETTING_OF.get(n, n): ctx.params[n] for n in names if SETTING_OF.get(n, n) in settings_of(ExperimentConfig())
-    }
+    return {SETTING_OF.get(n, n): ctx.params[n] for n in names if SETTING_OF.get(n, n) in SETTINGS}
 
 
 @click.group(help="Train and compare stateful and stateless recurrent networks on time series.")

@@ -21,7 +21,7 @@ from lstm_stateful.core import data as data_mod
 from lstm_stateful.core import evaluate
 from lstm_stateful.core.cells import ModelParams
 from lstm_stateful.core.config import MODES, ExperimentConfig
-from lstm_stateful.core.train import Batches, EpochCallback, FitResult, fit, fit_problems, init_seeds
+from lstm_stateful.core.train import Batches, EpochCallback, FitResult, fit_problems, init_seeds
 from lstm_stateful.io import series_file
 
 # Told what a run is doing now ("training").
@@ -76,10 +76,10 @@ def test_floors(cfg: ExperimentConfig, series: data_mod.Series) -> evaluate.Floo
 
 
 def score_model(cfg: ExperimentConfig, mode: str, split: data_mod.Split, predictions: np.ndarray) -> evaluate.Scores:
-    """Score one model's seeds, predictions (S, n_test, 1) in time order, on the test points
+    """Score one model's seeds, predictions (S, n_test) in time order, on the test points
     it is scored on."""
     scored = evaluate.scored_points(mode, cfg.data, split.y_test.shape[0])
-    return evaluate.score(split.y_test, predictions, scored)
+    return evaluate.score(split.y_test, predictions[..., None], scored)
 
 
 def model_batches(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray) -> Batches:
@@ -146,23 +146,18 @@ def train(
 ) -> Training:
     """Train both modes and every seed of each config on its split: one compiled program.
 
-    This is the one training path: ``run`` trains a single problem, a sweep's group one
-    per grid point (one problem through ``fit``, several through ``fit_problems``: the
-    same training, with or without the vmap over problems). The splits must share shapes.
+    This is the one training path (``fit_problems``): ``run`` trains a single problem, a
+    sweep's group one per grid point. The splits must share shapes.
     The learning rate is a traced input: another rate (or other data of the same shapes)
     reuses the compiled program.
     """
     base = _check_one_program(configs)
     args = _program_args(base, splits)
     (on_stage or (lambda stage: None))("training")
-    live = on_epoch is not None
     statics = {"model": base.model, "epochs": base.train.epochs, "on_epoch": on_epoch}
     with compile_timer() as compile_s:
         start = time.perf_counter()
-        if len(splits) == 1:  # no vmap of size 1: its tracing would cost a warm run 0.1 s
-            result = jax.tree.map(lambda a: np.asarray(a)[None], _interruptible(lambda: fit(*args, **statics), live))
-        else:
-            result = _interruptible(lambda: fit_problems(*args, **statics), live)
+        result = _interruptible(lambda: fit_problems(*args, **statics), blocking=on_epoch is not None)
         total = time.perf_counter() - start
     return Training(
         params=jax.tree.map(lambda a: _by_mode(base, a), result.params),
@@ -176,15 +171,11 @@ def train(
 
 def _program_args(base: ExperimentConfig, splits: Sequence[data_mod.Split]) -> tuple:
     """The training program's arguments: the lanes' weights and flags, the learning rate,
-    and the train and test batches (a leading problem axis unless there is one problem)."""
+    and the train and test batches with a leading problem axis."""
     params, stateful = lanes(base)
-    data = (
-        _stacked(base, [(s.x_train, s.y_train) for s in splits]),
-        _stacked(base, [(s.x_test, s.y_test) for s in splits]),
-    )
-    if len(splits) == 1:
-        data = jax.tree.map(lambda a: a[0], data)
-    return (params, stateful, np.float32(base.train.learning_rate), *data)
+    train_data = _stacked(base, [(s.x_train, s.y_train) for s in splits])
+    test_data = _stacked(base, [(s.x_test, s.y_test) for s in splits])
+    return (params, stateful, np.float32(base.train.learning_rate), train_data, test_data)
 
 
 def _interruptible(call: Callable[[], FitResult], blocking: bool) -> FitResult:
@@ -246,7 +237,7 @@ def _mode_result(
     """Problem 0, mode ``MODES[m]``, scored."""
     mode = MODES[m]
     preds = training.predictions[0, m]
-    scores = score_model(cfg, mode, split, preds[..., None])
+    scores = score_model(cfg, mode, split, preds)
     return ModeResult(
         train_loss=training.train_loss[0, m],
         val_loss=training.val_loss[0, m],

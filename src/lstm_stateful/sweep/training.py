@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import NamedTuple, Protocol, TypedDict
-
-import numpy as np
+from typing import Protocol, TypedDict
 
 from lstm_stateful.core import data as data_mod
 from lstm_stateful.core import evaluate
@@ -41,16 +39,6 @@ class _PointFields(TypedDict):
     group_s: float
 
 
-class _PointArrays(NamedTuple):
-    """One point's share of its group's training (host arrays): predictions (M, S, n_test),
-    train_loss and val_loss (M, S, epochs); group_s: the group's wall time (seconds)."""
-
-    predictions: np.ndarray
-    train_loss: np.ndarray
-    val_loss: np.ndarray
-    group_s: float
-
-
 def _point_fields(cfg: ExperimentConfig, floors: evaluate.Floors, group_s: float) -> _PointFields:
     """The shared fields of ``cfg``'s records: its key, config, grid coordinates, floors and group time."""
     return _PointFields(
@@ -65,13 +53,19 @@ def _point_fields(cfg: ExperimentConfig, floors: evaluate.Floors, group_s: float
 
 
 def _point_records(
-    cfg: ExperimentConfig, split: data_mod.Split, floors: evaluate.Floors, arrays: _PointArrays
+    cfg: ExperimentConfig,
+    split: data_mod.Split,
+    floors: evaluate.Floors,
+    training: experiment.Training,
+    p: int,
+    group_s: float,
 ) -> list[Record]:
-    """Score one point: a record per mode and seed."""
+    """Score point ``p`` of its group's ``training`` (which took ``group_s`` seconds, data
+    included): a record per mode and seed."""
     out = []
-    common = _point_fields(cfg, floors, arrays.group_s)
+    common = _point_fields(cfg, floors, group_s)
     for m, mode in enumerate(MODES):
-        scores = experiment.score_model(cfg, mode, split, arrays.predictions[m][..., None])
+        scores = experiment.score_model(cfg, mode, split, training.predictions[p, m])
         for s in range(cfg.seeds):
             out.append(
                 Record(
@@ -82,8 +76,8 @@ def _point_records(
                     r2=float(scores.r2[s]),
                     converged=bool(scores.converged[s]),
                     floor=evaluate.model_floor(floors, mode),
-                    train_loss=tuple(arrays.train_loss[m, s].tolist()),
-                    val_loss=tuple(arrays.val_loss[m, s].tolist()),
+                    train_loss=tuple(training.train_loss[p, m, s].tolist()),
+                    val_loss=tuple(training.val_loss[p, m, s].tolist()),
                 )
             )
     return out
@@ -103,8 +97,7 @@ def train_group(group: Group) -> list[Record]:
     records = []
     for p, (cfg, s, split) in enumerate(zip(configs, series, splits, strict=True)):
         floors = experiment.test_floors(cfg, s)
-        arrays = _PointArrays(training.predictions[p], training.train_loss[p], training.val_loss[p], group_s)
-        records.extend(_point_records(cfg, split, floors, arrays))
+        records.extend(_point_records(cfg, split, floors, training, p, group_s))
     return records
 
 
