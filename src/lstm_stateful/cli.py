@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from lstm_stateful.core.config import CELLS, LAYOUTS, ORDERS, SETTINGS, TASKS, ExperimentConfig, settings_of
+from lstm_stateful.core.config import (
+    CELLS,
+    LAYOUTS,
+    ORDERS,
+    SETTINGS,
+    TASKS,
+    TRANSFORMS,
+    ExperimentConfig,
+    settings_of,
+)
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.render.figure_process import FigureProcessError
 
@@ -31,7 +40,7 @@ EXIT_INTERRUPTED = 130
 # Parameters whose flag is not ``--`` + the name with dashes.
 FLAG_OF = {"path": "PATH", "results": "--from"}
 # Click parameter names -> experiment settings, where they differ.
-SETTING_OF = {"data_file": "data", "input_col": "input", "target_col": "target"}
+SETTING_OF = {"data_file": "data", "input_cols": "input", "target_col": "target"}
 
 
 def flag_of(name: str) -> str:
@@ -71,6 +80,16 @@ def _choice(name: str, choices: tuple[str, ...], help_text: str) -> Callable:
     return click.option(f"--{name}", type=click.Choice(choices), default=choices[0], show_default=True, help=help_text)
 
 
+def _columns(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    """``A,B,C`` -> ("A", "B", "C"): the input columns, in the order the model gets them."""
+    if value is None:
+        return None
+    names = tuple(name.strip() for name in value.split(","))
+    if not all(names):
+        raise click.BadParameter(f"must be column names separated by commas, got {value!r}")
+    return names
+
+
 def _options(*options: Callable) -> Callable:
     def decorate(command: Callable) -> Callable:
         for option in reversed(options):
@@ -86,8 +105,16 @@ def _experiment_options(seeds: int) -> Callable:
         _int("input-len", "Length of the generated input series."),
         _int("batch-size", "Batch size (stateful: sample i of consecutive batches chains)."),
         _int("epochs", "Training epochs."),
-        _int("units", "Units of the recurrent layer."),
+        _int("units", "Units of each recurrent layer."),
+        _int("layers", "Stacked recurrent layers (each stateful in the stateful model)."),
         _choice("cell", CELLS, "Recurrent cell: Keras's LSTM, GRU (reset_after) or SimpleRNN."),
+        _choice("transform", TRANSFORMS, "What the models learn: the series, or its (log) differences."),
+        click.option(
+            "--season",
+            type=click.IntRange(min=2),
+            default=None,
+            help="Period of the seasonal naive baseline (e.g. 12 for monthly data).",
+        ),
         _choice("layout", LAYOUTS, "Stateful batches: Keras's row order, or batch-size contiguous streams."),
         _choice("order", ORDERS, "Time order of the inputs inside a window, as fed to the cell."),
         click.option(
@@ -115,7 +142,8 @@ _drop_missing = click.option(
 )
 _data_file_options = _options(
     click.option("--data", "data_file", default=None, help="Your series: a .csv or .parquet file."),
-    click.option("--input", "input_col", default=None, help="The --data column that feeds the model."),
+    click.option("--input", "input_cols", default=None, callback=_columns,
+                 help="The --data column(s) that feed the model: A or A,B,C (the task uses the first)."),  # fmt: skip
     click.option("--target", "target_col", default=None, help="The --data column the model must output."),
     click.option(
         "--task",
@@ -188,12 +216,15 @@ def _print_run(console: Console, output: RunOutput, show: bool) -> None:
               help="A saved model directory (run --save DIR writes DIR/stateful).")  # fmt: skip
 @click.option("--data", "data_file", required=True, type=click.Path(path_type=Path),
               help="The series: a .csv or .parquet file, of any length.")  # fmt: skip
-@click.option("--input", "input_col", required=True, help="The --data column to feed the model.")
+@click.option("--input", "input_cols", required=True, callback=_columns,
+              help="The --data column(s) to feed the model, as it was trained: A or A,B,C.")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Where to write the predictions (CSV).")
 @click.option("--chunk", type=click.IntRange(min=1), default=65_536, show_default=True,
               help="Rows read and predicted at a time (memory stays bounded by it).")  # fmt: skip
 @_drop_missing
-def predict(model_dir: Path, data_file: Path, input_col: str, out: Path, chunk: int, drop_missing: bool) -> None:
+def predict(
+    model_dir: Path, data_file: Path, input_cols: tuple[str, ...], out: Path, chunk: int, drop_missing: bool
+) -> None:
     """Stream a file through a saved model, one point at a time, the state starting from zero.
 
     Writes row, input, prediction (empty for the first lahead-1 rows, which fill the window).
@@ -201,7 +232,7 @@ def predict(model_dir: Path, data_file: Path, input_col: str, out: Path, chunk: 
     from lstm_stateful.commands.predict import PredictConfig
     from lstm_stateful.commands.predict import predict as command
 
-    done = command(PredictConfig(model_dir, data_file, input_col, out, chunk, drop_missing))
+    done = command(PredictConfig(model_dir, data_file, input_cols, out, chunk, drop_missing))
     model = done.model
     Console(highlight=False).print(
         f"Predicted {done.rows:,} rows with the {model.mode} {model.model.cell} model (seed {model.seed_index}) "

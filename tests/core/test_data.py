@@ -110,13 +110,13 @@ def test_oldest_first_reverses_each_window() -> None:
 def test_forecast_and_target_tasks() -> None:
     x = np.arange(20, dtype=np.float64)
     cfg = data.DataConfig(
-        input_len=20 - 2 - 3, tsteps=1, lahead=3, task="forecast", horizon=3, file="f.csv", input_col="x"
+        input_len=20 - 2 - 3, tsteps=1, lahead=3, task="forecast", horizon=3, file="f.csv", input_cols=("x",)
     )
     s = data.make_series(cfg, data.Columns(x))
     assert s.inputs[0].tolist() == [2.0, 1.0, 0.0] and s.target[0] == 5.0  # x[t+3] at t = 2
     assert s.target[-1] == 19.0 and s.inputs.shape == (15, 3)
     target = data.DataConfig(
-        input_len=18, tsteps=1, lahead=3, task="target", file="f.csv", input_col="x", target_col="y"
+        input_len=18, tsteps=1, lahead=3, task="target", file="f.csv", input_cols=("x",), target_col="y"
     )
     s = data.make_series(target, data.Columns(x, -x))
     assert s.target[0] == -2.0 and s.target.shape == (18,)
@@ -126,7 +126,7 @@ def test_forecast_and_target_tasks() -> None:
 
 def test_standardize_uses_training_rows_only() -> None:
     x = np.random.default_rng(0).normal(5.0, 3.0, 200)
-    cfg = data.DataConfig(input_len=199, tsteps=2, file="f.csv", input_col="x", standardize=True)
+    cfg = data.DataConfig(input_len=199, tsteps=2, file="f.csv", input_cols=("x",), standardize=True)
     s = data.make_series(cfg, data.Columns(x))
     n_train = data.split_sizes(cfg)[0]
     seen = x[: n_train + 1]  # the raw points the training windows and targets use
@@ -146,12 +146,12 @@ def test_standardize_uses_training_rows_only() -> None:
         ({"order": "random"}, "order"),
         ({"task": "classify"}, "task"),
         ({"standardize": True}, "standardize"),
-        ({"input_col": "x"}, "input"),
+        ({"input_cols": ("x",)}, "input"),
         ({"drop_missing": True}, "drop_missing"),
         ({"file": "f.csv"}, "input"),
         ({"task": "forecast"}, "tsteps"),
         ({"task": "forecast", "tsteps": 1, "horizon": 0}, "horizon"),
-        ({"file": "f.csv", "input_col": "x", "input_len": 10, "batch_size": 9}, "batch_size"),
+        ({"file": "f.csv", "input_cols": ("x",), "input_len": 10, "batch_size": 9}, "batch_size"),
         ({"input_len": 100, "batch_size": 16, "tsteps": 3, "layout": "contiguous"}, "batch_size"),
         ({"input_len": 100, "batch_size": 16, "tsteps": 3}, "batch_size"),  # interleaved: 16 streams of 1 test row
     ],

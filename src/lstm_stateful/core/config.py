@@ -23,6 +23,9 @@ ORDERS = ("newest-first", "oldest-first")
 # What the model outputs at t: the input's trailing mean (the example's task), the input
 # ``horizon`` steps ahead, or another column of the data file.
 TASKS = ("moving-average", "forecast", "target")
+# What the models learn: the series itself, its differences, or the differences of its log
+# (docs/protocol.md, "Transforms"); predictions and scores are back in the data's units.
+TRANSFORMS = ("none", "diff", "log-diff")
 
 
 def require_int(flag: str, value: object, low: int = 1, high: int | None = None) -> None:
@@ -48,9 +51,12 @@ class DataConfig:
     """What series to use and how to cut it.
 
     The generated series is the example's (``amplitude``, ``data_seed``). With ``file``,
-    the series is that file's ``input_col``, and ``input_len`` is the number of rows left
-    after the drops (``experiment_config`` counts them from the file's rows). ``batch_size`` lives here
-    because the split and the batch layout depend on it.
+    the inputs are that file's ``input_cols`` (the first one is the series the task is made
+    from), and ``input_len`` is the number of rows left after the drops
+    (``experiment_config`` counts them from the file's rows). ``batch_size`` lives here
+    because the split and the batch layout depend on it. ``transform`` is what the models
+    learn (the series, or its differences); ``season`` the period of the seasonal naive
+    baseline (None: no seasonal baseline).
     """
 
     input_len: int = 1000
@@ -65,10 +71,12 @@ class DataConfig:
     task: str = "moving-average"
     horizon: int = 1
     file: str | None = None
-    input_col: str | None = None
+    input_cols: tuple[str, ...] = ()
     target_col: str | None = None
     standardize: bool = False
     drop_missing: bool = False
+    transform: str = "none"
+    season: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("input_len", "tsteps", "lahead", "batch_size", "horizon"):
@@ -80,24 +88,46 @@ class DataConfig:
         _require_choice("layout", self.layout, LAYOUTS)
         _require_choice("order", self.order, ORDERS)
         _require_choice("task", self.task, TASKS)
+        _require_choice("transform", self.transform, TRANSFORMS)
+        self._check_inputs()
         self._check_source()
         self._check_sizes()
 
+    def _check_inputs(self) -> None:
+        """Input columns: a tuple of distinct, non-empty names; a season: an int >= 2."""
+        cols = self.input_cols
+        if not (isinstance(cols, tuple) and all(isinstance(c, str) and c for c in cols)):
+            raise ConfigError("input", f"must be a tuple of column names, got {cols!r}")
+        if twice := next((c for i, c in enumerate(cols) if c in cols[:i]), None):
+            raise ConfigError("input", f"lists the column {twice!r} twice; name each input column once")
+        if self.season is not None:
+            require_int("season", self.season, 2)
+            if self.season < self.horizon:
+                raise ConfigError("season", f"must be >= `horizon` ({self.horizon}), got {self.season}")
+
+    @property
+    def n_features(self) -> int:
+        """Values per time step: the input columns of a file, the generated series' one."""
+        return max(1, len(self.input_cols))
+
     def _check_source(self) -> None:
         """The task and the columns agree with where the series comes from."""
-        file_only = {"input": self.input_col is not None, "target": self.task == "target"}
+        file_only = {"input": bool(self.input_cols), "target": self.task == "target"}
         file_only |= {"standardize": self.standardize, "drop_missing": self.drop_missing}
         if self.file is None and any(file_only.values()):
             name = next(f for f, given in file_only.items() if given)
             raise ConfigError(name, "needs a `data` file (the generated series has no columns to choose or scale)")
-        if self.file is not None and not self.input_col:
-            raise ConfigError("input", "is required with `data`: name the column that holds the input series")
+        if self.file is not None and not self.input_cols:
+            raise ConfigError("input", "is required with `data`: name the column (or columns) that feed the model")
         if (self.task == "target") != (self.target_col is not None):
             raise ConfigError("target", f"a target column and `task` {self.task} do not go together")
         if self.task != "forecast" and self.horizon != 1:
             raise ConfigError("horizon", "is the forecast distance; it goes with `task` forecast only")
         if self.task != "moving-average" and self.tsteps != 1:
             raise ConfigError("tsteps", f"is the moving-average window; `task` {self.task} takes none")
+        if self.task == "target" and self.transform != "none":
+            problem = "needs a target made from the input (a target column's past values are not inputs)"
+            raise ConfigError("transform", f"{self.transform} {problem}; use `task` forecast or moving-average")
 
     def _check_sizes(self) -> None:
         length = "data" if self.file else "input_len"
@@ -128,8 +158,8 @@ class DataConfig:
 
     @property
     def to_drop(self) -> int:
-        """Leading rows lost to the moving average and the window (docs/protocol.md, step 1)."""
-        return leading_drop(self.tsteps, self.lahead)
+        """Leading rows lost to the moving average, the window and the transform (docs/protocol.md, step 1)."""
+        return leading_drop(self.tsteps, self.lahead, self.transform)
 
     @property
     def tail_drop(self) -> int:
@@ -137,9 +167,12 @@ class DataConfig:
         return trailing_drop(self.task, self.horizon)
 
 
-def leading_drop(tsteps: int, lahead: int) -> int:
-    """Rows at the start without a full moving average or window (docs/protocol.md, step 1)."""
-    return max(tsteps - 1, lahead - 1)
+def leading_drop(tsteps: int, lahead: int, transform: str = "none") -> int:
+    """Rows at the start without a full moving average or window (docs/protocol.md, step 1).
+
+    A transform costs one row more: the first difference needs the value before it.
+    """
+    return max(tsteps - 1, lahead - 1) + (transform != "none")
 
 
 def trailing_drop(task: str, horizon: int) -> int:
@@ -157,17 +190,20 @@ def split_sizes(cfg: DataConfig) -> tuple[int, int]:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Architecture: a ``cell`` layer of ``units`` (LSTM, GRU or SimpleRNN) then ``Dense(1)``,
-    on ``n_features`` inputs per step."""
+    """Architecture: ``layers`` stacked ``cell`` layers of ``units`` each (LSTM, GRU or
+    SimpleRNN; each passes its whole sequence to the next) then ``Dense(1)`` on the last
+    layer's final output, on ``n_features`` inputs per step."""
 
     units: int = 20
     n_features: int = 1
     cell: str = "lstm"
+    layers: int = 1
 
     def __post_init__(self) -> None:
         require_int("units", self.units)
         _require_choice("cell", self.cell, CELLS)
         require_int("n_features", self.n_features)
+        require_int("layers", self.layers)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,15 +232,25 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         require_int("seeds", self.seeds)
         require_int("seed", self.seed, 0, 2**31)
+        if self.model.n_features != self.data.n_features:
+            problem = f"is {self.model.n_features}; the data has {self.data.n_features} input column(s)"
+            raise ConfigError("n_features", problem)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ExperimentConfig:
-        """The inverse of ``to_dict`` (validated like any other config)."""
+        """The inverse of ``to_dict`` (validated like any other config). Also reads the
+        dicts of earlier versions: one ``input_col`` (or None) before several inputs."""
+        data = dict(d["data"])
+        if "input_col" in data:
+            column = data.pop("input_col")
+            data["input_cols"] = () if column is None else (column,)
+        if isinstance(data.get("input_cols"), list):  # JSON has no tuples
+            data["input_cols"] = tuple(data["input_cols"])
         return cls(
-            data=DataConfig(**d["data"]),
+            data=DataConfig(**data),
             model=ModelConfig(**d["model"]),
             train=TrainConfig(**d["train"]),
             seeds=d["seeds"],
@@ -217,9 +263,9 @@ class ExperimentConfig:
 SETTINGS: dict[str, tuple[str | None, str]] = {
     **{name: ("data", name) for name in ("input_len", "tsteps", "lahead", "batch_size", "data_seed")},
     **{name: ("data", name) for name in ("amplitude", "train_ratio", "layout", "order", "task", "horizon")},
-    **{name: ("data", name) for name in ("standardize", "drop_missing")},
-    **{"data": ("data", "file"), "input": ("data", "input_col"), "target": ("data", "target_col")},
-    **{"units": ("model", "units"), "cell": ("model", "cell")},
+    **{name: ("data", name) for name in ("standardize", "drop_missing", "transform", "season")},
+    **{"data": ("data", "file"), "input": ("data", "input_cols"), "target": ("data", "target_col")},
+    **{"units": ("model", "units"), "cell": ("model", "cell"), "layers": ("model", "layers")},
     **{"epochs": ("train", "epochs"), "lr": ("train", "learning_rate")},
     **{"seeds": (None, "seeds"), "seed": (None, "seed")},
 }
@@ -252,7 +298,8 @@ def usable_rows(s: dict[str, object], file_rows: int) -> int:
     for name, value in (("tsteps", tsteps), ("lahead", lahead), ("horizon", horizon)):
         require_int(name, value)
     assert isinstance(tsteps, int) and isinstance(lahead, int) and isinstance(horizon, int)  # checked above
-    dropped = leading_drop(tsteps, lahead) + trailing_drop(str(s["task"]), horizon)
+    transform = str(s.get("transform", defaults.transform))
+    dropped = leading_drop(tsteps, lahead, transform) + trailing_drop(str(s["task"]), horizon)
     if file_rows - dropped < 2:
         problem = f"{s['data']!r} has {file_rows} rows; the windows and the target use {dropped}, too few"
         raise ConfigError("data", problem)
@@ -277,10 +324,13 @@ def experiment_config(settings: Mapping[str, object], file_rows: int | None = No
         if file_rows is None:
             raise ValueError("experiment_config: file_rows is required with a data file")
         s["input_len"] = usable_rows(s, file_rows)
+    if isinstance(s.get("input"), list | str):  # one name, or a list: the tuple the config holds
+        s["input"] = (s["input"],) if isinstance(s["input"], str) else tuple(s["input"])
     parts: dict[str | None, dict[str, object]] = {"data": {}, "model": {}, "train": {}, None: {}}
     for name, value in s.items():
         part, field = SETTINGS[name]
         parts[part][field] = value
+    parts["model"].setdefault("n_features", max(1, len(s.get("input") or ())))  # type: ignore[arg-type]
     return ExperimentConfig(
         data=DataConfig(**parts["data"]),  # type: ignore[arg-type]  # each field checks its value
         model=ModelConfig(**parts["model"]),  # type: ignore[arg-type]

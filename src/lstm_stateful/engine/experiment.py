@@ -65,7 +65,7 @@ def prepare(cfg: ExperimentConfig, columns: data_mod.Columns | None = None) -> t
     here unless the caller has already read them)."""
     if (file := cfg.data.file) is not None and columns is None:
         d = cfg.data
-        columns = series_file.read_columns(file, d.input_col, d.target_col, d.drop_missing)
+        columns = series_file.read_columns(file, d.input_cols, d.target_col, d.drop_missing)
     series = data_mod.make_series(cfg.data, columns)
     return series, data_mod.split(series, cfg.data)
 

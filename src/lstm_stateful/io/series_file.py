@@ -243,9 +243,10 @@ def iter_columns(path: str | Path, reading: Reading, chunk: int = CHUNK_ROWS) ->
 
 
 def read_columns(
-    path: str | Path, input_col: str | None, target_col: str | None = None, drop_missing: bool = False
+    path: str | Path, input_cols: tuple[str, ...], target_col: str | None = None, drop_missing: bool = False
 ) -> Columns:
     """The whole input (and target) column, float64."""
+    input_col = input_cols[0] if input_cols else None
     if input_col is None:
         raise ConfigError("input", "is required with `data`: name the column that holds the input series")
     flags = {input_col: "input"} | ({target_col: "target"} if target_col else {})

@@ -51,10 +51,10 @@ def print_banner(console: Console, cfg: ExperimentConfig) -> None:
     read and what the models must output instead (the example's rule is about its task)."""
     d = cfg.data
     if d.file is not None:
-        task = {"moving-average": f"the {d.tsteps}-point moving average of {d.input_col}"}
-        task |= {"forecast": f"{d.input_col} {d.horizon} steps ahead", "target": str(d.target_col)}
+        task = {"moving-average": f"the {d.tsteps}-point moving average of {d.input_cols[0]}"}
+        task |= {"forecast": f"{d.input_cols[0]} {d.horizon} steps ahead", "target": str(d.target_col)}
         scaled = ", standardized by the training rows" if d.standardize else ""
-        console.print(f"Data: {d.file}, input {d.input_col!r}{scaled}; target: {task[d.task]}.", highlight=False)
+        console.print(f"Data: {d.file}, input {', '.join(map(repr, d.input_cols))}{scaled}; target: {task[d.task]}.", highlight=False)
     banner = evaluate.banner(d)
     if banner is None:
         return

@@ -109,7 +109,7 @@ def point_config(base: ExperimentConfig, point: Point) -> ExperimentConfig:
 LATER_FIELDS: dict[str, dict[str, object]] = {
     "data": {
         **{"layout": "interleaved", "order": "newest-first", "task": "moving-average", "horizon": 1},
-        **{"file": None, "input_col": None, "target_col": None, "standardize": False, "drop_missing": False},
+        **{"file": None, "input_cols": (), "target_col": None, "standardize": False, "drop_missing": False},
     },
     "model": {"cell": "lstm"},
 }
