@@ -142,8 +142,13 @@ _drop_missing = click.option(
 )
 _data_file_options = _options(
     click.option("--data", "data_file", default=None, help="Your series: a .csv or .parquet file."),
-    click.option("--input", "input_cols", default=None, callback=_columns,
-                 help="The --data column(s) that feed the model: A or A,B,C (the task uses the first)."),  # fmt: skip
+    click.option(
+        "--input",
+        "input_cols",
+        default=None,
+        callback=_columns,
+        help="The --data column(s) that feed the model: A or A,B,C (the task uses the first).",
+    ),
     click.option("--target", "target_col", default=None, help="The --data column the model must output."),
     click.option(
         "--task",

@@ -95,7 +95,7 @@ def test_real_series_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     data = results["config"]["data"]
-    assert (data["file"], tuple(data["input_cols"]), data["task"], data["standardize"]) == (STOCKS, ("IBM",), "forecast", True)
+    assert (data["file"], data["input_cols"], data["task"], data["standardize"]) == (STOCKS, ["IBM"], "forecast", True)
     assert data["input_len"] == 391 - 2 - 1  # 391 months, 2 fill the window, 1 has no next month
     assert results["banner"] is None and results["floors"]["window_test"] is None
     assert results["data_file"]["sha256"] == hashlib.sha256(Path(STOCKS).read_bytes()).hexdigest()

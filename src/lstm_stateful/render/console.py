@@ -54,7 +54,8 @@ def print_banner(console: Console, cfg: ExperimentConfig) -> None:
         task = {"moving-average": f"the {d.tsteps}-point moving average of {d.input_cols[0]}"}
         task |= {"forecast": f"{d.input_cols[0]} {d.horizon} steps ahead", "target": str(d.target_col)}
         scaled = ", standardized by the training rows" if d.standardize else ""
-        console.print(f"Data: {d.file}, input {', '.join(map(repr, d.input_cols))}{scaled}; target: {task[d.task]}.", highlight=False)
+        inputs = ", ".join(map(repr, d.input_cols))
+        console.print(f"Data: {d.file}, input {inputs}{scaled}; target: {task[d.task]}.", highlight=False)
     banner = evaluate.banner(d)
     if banner is None:
         return
