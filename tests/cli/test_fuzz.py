@@ -26,14 +26,19 @@ INTS = st.one_of(
 )
 FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["nan", "-inf", "1e-400", "abc"]))
 WORDS = st.one_of(st.text(max_size=12), st.sampled_from(["lstm", "gru", "simple", "contiguous", "oldest-first"]))
+COLUMNS = st.one_of(WORDS, st.lists(st.sampled_from(["x", "y", "z", "", " "]), max_size=4).map(",".join))
+TRANSFORMS = st.one_of(WORDS, st.sampled_from(["none", "diff", "log-diff"]))
 RANGES = st.one_of(st.text(alphabet="0123456789:,- a", max_size=10), st.sampled_from(["1:8", "1,2,4", "3:1", "0:2"]))
 
 RUN_FLAGS = {
     "--tsteps": INTS, "--lahead": INTS, "--input-len": INTS, "--batch-size": INTS, "--epochs": INTS,
     "--units": INTS, "--seed": INTS, "--seeds": INTS, "--data-seed": INTS, "--lr": FLOATS, "--cell": WORDS,
-    "--layout": WORDS, "--order": WORDS, "--task": WORDS, "--horizon": INTS, "--input": WORDS, "--target": WORDS,
+    "--layout": WORDS, "--order": WORDS, "--task": WORDS, "--horizon": INTS, "--input": COLUMNS, "--target": WORDS,
+    "--layers": INTS, "--transform": TRANSFORMS, "--season": INTS,
 }  # fmt: skip
-SWEEP_FLAGS = {**{k: v for k, v in RUN_FLAGS.items() if k not in ("--task", "--horizon", "--input", "--target")}}
+SWEEP_FLAGS = {
+    **{k: v for k, v in RUN_FLAGS.items() if k not in ("--task", "--horizon", "--input", "--target", "--season")}
+}
 SWEEP_FLAGS |= {"--tsteps": RANGES, "--lahead": RANGES, "--jobs": INTS, "--workers": INTS}
 SWITCHES = ["--standardize", "--drop-missing", "--no-cache", "--bogus"]
 
@@ -113,7 +118,7 @@ def test_data_reader(header: list[str], rows: list[list[str]], drop: bool, comme
         except UnicodeEncodeError:
             return  # text a UTF-8 file cannot hold
         try:
-            columns = series_file.read_columns(path, "x", "y" if "y" in header else None, drop_missing=drop)
+            columns = series_file.read_columns(path, ("x",), "y" if "y" in header else None, drop_missing=drop)
         except ConfigError as e:
             assert e.param in ("data", "input", "target") and "\n" not in e.problem
             return
@@ -127,14 +132,18 @@ def test_data_reader_on_any_bytes(blob: bytes, suffix: str) -> None:
         path = Path(tmp) / f"series{suffix}"
         path.write_bytes(blob)
         try:
-            series_file.read_columns(path, "x")
+            series_file.read_columns(path, ("x",))
         except ConfigError as e:
             assert "\n" not in e.problem
 
 
 @FUZZ
 @given(
-    rows=ROWS, argv=_argv({k: RUN_FLAGS[k] for k in ("--lahead", "--tsteps", "--task", "--horizon", "--batch-size")})
+    rows=ROWS,
+    argv=_argv(
+        {k: RUN_FLAGS[k] for k in ("--lahead", "--tsteps", "--task", "--horizon", "--batch-size", "--transform")}
+        | {"--input": st.sampled_from(["x", "x,y", "y,x", "x,x", "x,z"]), "--season": INTS}
+    ),
 )
 def test_run_on_any_data_file(
     rows: list[list[str]], argv: list[str], no_training: list, capsys: pytest.CaptureFixture[str]
@@ -145,7 +154,10 @@ def test_run_on_any_data_file(
             _write_csv(path, ["x", "y"], rows, comment=False)
         except UnicodeEncodeError:
             return
-        _check(["run", "--out", tmp, "--data", str(path), "--input", "x", *argv], capsys)
+        _check(
+            ["run", "--out", tmp, "--data", str(path), *(["--input", "x"] if "--input" not in argv else []), *argv],
+            capsys,
+        )
 
 
 JSON = st.recursive(

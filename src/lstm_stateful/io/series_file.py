@@ -1,7 +1,7 @@
 """Reading series from your files: numeric columns of a CSV or Parquet file, streamed.
 
 ``iter_columns`` yields chunks in constant memory (``predict`` on a file of any length);
-``read_columns`` is the whole file at once (``run``). Every problem a file can have is a
+``read_columns`` is the whole file at once (``run``): several input columns, (N, F). Every problem a file can have is a
 ``ConfigError`` on ``data``, ``input`` or ``target`` naming the line (CSV, 1-based,
 as an editor counts them) or the row (Parquet, 0-based), never a traceback. CSV lines
 starting with ``#`` are comments.
@@ -39,10 +39,16 @@ PARQUET_EXTRA = "reading .parquet files needs the parquet extra: pip install 'ls
 
 class Chunk(NamedTuple):
     """Rows of the chosen columns, float64, each (n,); ``rows``: (n,) their data indices
-    (0-based, header and comments excluded; with ``drop_missing`` not consecutive)."""
+    (0-based, header and comments excluded; with ``drop_missing`` not consecutive);
+    ``lines``: (n,) their lines in a CSV file (1-based, as an editor counts), None for Parquet."""
 
     rows: np.ndarray
     values: dict[str, np.ndarray]
+    lines: np.ndarray | None = None
+
+    def where(self, i: int) -> str:
+        """Where row i of the chunk is in the file: ``line 12`` (CSV) or ``row 10`` (Parquet)."""
+        return f"line {int(self.lines[i])}" if self.lines is not None else f"row {int(self.rows[i])}"
 
 
 class Reading(NamedTuple):
@@ -162,22 +168,21 @@ def _parse_chunk(texts: list[list[str]], line_nos: list[int], first: int, readin
         table = np.array(texts, dtype=np.float64).reshape(len(texts), len(names))
         # False for NaN and infinities too; the slow path below says which cell and why.
         if (np.abs(table) <= FLOAT32_MAX).all():
-            return Chunk(np.arange(first, first + len(texts)), {c: table[:, i] for i, c in enumerate(names)})
+            values = {c: table[:, i] for i, c in enumerate(names)}
+            return Chunk(np.arange(first, first + len(texts)), values, np.asarray(line_nos, np.int64))
     except ValueError:
         pass
-    rows, numbers = [], []
+    rows, numbers, kept_lines = [], [], []
     for k, (row_texts, line_no) in enumerate(zip(texts, line_nos, strict=True)):
         if reading.drop_missing and any(_is_missing(t) for t in row_texts):
             continue
         where = f"line {line_no}"
         rows.append([_parse(t, c, where, reading.columns[c]) for t, c in zip(row_texts, names, strict=True)])
         numbers.append(first + k)
-    return _chunk(numbers, rows, names)
-
-
-def _chunk(numbers: list[int], rows: list[list[float]], columns: list[str]) -> Chunk:
-    table = np.asarray(rows, np.float64).reshape(len(rows), len(columns))
-    return Chunk(np.asarray(numbers, np.int64), {c: table[:, i] for i, c in enumerate(columns)})
+        kept_lines.append(line_no)
+    table = np.asarray(rows, np.float64).reshape(len(rows), len(names))
+    values = {c: table[:, i] for i, c in enumerate(names)}
+    return Chunk(np.asarray(numbers, np.int64), values, np.asarray(kept_lines, np.int64))
 
 
 def _parquet_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]:
@@ -243,18 +248,30 @@ def iter_columns(path: str | Path, reading: Reading, chunk: int = CHUNK_ROWS) ->
 
 
 def read_columns(
-    path: str | Path, input_cols: tuple[str, ...], target_col: str | None = None, drop_missing: bool = False
+    path: str | Path,
+    input_cols: str | tuple[str, ...] | None,
+    target_col: str | None = None,
+    drop_missing: bool = False,
 ) -> Columns:
-    """The whole input (and target) column, float64."""
-    input_col = input_cols[0] if input_cols else None
-    if input_col is None:
-        raise ConfigError("input", "is required with `data`: name the column that holds the input series")
-    flags = {input_col: "input"} | ({target_col: "target"} if target_col else {})
-    chunks = [c.values for c in iter_columns(path, Reading(flags, drop_missing))]
-    if not chunks:
+    """The whole file's chosen columns, float64: input (N, F), the ``input_cols`` in their
+    order (one name is one column), and the target (N,) for ``target_col``; with each row's
+    place in the file (``Columns.rows``, ``Columns.lines``) for later errors."""
+    names = (input_cols,) if isinstance(input_cols, str) else tuple(input_cols or ())
+    if not names:
+        raise ConfigError("input", "is required with `data`: name the column (or columns) that feed the model")
+    # A column both input and target is read once; the target's flag names it in errors.
+    flags = dict.fromkeys(names, "input") | ({target_col: "target"} if target_col is not None else {})
+    chunks = list(iter_columns(path, Reading(flags, drop_missing)))
+    if not chunks or not sum(len(c.rows) for c in chunks):
         raise ConfigError("data", f"{str(path)!r} has a header but no rows")
 
     def whole(column: str) -> np.ndarray:
-        return np.concatenate([c[column] for c in chunks])
+        return np.concatenate([c.values[column] for c in chunks])
 
-    return Columns(whole(input_col), whole(target_col) if target_col else None)
+    lines = None if chunks[0].lines is None else np.concatenate([c.lines for c in chunks if c.lines is not None])
+    return Columns(
+        input=np.stack([whole(c) for c in names], axis=1),
+        target=whole(target_col) if target_col is not None else None,
+        rows=np.concatenate([c.rows for c in chunks]),
+        lines=lines,
+    )
