@@ -57,18 +57,27 @@ def example_arrays(input_len: int, tsteps: int, lahead: int, batch_size: int) ->
     return example_split(x, y, input_len, batch_size)
 
 
-def keras_model(stateful: bool, lahead: int, batch_size: int, units: int = 20, seed: int = 0, cell: str = "lstm"):
+def keras_model(
+    stateful: bool,
+    lahead: int,
+    batch_size: int,
+    units: int = 20,
+    seed: int = 0,
+    cell: str = "lstm",
+    layers: int = 1,
+    n_features: int = 1,
+):
     """The example's ``create_model``: ``LSTM(units)`` (or GRU with reset_after, or SimpleRNN)
-    + ``Dense(1)``, mse, Adam defaults."""
+    + ``Dense(1)``, mse, Adam defaults. ``layers`` > 1 stacks that many, each but the last
+    with ``return_sequences=True`` (every one stateful when ``stateful``); inputs
+    (batch, lahead, n_features)."""
     import keras
 
     keras.utils.set_random_seed(seed)
+    layer = getattr(keras.layers, KERAS_LAYERS[cell])
+    stack = [layer(units, stateful=stateful, return_sequences=k < layers - 1) for k in range(layers)]
     model = keras.Sequential(
-        [
-            keras.Input(shape=(lahead, 1), batch_size=batch_size),
-            getattr(keras.layers, KERAS_LAYERS[cell])(units, stateful=stateful),
-            keras.layers.Dense(1),
-        ]
+        [keras.Input(shape=(lahead, n_features), batch_size=batch_size), *stack, keras.layers.Dense(1)]
     )
     model.compile(loss="mse", optimizer="adam")
     return model
@@ -82,10 +91,13 @@ def reset_states(model) -> None:
 
 
 def params_from_keras(model, cell: str = "lstm") -> ModelParams:
-    """Our parameter pytree holding a Keras model's weights (same layouts, no transpose)."""
-    kernel, recurrent, bias, dense_kernel, dense_bias = (np.asarray(w) for w in model.get_weights())
+    """Our parameter pytree holding a Keras model's weights (same layouts, no transpose):
+    (kernel, recurrent kernel, bias) per recurrent layer, in order, then the Dense's two."""
+    weights = [np.asarray(w) for w in model.get_weights()]
+    *recurrent, dense_kernel, dense_bias = weights
     params_type = PARAM_TYPES[cell]
-    return ModelParams(params_type(kernel, recurrent, bias), DenseParams(dense_kernel, dense_bias))
+    stack = tuple(params_type(*recurrent[i : i + 3]) for i in range(0, len(recurrent), 3))
+    return ModelParams(stack, DenseParams(dense_kernel, dense_bias))
 
 
 def keras_fit(model, stateful: bool, epochs: int, batch_size: int, data: tuple[np.ndarray, ...]) -> tuple:

@@ -2,6 +2,8 @@
 
 A cell is one step, ``cell(params, carry, x) -> (carry, y)``; it works on any leading
 batch shape, so the same code runs one sample, a batch, or (under ``vmap``) many seeds.
+A model stacks ``layers`` cells (each feeds its output to the next at every step, as
+Keras's ``return_sequences=True`` layers do) and reads the last one out with a Dense.
 Weight layouts equal Keras's, so weights copy across unchanged.
 """
 
@@ -29,7 +31,8 @@ Weights = jax.Array | np.ndarray
 class LSTMParams(NamedTuple):
     """Keras layout, gates in order i, f, c, o along the last axis.
 
-    kernel: (n_features, 4 * units); recurrent_kernel: (units, 4 * units); bias: (4 * units,).
+    kernel: (n_in, 4 * units), n_in = n_features for the first layer, units for later ones;
+    recurrent_kernel: (units, 4 * units); bias: (4 * units,).
     """
 
     kernel: Weights
@@ -40,7 +43,7 @@ class LSTMParams(NamedTuple):
 class GRUParams(NamedTuple):
     """Keras's GRU with ``reset_after=True``, gates in order z, r, h along the last axis.
 
-    kernel: (n_features, 3 * units); recurrent_kernel: (units, 3 * units);
+    kernel: (n_in, 3 * units); recurrent_kernel: (units, 3 * units);
     bias: (2, 3 * units), row 0 added to the input part, row 1 to the recurrent part.
     """
 
@@ -50,7 +53,7 @@ class GRUParams(NamedTuple):
 
 
 class SimpleRNNParams(NamedTuple):
-    """Keras's SimpleRNN (tanh). kernel: (n_features, units); recurrent_kernel: (units, units);
+    """Keras's SimpleRNN (tanh). kernel: (n_in, units); recurrent_kernel: (units, units);
     bias: (units,)."""
 
     kernel: Weights
@@ -59,7 +62,7 @@ class SimpleRNNParams(NamedTuple):
 
 
 class LSTMCarry(NamedTuple):
-    """Hidden and cell state, each (..., units)."""
+    """Hidden and cell state of one LSTM layer, each (..., units)."""
 
     h: jax.Array
     c: jax.Array
@@ -72,7 +75,10 @@ class RNNCarry(NamedTuple):
 
 
 CellParams = LSTMParams | GRUParams | SimpleRNNParams
-Carry = LSTMCarry | RNNCarry
+# One layer's state.
+LayerCarry = LSTMCarry | RNNCarry
+# A model's state: one ``LayerCarry`` per stacked layer, the first layer's first.
+Carry = tuple[LayerCarry, ...]
 
 
 class DenseParams(NamedTuple):
@@ -83,7 +89,10 @@ class DenseParams(NamedTuple):
 
 
 class ModelParams(NamedTuple):
-    cell: CellParams
+    """cells: one per stacked layer, the first layer's first: its kernel is (n_features, G * units),
+    the later layers' (units, G * units); dense: the readout of the last layer."""
+
+    cells: tuple[CellParams, ...]
     dense: DenseParams
 
 
@@ -129,17 +138,20 @@ def init_params(rng: np.random.Generator, cfg: ModelConfig) -> ModelParams:
     kernel, zero biases (LSTM: forget-gate slice = 1, ``unit_forget_bias``).
 
     Drawn with NumPy on the host: it costs microseconds, where compiling JAX's
-    threefry and QR for a one-off initialisation costs over a second on a CPU.
+    threefry and QR for a one-off initialisation costs over a second on a CPU. The layers
+    draw in order, then the Dense: one layer draws what the one-layer model always drew.
     """
-    cell = _INITS[cfg.cell](rng, cfg.n_features, cfg.units)
+    inputs = (cfg.n_features,) + (cfg.units,) * (cfg.layers - 1)
+    stack = tuple(_INITS[cfg.cell](rng, n_in, cfg.units) for n_in in inputs)
     dense = DenseParams(kernel=_glorot_uniform(rng, (cfg.units, 1)), bias=np.zeros((1,), np.float32))
-    return ModelParams(cell=cell, dense=dense)
+    return ModelParams(cells=stack, dense=dense)
 
 
 def zero_carry(batch_size: int, cfg: ModelConfig) -> Carry:
-    """A fresh state: zeros of shape (batch_size, units) per state array of ``cfg.cell``."""
+    """A fresh state: per layer, zeros of shape (batch_size, units) per state array of ``cfg.cell``."""
     zeros = jnp.zeros((batch_size, cfg.units), jnp.float32)
-    return LSTMCarry(h=zeros, c=zeros) if cfg.cell == "lstm" else RNNCarry(h=zeros)
+    layer = LSTMCarry(h=zeros, c=zeros) if cfg.cell == "lstm" else RNNCarry(h=zeros)
+    return (layer,) * cfg.layers
 
 
 def _dot(a: jax.Array, b: Weights) -> jax.Array:
@@ -151,7 +163,7 @@ def _dot(a: jax.Array, b: Weights) -> jax.Array:
 
 
 def lstm_cell(params: LSTMParams, carry: LSTMCarry, x: jax.Array) -> tuple[LSTMCarry, jax.Array]:
-    """One LSTM step. x: (..., n_features) -> new carry and h: (..., units).
+    """One LSTM step. x: (..., n_in) -> new carry and h: (..., units).
 
     The sums run in Keras's order, (x K + h R) + b, so float32 rounding matches too.
     """
@@ -164,7 +176,7 @@ def lstm_cell(params: LSTMParams, carry: LSTMCarry, x: jax.Array) -> tuple[LSTMC
 
 
 def gru_cell(params: GRUParams, carry: RNNCarry, x: jax.Array) -> tuple[RNNCarry, jax.Array]:
-    """One GRU step (Keras, ``reset_after=True``). x: (..., n_features) -> carry, h: (..., units).
+    """One GRU step (Keras, ``reset_after=True``). x: (..., n_in) -> carry, h: (..., units).
 
     The reset gate scales the recurrent part after its bias, and the new state mixes as
     z * h + (1 - z) * candidate, both as Keras computes them.
@@ -179,12 +191,12 @@ def gru_cell(params: GRUParams, carry: RNNCarry, x: jax.Array) -> tuple[RNNCarry
 
 
 def simple_cell(params: SimpleRNNParams, carry: RNNCarry, x: jax.Array) -> tuple[RNNCarry, jax.Array]:
-    """One SimpleRNN step, Keras's order: tanh((x K + b) + h R). x: (..., n_features)."""
+    """One SimpleRNN step, Keras's order: tanh((x K + b) + h R). x: (..., n_in)."""
     h = jnp.tanh(_dot(x, params.kernel) + params.bias + _dot(carry.h, params.recurrent_kernel))
     return RNNCarry(h=h), h
 
 
-def cell_step(params: CellParams, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+def cell_step(params: CellParams, carry: LayerCarry, x: jax.Array) -> tuple[LayerCarry, jax.Array]:
     """One step of whichever cell ``params`` belongs to (chosen by its type, at trace time)."""
     if isinstance(params, LSTMParams) and isinstance(carry, LSTMCarry):
         return lstm_cell(params, carry, x)
@@ -200,17 +212,29 @@ def dense(params: DenseParams, h: jax.Array) -> jax.Array:
     return _dot(h, params.kernel) + params.bias
 
 
-def forward(params: ModelParams, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
-    """Run the cell over a window and read out the last step.
+def stack_step(stack: tuple[CellParams, ...], carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+    """One time step through every layer: layer k's input is layer k-1's output at this step.
 
-    x: (batch, lahead, n_features), timestep 0 first. Returns the carry after the last
-    step and the prediction (batch, 1).
+    x: (..., n_features) -> the new per-layer carries and the last layer's h: (..., units).
+    """
+    new = []
+    for params, layer_carry in zip(stack, carry, strict=True):
+        layer_carry, x = cell_step(params, layer_carry, x)
+        new.append(layer_carry)
+    return tuple(new), x
+
+
+def forward(params: ModelParams, carry: Carry, x: jax.Array) -> tuple[Carry, jax.Array]:
+    """Run the stacked cells over a window and read out the last layer's last step.
+
+    x: (batch, lahead, n_features), timestep 0 first; carry: one per layer, each array
+    (batch, units). Returns the carries after the last step and the prediction (batch, 1).
     """
 
     def step(c: Carry, xt: jax.Array) -> tuple[Carry, None]:
-        return cell_step(params.cell, c, xt)[0], None
+        return stack_step(params.cells, c, xt)[0], None
 
     # Unrolling short windows removes a nested loop: faster to compile and to run.
     unroll = x.shape[1] if x.shape[1] <= MAX_UNROLL else 1
     carry, _ = jax.lax.scan(step, carry, jnp.swapaxes(x, 0, 1), unroll=unroll)
-    return carry, dense(params.dense, carry.h)
+    return carry, dense(params.dense, carry[-1].h)

@@ -1,9 +1,16 @@
 """Saved models: a directory with ``model.json`` (format, config, scaling, checksums) and
 ``weights.npz`` (plain float32 arrays; loaded with ``allow_pickle=False``, never pickle).
 
-Loading checks the format and its version, the weights file's SHA-256 (a truncated or
-edited file is refused), and every array's name, shape and dtype against the config.
-Every problem is a ``ConfigError`` on ``model``: one line, never a traceback.
+The arrays are named by layer: ``cells.0.kernel``, ``cells.0.recurrent_kernel``,
+``cells.0.bias``, then ``cells.1.*`` for a second stacked layer, ..., ``dense.kernel`` and
+``dense.bias``; ``model.json`` lists each with its shape, dtype and SHA-256. The scaling
+holds one mean and scale per input column. Loading checks the format and its version, the
+weights file's SHA-256 (a truncated or edited file is refused), and every array's name,
+shape, dtype and checksum against the config and the listing. Every problem is a
+``ConfigError`` on ``model``: one line, never a traceback.
+
+Format version 1 (one layer, arrays ``cell.*``, scalar scaling, ``input_col`` in the config)
+is still read: its arrays are layer 0's, its scaling the one column's.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io.atomic import write_atomic, write_with
 
 FORMAT = "lstm-stateful/model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Versions this code reads: 1 wrote one layer's arrays as ``cell.*`` and scalar scalings.
+READABLE_VERSIONS = (1, 2)
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
 
@@ -32,9 +41,10 @@ WEIGHTS_FILE = "weights.npz"
 class SavedModel(NamedTuple):
     """One trained seed of one model, as ``predict`` needs it.
 
-    params: weights (host float32 arrays); mode: "stateful" (state carried from point to
-    point) or "stateless" (each window from a zero state); data: how its inputs were cut
-    (lahead, order, task); scaling: raw units <-> model units.
+    params: weights (host float32 arrays), one cell per stacked layer; mode: "stateful"
+    (every layer's state carried from point to point) or "stateless" (each window from a zero
+    state); data: how its inputs were cut (input columns, lahead, order, task, transform);
+    scaling: raw units <-> model units, one mean and scale per input column.
     """
 
     params: cells.ModelParams
@@ -46,12 +56,25 @@ class SavedModel(NamedTuple):
 
 
 def _flat(params: cells.ModelParams) -> dict[str, np.ndarray]:
-    """{"cell.kernel": array, ..., "dense.bias": array}."""
-    return {
-        f"{part}.{name}": np.asarray(a)
-        for part, leaves in params._asdict().items()
-        for name, a in leaves._asdict().items()
-    }
+    """{"cells.0.kernel": array, ..., "cells.1.bias": array, ..., "dense.bias": array}."""
+    layers = {f"cells.{k}.{name}": a for k, cell in enumerate(params.cells) for name, a in cell._asdict().items()}
+    dense = {f"dense.{name}": a for name, a in params.dense._asdict().items()}
+    return {name: np.asarray(a) for name, a in (layers | dense).items()}
+
+
+def _unflat(arrays: dict[str, np.ndarray], cfg: ModelConfig) -> cells.ModelParams:
+    """The inverse of ``_flat`` (names checked by the caller)."""
+
+    def part(prefix: str) -> dict[str, np.ndarray]:
+        return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+
+    stack = tuple(cells.PARAM_TYPES[cfg.cell](**part(f"cells.{k}.")) for k in range(cfg.layers))
+    return cells.ModelParams(stack, cells.DenseParams(**part("dense.")))
+
+
+def _sha256(a: np.ndarray) -> str:
+    """An array's checksum: SHA-256 of its bytes in C order."""
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
 def expected_arrays(cfg: ModelConfig) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -70,6 +93,7 @@ def save_model(directory: Path, params: cells.ModelParams, cfg: ExperimentConfig
     arrays: dict[str, Any] = _flat(params)
     np.savez(buffer, **arrays)
     blob = buffer.getvalue()
+    listing = {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": _sha256(v)} for k, v in arrays.items()}
 
     def write_weights(tmp: Path) -> None:
         tmp.write_bytes(blob)
@@ -80,13 +104,13 @@ def save_model(directory: Path, params: cells.ModelParams, cfg: ExperimentConfig
         "format_version": FORMAT_VERSION,
         "mode": saved["mode"],
         "seed_index": saved["seed_index"],
-        "scaling": saved["scaling"]._asdict(),
+        "scaling": {k: list(v) if isinstance(v, tuple) else v for k, v in saved["scaling"]._asdict().items()},
         "metrics": saved["metrics"],
         "experiment": cfg.to_dict(),
         "weights": {
             "file": WEIGHTS_FILE,
             "sha256": hashlib.sha256(blob).hexdigest(),
-            "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in _flat(params).items()},
+            "arrays": listing,
         },
     }
     write_atomic(directory / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
@@ -112,43 +136,85 @@ def _read_meta(directory: Path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _bad(path, f"is not an lstm-stateful model file (format {FORMAT!r} expected)")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise _bad(path, f"has format version {version!r}; this lstm-stateful reads version {FORMAT_VERSION}")
+    if version not in READABLE_VERSIONS:
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
+        raise _bad(path, f"has format version {version!r}; this lstm-stateful reads versions {readable}")
     return meta
 
 
 def _config(meta: dict, path: Path) -> ExperimentConfig:
-
     try:
         return ExperimentConfig.from_dict(meta["experiment"])
     except (KeyError, TypeError, ConfigError) as e:
         raise _bad(path, f"holds an invalid config ({e})") from None
 
 
-def _read_weights(directory: Path, meta: dict, cfg: ModelConfig) -> cells.ModelParams:
+def _read_arrays(directory: Path, meta: dict) -> dict[str, np.ndarray]:
+    """The arrays of ``weights.npz``, once its checksum matches; version 1's ``cell.*`` as ``cells.0.*``."""
     path = directory / WEIGHTS_FILE
     try:
         blob = path.read_bytes()
     except OSError as e:
         raise _bad(path, f"cannot be read ({e.strerror or e})") from None
-    if hashlib.sha256(blob).hexdigest() != meta.get("weights", {}).get("sha256"):
+    if hashlib.sha256(blob).hexdigest() != meta["weights"].get("sha256"):
         raise _bad(path, f"does not match the checksum in {CONFIG_FILE}: the file is truncated or was modified")
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile) as e:
         raise _bad(path, f"is not a valid weights file ({e})") from None
+    if meta["format_version"] == 1:
+        arrays = {("cells.0." + k.removeprefix("cell.") if k.startswith("cell.") else k): v for k, v in arrays.items()}
+    return arrays
+
+
+def _check_arrays(path: Path, arrays: dict[str, np.ndarray], listing: dict | None, cfg: ModelConfig) -> None:
+    """Names, shapes and dtypes as the config makes them; checksums as ``model.json`` lists them
+    (``listing``; version 1 listed none: its file's checksum covers them)."""
     expected = expected_arrays(cfg)
     if set(arrays) != set(expected):
-        raise _bad(path, f"holds arrays {sorted(arrays)}; a {cfg.cell} model has {sorted(expected)}")
+        model = f"a {cfg.layers}-layer {cfg.cell} model"
+        raise _bad(path, f"holds arrays {sorted(arrays)}; {model} has {sorted(expected)}")
     for name, (shape, dtype) in expected.items():
         if arrays[name].shape != shape or str(arrays[name].dtype) != dtype:
             got = f"{arrays[name].shape} {arrays[name].dtype}"
             raise _bad(path, f"array {name} is {got}; the config says {shape} {dtype}")
-    leaves = {
-        part: {k.split(".")[1]: v for k, v in arrays.items() if k.startswith(part + ".")} for part in ("cell", "dense")
-    }
-    return cells.ModelParams(cells.PARAM_TYPES[cfg.cell](**leaves["cell"]), cells.DenseParams(**leaves["dense"]))
+        if listing is not None and listing.get(name, {}).get("sha256") != _sha256(arrays[name]):
+            raise _bad(path, f"array {name} does not match its checksum in {CONFIG_FILE}")
+
+
+def _read_weights(directory: Path, meta: dict, cfg: ModelConfig) -> cells.ModelParams:
+    weights = meta.get("weights")
+    listing = weights.get("arrays") if isinstance(weights, dict) else None
+    if not isinstance(listing, dict) or not all(isinstance(v, dict) for v in listing.values()):
+        raise _bad(directory / CONFIG_FILE, "does not list the weights' arrays")
+    arrays = _read_arrays(directory, meta)
+    _check_arrays(directory / WEIGHTS_FILE, arrays, listing if meta["format_version"] > 1 else None, cfg)
+    return _unflat(arrays, cfg)
+
+
+def _scaling(meta: dict, n_features: int, path: Path) -> Scaling:
+    """The saved scaling: one mean and scale per input column (version 1: one float each)."""
+
+    def column_values(v: Any) -> tuple[float, ...]:  # parsed JSON: a number, or a list of them
+        values = tuple(float(x) for x in (v if isinstance(v, list) else [v]))
+        if len(values) != n_features:
+            raise ValueError(f"{len(values)} values for {n_features} input column(s)")
+        return values
+
+    try:
+        s = meta["scaling"]
+        scaling = Scaling(
+            column_values(s["input_mean"]),
+            column_values(s["input_scale"]),
+            float(s["target_mean"]),
+            float(s["target_scale"]),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise _bad(path, f"holds an invalid scaling ({e})") from None
+    if not all(np.isfinite([*scaling.input_mean, *scaling.input_scale, scaling.target_mean, scaling.target_scale])):
+        raise _bad(path, f"holds a scaling that is not finite: {scaling}")
+    return scaling
 
 
 def load_model(directory: str | Path) -> SavedModel:
@@ -160,9 +226,9 @@ def load_model(directory: str | Path) -> SavedModel:
     if meta.get("mode") not in MODES:
         raise _bad(path, f"has mode {meta.get('mode')!r}; expected one of {', '.join(MODES)}")
     try:
-        scaling = Scaling(**{k: float(v) for k, v in meta["scaling"].items()})
         seed_index = int(meta["seed_index"])
     except (KeyError, TypeError, ValueError) as e:
-        raise _bad(path, f"holds an invalid scaling or seed index ({e})") from None
+        raise _bad(path, f"holds an invalid seed index ({e})") from None
+    scaling = _scaling(meta, cfg.model.n_features, path)
     params = _read_weights(directory, meta, cfg.model)
     return SavedModel(params, cfg.model, cfg.data, meta["mode"], scaling, seed_index)
