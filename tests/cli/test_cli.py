@@ -44,7 +44,8 @@ def test_defaults_reproduce_the_example(default_run: Path) -> None:
 def test_predictions_csv_matches_results(default_run: Path) -> None:
     with (default_run / "predictions.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["input", "expected", "stateful", "stateless"]
+    expected_columns = ["input", "expected", "stateful", "stateless"]
+    assert list(rows[0]) == [*expected_columns, "baseline_mean", "baseline_persistence", "baseline_linear"]
     assert len(rows) == 200
     results = json.loads((default_run / "results.json").read_text())
     y = np.array([float(r["expected"]) for r in rows])

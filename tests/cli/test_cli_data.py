@@ -99,7 +99,7 @@ def test_real_series_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert data["input_len"] == 391 - 2 - 1  # 391 months, 2 fill the window, 1 has no next month
     assert results["banner"] is None and results["floors"]["window_test"] is None
     assert results["data_file"]["sha256"] == hashlib.sha256(Path(STOCKS).read_bytes()).hexdigest()
-    assert 50 < results["scaling"]["input_mean"] < 200 and results["scaling"]["input_scale"] > 1
+    assert 50 < results["scaling"]["input_mean"][0] < 200 and results["scaling"]["input_scale"][0] > 1
     preds = _csv(tmp_path / "out" / "predictions.csv")
     assert np.all(np.isfinite(preds["stateful"])) and 50 < np.median(preds["expected"]) < 250  # in dollars again
     assert "Data: " in capsys.readouterr().out

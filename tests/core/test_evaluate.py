@@ -8,12 +8,17 @@ import pytest
 from lstm_stateful.core import data, evaluate
 
 
+def _zeros(n: int, lahead: int) -> data.Series:
+    """A series of n rows of zeros (inputs (n, lahead, 1))."""
+    return data.Series(np.zeros((n, lahead, 1)), *(np.zeros(n) for _ in range(4)))
+
+
 def test_theoretical_floors() -> None:
-    f = evaluate.floors(data.DataConfig(tsteps=4, lahead=1), data.Series(np.zeros((8, 1)), np.zeros(8)))
+    f = evaluate.floors(data.DataConfig(tsteps=4, lahead=1), _zeros(8, 1))
     var_x = 0.1**2 / 3
     assert f.zero_theory == pytest.approx(var_x / 4)
     assert f.window_theory == pytest.approx(var_x * 3 / 16)
-    wide = evaluate.floors(data.DataConfig(tsteps=2, lahead=3), data.Series(np.zeros((4, 3)), np.zeros(4)))
+    wide = evaluate.floors(data.DataConfig(tsteps=2, lahead=3), _zeros(4, 3))
     assert wide.window_theory == 0
 
 
@@ -97,3 +102,70 @@ def test_verdicts_and_banner() -> None:
     assert not evaluate.banner_held(cfg, "converged")
     assert evaluate.banner_held(cfg, "diverged") is None
     assert evaluate.banner(data.DataConfig(tsteps=2, lahead=2)) == "STATELESS LSTM WILL ALSO CONVERGE"
+
+
+def test_floors_are_not_known_under_a_transform() -> None:
+    # The window floor is derived for the raw moving average; the model learns differences here.
+    cfg = data.DataConfig(tsteps=3, lahead=1, transform="diff")
+    f = evaluate.floors(cfg, data.test_part(data.make_series(cfg), cfg))
+    assert np.isnan([f.zero_theory, f.window_theory, f.window_test]).all()
+
+
+def test_skill_per_seed() -> None:
+    mse = np.array([1.0, 2.0, 4.0, np.nan])
+    np.testing.assert_array_equal(evaluate.skill(mse, 2.0), [0.5, 0.0, -1.0, np.nan])
+    # An exact baseline: any error is infinitely worse, none is a tie.
+    np.testing.assert_array_equal(evaluate.skill(np.array([0.0, 1e-9]), 0.0), [0.0, -np.inf])
+
+
+def test_best_baseline_is_the_lowest_finite_mse_first_named_on_a_tie() -> None:
+    assert evaluate.best_baseline({"mean": 3.0, "persistence": 1.0, "linear": 2.0}) == ("persistence", 1.0)
+    assert evaluate.best_baseline({"mean": np.nan, "persistence": 2.0, "linear": 2.0}) == ("persistence", 2.0)
+    with pytest.raises(ValueError, match="no baseline"):
+        evaluate.best_baseline({"mean": np.nan})
+
+
+def _scores(mse: list[float]) -> evaluate.Scores:
+    a = np.array(mse)
+    return evaluate.Scores(a, 1 - a, np.zeros(a.shape, bool))
+
+
+BASELINES = {"mean": 4.0, "persistence": 2.0, "linear": 2.5}
+
+
+def test_skill_summary_median_and_range_over_seeds_that_trained() -> None:
+    s = evaluate.skill_summary(_scores([1.0, 1.5, np.nan, 0.5, 1.9]), BASELINES)
+    assert (s.baseline, s.baseline_mse) == ("persistence", 2.0)
+    np.testing.assert_allclose(s.per_seed, [0.5, 0.25, np.nan, 0.75, 0.05])
+    # Median and range over the four seeds that did not diverge: 0.05, 0.25, 0.5, 0.75.
+    assert (s.median, s.low, s.high) == pytest.approx((0.375, 0.05, 0.75))
+    assert evaluate.baseline_verdict(s) == "beats baselines"
+
+
+@pytest.mark.parametrize(
+    ("mse", "verdict"),
+    [
+        ([1.0, 1.0, 2.0], "no better than persistence"),  # one seed only ties: the interval reaches 0
+        ([1.0, 3.0, 0.5], "no better than persistence"),
+        ([3.0, 3.5], "no better than persistence"),
+        ([np.nan, np.inf], "diverged"),
+    ],
+)
+def test_baseline_verdicts(mse: list[float], verdict: str) -> None:
+    assert evaluate.baseline_verdict(evaluate.skill_summary(_scores(mse), BASELINES)) == verdict
+
+
+def test_a_model_on_a_file_is_judged_against_the_baselines_on_generated_data_against_its_floor() -> None:
+    scores = evaluate.Scores(np.array([9e-4]), np.array([0.4]), np.array([False]))
+    skill = evaluate.skill_summary(scores, {"mean": 1e-3, "linear": 8e-4})
+    floors = evaluate.Floors(1.0, 8e-4, 1.0, 8e-4)
+    generated = data.DataConfig()
+    on_file = data.DataConfig(file="x.csv", input_cols=("x",), tsteps=1, task="forecast")
+    assert evaluate.model_verdict(generated, scores, floors, "stateless", skill) == "at window floor"
+    assert evaluate.model_verdict(on_file, scores, floors, "stateless", skill) == "no better than linear"
+
+
+def test_against_an_exact_baseline_no_model_is_better() -> None:
+    s = evaluate.skill_summary(_scores([1e-6, 2e-6, np.nan]), {"mean": 1.0, "seasonal": 0.0})
+    assert (s.baseline, s.median, s.low, s.high) == ("seasonal", -np.inf, -np.inf, -np.inf)
+    assert evaluate.baseline_verdict(s) == "no better than seasonal"

@@ -27,18 +27,24 @@ def _figure_data() -> plots.FigureData:
             median_seed=1,
             residual=rng.normal(size=50),
             r2=0.5,
+            mse=rng.uniform(1e-5, 1e-3, 3),
         )
         for mode in plots.MODES
     }
-    return plots.FigureData(expected=rng.normal(size=50), models=curves, window_floor=8e-4)
+    # An exact baseline (MSE 0) is drawn on the bottom edge of the log scale.
+    baselines = {
+        mode: {"mean": 1e-3, "persistence": 2e-3, "seasonal": 0.0, "linear": linear}
+        for mode, linear in zip(plots.MODES, (8e-4, 9e-4), strict=True)
+    }
+    return plots.FigureData(rng.normal(size=50), curves, 8e-4, baselines)
 
 
 def test_children_write_every_figure(tmp_path: Path) -> None:
     figures = FigureProcess(tmp_path)
     figures.draw("input", plots.input_data(np.arange(20.0)[:, None], np.arange(20.0)))
     data = _figure_data()
-    figures.draw("residuals", data)
-    figures.draw("losses", data)
+    for name in ("residuals", "losses", "baselines"):
+        figures.draw(name, data)
     figures.finish()
     for name in plots.FIGURE_FILES.values():
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
@@ -142,3 +148,17 @@ def test_light_modules_do_not_import_jax() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_baselines_figure_shows_every_seed_and_every_baseline() -> None:
+    data = _figure_data()
+    ax = plots.baselines_figure(data).axes[0]
+    for line, mode in zip(ax.lines, plots.MODES, strict=True):  # a dot per seed, one model per slot
+        np.testing.assert_array_equal(line.get_ydata(), data.models[mode].mse)
+    bottom = ax.get_ylim()[0]
+    drawn = [segments[0][0, 1] for segments in (c.get_segments() for c in ax.collections)]
+    expected = [max(v, bottom) for mode in plots.MODES for v in data.baseline_mse[mode].values()]
+    np.testing.assert_array_equal(drawn, expected)
+    assert 0 < bottom < min(min(m.mse) for m in data.models.values())
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["mean", "persistence", "seasonal (below the scale)", "linear"]

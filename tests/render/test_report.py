@@ -1,9 +1,11 @@
-"""report.html: it parses, embeds every figure, holds the key numbers, and a browser renders it."""
+"""report.html: it parses, embeds every figure, holds the key numbers (the baselines and
+skills too), and a browser renders it."""
 
 from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import json
 import re
 import shutil
@@ -17,7 +19,7 @@ import pytest
 from lstm_stateful.cli import main
 from lstm_stateful.render.report import write_report
 from lstm_stateful.render.sweep_report import write_sweep_files
-from lstm_stateful.sweep.grid import SweepSpec
+from lstm_stateful.sweep.grid import SweepSpec, parse_grid, point_key
 from lstm_stateful.sweep.store import Record
 from tests.helpers import usage_error
 
@@ -70,13 +72,18 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_report_embeds_every_figure_and_the_numbers(run_dir: Path) -> None:
     parser = parse(run_dir / "report.html")
     figures = sorted(run_dir.glob("*.png"))
-    assert len(figures) == 3
+    assert len(figures) == 4
     assert sorted(embedded_pngs(parser)) == sorted(p.read_bytes() for p in figures)
     text = " ".join(" ".join(parser.text).split())
     results = json.loads((run_dir / "results.json").read_text())
     for m in results["models"].values():
         assert f"{m['median_r2']:.3f}" in text and f"{m['median_test_mse']:.3e}" in text and m["verdict"] in text
     assert f"The example says: {results['banner']}" in text
+    for mode, baselines in results["baselines"].items():
+        skill = results["models"][mode]["skill"]
+        assert f"{skill['median']:.4g}" in text and skill["verdict"] in text
+        assert f"{skill['interval'][0]:.4g} to {skill['interval'][1]:.4g}" in text
+        assert all(f"{mse:.3e}" in text for mse in baselines.values())
     assert results["versions"]["jax"] in text and "data.input_len" in text and "1000" in text
 
 
@@ -86,6 +93,20 @@ def test_report_command_redraws_the_same_page(run_dir: Path, capsys: pytest.Capt
     assert main(["report", str(run_dir)]) == 0
     assert (run_dir / "report.html").read_bytes() == before
     assert "report.html" in capsys.readouterr().out
+
+
+def test_a_run_written_before_the_baselines_still_has_a_page(run_dir: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    results = json.loads((old / "results.json").read_text())
+    del results["baselines"]
+    for m in results["models"].values():
+        del m["skill"]
+        for s in m["per_seed"]:
+            del s["skill"]
+    (old / "results.json").write_text(json.dumps(results))
+    text = " ".join(" ".join(parse(write_report(old)).text).split())
+    assert "Baselines" not in text and results["models"]["stateful"]["verdict"] in text
 
 
 def test_sweep_report(tmp_path: Path) -> None:
@@ -98,12 +119,17 @@ def test_sweep_report(tmp_path: Path) -> None:
     assert len(re.findall(r"<tr>", (out / "report.html").read_text())) >= 4 + 1  # 2 points x 2 models
 
 
+SPEC = SweepSpec.ranges((1, 2, 3, 4), (1, 2, 3, 4))
+KEYS = {(p["tsteps"], p["lahead"]): point_key(SPEC.config(p)) for p in SPEC.points}
+
+
 def _record(tsteps: int, lahead: int, mode: str, seed: int, mse: float) -> Record:
     var, floor = 1e-3, 1e-3 * max(tsteps - lahead, 0) / tsteps**2
     return Record(
-        config_hash=f"{tsteps}-{lahead}", seed_index=seed, mode=mode, tsteps=tsteps, lahead=lahead, config="{}",
+        config_hash=KEYS[tsteps, lahead], seed_index=seed, mode=mode, tsteps=tsteps, lahead=lahead, config="{}",
         mse=mse, r2=1 - mse / var, converged=bool(1 - mse / var >= 0.9), floor=floor if mode == "stateless" else 0.0,
         window_floor=floor, zero_floor=var, train_loss=(mse,), val_loss=(mse,), group_s=1.0,
+        baselines=(("mean", var), ("persistence", 2 * var), ("linear", max(floor, 1e-12))),
     )  # fmt: skip
 
 
@@ -132,7 +158,7 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     records = [
         _record(t, la, mode, seed, _made_up_mse(t, la, mode, rng)) for t, la, mode in points for seed in range(3)
     ]
-    write_sweep_files(SweepSpec((1, 2, 3, 4), (1, 2, 3, 4)), records, out)
+    write_sweep_files(SPEC, records, out)
     write_report(out)
     return out
 
@@ -142,6 +168,19 @@ def test_sweep_report_counts_diverged_points_as_unchecked(sweep_dir: Path) -> No
     # 16 stateless points: 15 checked, of which the rule failed at RULE_FAILED only
     assert "the rule held in 14 of 15 grid points; 1 cannot be checked (every stateless seed diverged)" in text
     assert "this did NOT hold" in text
+
+
+def test_sweep_table_shows_each_points_skill_over_its_best_baseline(sweep_dir: Path) -> None:
+    page = (sweep_dir / "report.html").read_text(encoding="utf-8")
+    table = page[page.index("Every grid point") :].split("</table>")[0]
+    assert "best baseline" in table and "median skill" in table and "skill interval" in table
+    with (sweep_dir / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    cells = [re.findall(r"<td[^>]*>([^<]*)</td>", tr) for tr in table.split("<tr>")[2:]]
+    assert len(cells) == len(rows) == 32
+    for row, shown in zip(rows, cells, strict=True):
+        assert shown[-3] == row["best_baseline"]
+        assert shown[-2] == ("—" if not row["skill_median"] else f"{float(row['skill_median']):#.4g}")
 
 
 def _significant_digits(number: str) -> int:
@@ -192,7 +231,7 @@ def test_chromium_renders_the_report(run_dir: Path, tmp_path: Path) -> None:
     flags = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count("<img") == 3 and "STATELESS LSTM WILL NOT CONVERGE" in dom.stdout
+    assert dom.stdout.count("<img") == 4 and "STATELESS LSTM WILL NOT CONVERGE" in dom.stdout
     shot = tmp_path / "report.png"
     subprocess.run([*flags, "--window-size=1200,2000", f"--screenshot={shot}", page], capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000  # a page, not a blank
@@ -233,3 +272,20 @@ def test_report_fits_a_1200_pixel_window(
         write_report(directory)
     content, visible = page_width(directory / "report.html", tmp_path)
     assert visible <= WINDOW_WIDTH and content <= visible, f"{content} px of content in a {visible} px window"
+
+
+def test_a_sweep_over_other_settings_shows_them_and_its_figure(tmp_path: Path) -> None:
+    spec = SweepSpec(parse_grid(["units=4,8", "cell=lstm,gru"]))
+    records = [
+        dataclasses.replace(_record(2, 1, mode, seed, 1e-4 * (i + 1)), config_hash=point_key(spec.config(p)))
+        for i, p in enumerate(spec.points) for mode in ("stateful", "stateless") for seed in range(2)
+    ]  # fmt: skip
+    write_sweep_files(spec, records, tmp_path)
+    parser = parse(write_report(tmp_path))
+    assert embedded_pngs(parser) == [(tmp_path / "scores.png").read_bytes()]
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    table = page[page.index("Every grid point") :].split("</table>")[0]
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", table)
+    assert heads[:4] == ["units", "cell", "tsteps", "lahead"]
+    first = re.findall(r"<td[^>]*>([^<]*)</td>", table.split("<tr>")[2])
+    assert first[:5] == ["4", "lstm", "2", "1", "stateful"]

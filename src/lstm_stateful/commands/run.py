@@ -1,8 +1,9 @@
 """``run``: one experiment trained, scored and written to a run directory.
 
 ``configure`` turns flat settings into a config (reading a data file's columns once);
-``rerun_config`` reads the config a ``results.json`` records; ``run`` trains it and
-writes ``results.json``, ``predictions.csv``, the figures and ``report.html``. What the
+``rerun_config`` reads the config a ``results.json`` records; ``run`` trains it, scores
+the models and the baselines, and writes ``results.json``, ``predictions.csv``, the figures
+(``baselines.png`` among them) and ``report.html``. What the
 terminal shows meanwhile goes through a ``RunView``; ``None`` shows nothing.
 """
 
@@ -104,6 +105,14 @@ class Configured(NamedTuple):
     columns: Columns | None
 
 
+def _input_names(value: object) -> tuple[str, ...]:
+    """The ``input`` setting as column names: one name, or several (a tuple or list); none
+    when unset (``read_columns`` then says it is required)."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(c) for c in value) if isinstance(value, list | tuple) else ()
+
+
 def configure(settings: Mapping[str, object]) -> Configured:
     """The experiment for flat ``settings`` (see ``core.config.experiment_config``). With a
     ``data`` file, its columns are read here: their row count decides ``input_len``."""
@@ -112,7 +121,7 @@ def configure(settings: Mapping[str, object]) -> Configured:
     target = settings.get("target")
     columns = series_file.read_columns(
         str(settings["data"]),
-        None if settings.get("input") is None else str(settings["input"]),
+        _input_names(settings.get("input")),
         None if target is None else str(target),
         bool(settings.get("drop_missing", False)),
     )
@@ -178,7 +187,7 @@ def _train(
         view.warn(f"{problem}; compiling without it")
     view.started(cfg)
     series, split = experiment.prepare(cfg, columns)
-    figures.draw("input", plots.input_data(series.inputs, series.target))
+    figures.draw("input", plots.input_data(series.raw_input, series.raw_target))
     view.prepared(cfg, series, split)
     steps = cfg.train.epochs * split.x_train.shape[0] // cfg.data.batch_size
     with view.training(cfg, steps) as progress:
@@ -195,8 +204,8 @@ def _write(
     from lstm_stateful.render.report import write_report
 
     figure_data = plots.figure_data(result)
-    figures.draw("residuals", figure_data)
-    figures.draw("losses", figure_data)
+    for name in ("residuals", "losses", "baselines"):
+        figures.draw(name, figure_data)
     outputs.write_predictions(result, out_dir / "predictions.csv")
     if save_dir is not None:
         outputs.write_models(result, save_dir)

@@ -1,8 +1,10 @@
-"""Scores, floors and verdicts: how close each model came to what is possible.
+"""Scores, floors, skills and verdicts: how close each model came to what is possible,
+and whether it beat the baselines (``core.baselines``).
 
 For x ~ U(-a, a), var_x = a^2/3. Predicting zero scores var_x / tsteps; a stateless model
 that sees only the newest ``lahead < tsteps`` inputs cannot beat
 var_x (tsteps - lahead) / tsteps^2 (docs/protocol.md, "Floors and verdicts").
+On a data file no floor is known: a model's verdict is its skill over the best baseline.
 """
 
 from __future__ import annotations
@@ -22,18 +24,16 @@ AT_FLOOR_FACTOR = 1.25
 
 
 class Floors(NamedTuple):
-    """MSE floors, in theory (from the distribution) and on the actual test targets.
-
-    zero: predicting 0; window: the best a stateless model seeing ``lahead`` inputs can do;
-    last_value_test: predicting the newest input (persistence, the naive forecast a model
-    must beat on real series). NaN where a floor is not known.
+    """MSE floors, in theory (from the distribution) and on the actual test targets, in the
+    model's units. zero: predicting 0; window: the best a stateless model seeing ``lahead``
+    inputs can do. NaN where a floor is not known. (Persistence, the naive forecast, is a
+    baseline: ``core.baselines``.)
     """
 
     zero_theory: float
     window_theory: float
     zero_test: float
     window_test: float
-    last_value_test: float = float("nan")
 
 
 class Scores(NamedTuple):
@@ -51,26 +51,25 @@ class Scores(NamedTuple):
 
 
 def floors(cfg: DataConfig, test: Series) -> Floors:
-    """``test``: the test rows in float64 (inputs newest first).
+    """``test``: the test rows in float64 (inputs (n, lahead, F) newest first; the generated
+    series has F = 1).
 
     The test-set window floor is the MSE of the ideal stateless predictor: the part of the
     average made of inputs inside the window, so what remains is exactly the unseen part.
     That is the best possible only when the unseen inputs are independent of the seen ones
-    with mean zero: true of the generated series (moving-average task), not of real data,
-    where the past predicts the unseen part. Floors that are not known are NaN.
+    with mean zero: true of the generated series (moving-average task, no transform), not of
+    real data, where the past predicts the unseen part. Floors that are not known are NaN.
     """
     zero_test = float(np.mean(test.target**2))
-    last_value = float(np.mean((test.target - test.inputs[:, 0]) ** 2))
-    if cfg.file is not None or cfg.task != "moving-average":
-        return Floors(float("nan"), float("nan"), zero_test, float("nan"), last_value)
+    if cfg.file is not None or cfg.task != "moving-average" or cfg.transform != "none":
+        return Floors(float("nan"), float("nan"), zero_test, float("nan"))
     var_x = cfg.amplitude**2 / 3
-    ideal = test.inputs[:, : min(cfg.lahead, cfg.tsteps)].sum(axis=1) / cfg.tsteps
+    ideal = test.inputs[:, : min(cfg.lahead, cfg.tsteps), 0].sum(axis=1) / cfg.tsteps
     return Floors(
         zero_theory=var_x / cfg.tsteps,
         window_theory=var_x * max(cfg.tsteps - cfg.lahead, 0) / cfg.tsteps**2,
         zero_test=zero_test,
         window_test=float(np.mean((test.target - ideal) ** 2)),
-        last_value_test=last_value,
     )
 
 
@@ -132,6 +131,70 @@ def verdict(scores: Scores, window_floor: float) -> str:
     if window_floor > 0 and finite_median(scores.mse) <= AT_FLOOR_FACTOR * window_floor:
         return "at window floor"
     return "not converged"
+
+
+class Skill(NamedTuple):
+    """A model's skill over the best baseline on its scored points (``core.baselines``).
+
+    baseline: the best baseline's name (lowest MSE); baseline_mse: its MSE; per_seed: (S,)
+    ``skill`` of each seed (NaN where it diverged); median: over the seeds that did not
+    diverge; low, high: the interval over seeds, the lowest and the highest skill of those
+    seeds (their range: a model beats the baselines only if every seed that trained does).
+    NaN where every seed diverged.
+    """
+
+    baseline: str
+    baseline_mse: float
+    per_seed: np.ndarray
+    median: float
+    low: float
+    high: float
+
+
+def skill(model_mse: np.ndarray, best: float) -> np.ndarray:
+    """(S,) -> (S,): 1 - model_mse / best, per seed. 1 is a perfect model, 0 one as good as
+    the best baseline, below 0 a worse one; NaN for a diverged seed, -inf for an imperfect
+    model when the best baseline is exact (MSE 0), 0 for an exact one then (a tie)."""
+    mse = np.asarray(model_mse, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(mse == best, 0.0, 1.0 - mse / best)
+
+
+def best_baseline(baseline_mses: dict[str, float]) -> tuple[str, float]:
+    """The baseline with the lowest finite MSE (the first one named on a tie), and that MSE."""
+    finite = {name: mse for name, mse in baseline_mses.items() if np.isfinite(mse)}
+    if not finite:  # the mean baseline is always finite on finite data
+        raise ValueError("best_baseline: no baseline has a finite MSE")
+    name = min(finite, key=lambda n: finite[n])
+    return name, finite[name]
+
+
+def skill_summary(scores: Scores, baseline_mses: dict[str, float]) -> Skill:
+    """Each seed's skill over the best of ``baseline_mses`` (the MSEs on the points the model
+    is scored on), its median and its interval over the seeds that did not diverge."""
+    name, best = best_baseline(baseline_mses)
+    per_seed = skill(scores.mse, best)
+    kept = per_seed[~scores.diverged]
+    if not kept.size:
+        return Skill(name, best, per_seed, float("nan"), float("nan"), float("nan"))
+    return Skill(name, best, per_seed, float(np.median(kept)), float(kept.min()), float(kept.max()))
+
+
+def baseline_verdict(s: Skill) -> str:
+    """'beats baselines' when the skill's whole interval over seeds is above 0 (every seed
+    that did not diverge has a lower MSE than the best baseline), 'no better than <the best
+    baseline>' otherwise; 'diverged' if every seed diverged."""
+    if np.isnan(s.median):
+        return "diverged"
+    return "beats baselines" if s.low > 0 else f"no better than {s.baseline}"
+
+
+def model_verdict(cfg: DataConfig, scores: Scores, floors: Floors, mode: str, s: Skill) -> str:
+    """A model's verdict: on a data file, against the baselines (``baseline_verdict``: no
+    floor is known there); on the generated series, against its floor (``verdict``)."""
+    if cfg.file is not None:
+        return baseline_verdict(s)
+    return verdict(scores, model_floor(floors, mode))
 
 
 def rule_says_stateless_converges(tsteps: int, lahead: int) -> bool:

@@ -1,8 +1,8 @@
 """The seed protocol end to end: ``run(config) -> RunResult``.
 
-config -> data -> one compiled training program (both modes, all seeds) -> scores.
-No files and no printing here; the commands (``lstm_stateful.commands``) do those with
-what this returns.
+config -> data -> baselines -> one compiled training program (both modes, all seeds) ->
+scores and skills, in the data's units. No files and no printing here; the commands
+(``lstm_stateful.commands``) do those with what this returns.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from lstm_stateful.core import baselines as baselines_mod
 from lstm_stateful.core import data as data_mod
 from lstm_stateful.core import evaluate
 from lstm_stateful.core.cells import ModelParams
@@ -35,8 +36,12 @@ COMPILE_EVENTS = ("/jax/core/compile/", "/jax/compilation_cache/cache_retrieval_
 class ModeResult(NamedTuple):
     """One model (stateful or stateless), all seeds.
 
-    train_loss, val_loss: (S, epochs); predictions: (S, n_test) float32;
-    params: final weights with a leading seed axis.
+    train_loss, val_loss: (S, epochs); predictions: (S, n_test) float32, the model's units
+    (as it outputs them); data_predictions: (S, n_test) float64, the same in the data's
+    units (``Series.data_units``); params: final weights with a leading seed axis; scores:
+    in the data's units; skill: over the best baseline of its scored points; verdict: on a
+    data file against the baselines, otherwise against the model's floor
+    (``evaluate.model_verdict``).
     """
 
     train_loss: np.ndarray
@@ -48,6 +53,8 @@ class ModeResult(NamedTuple):
     verdict: str
     compile_s: float
     train_s: float
+    data_predictions: np.ndarray
+    skill: evaluate.Skill
 
 
 class RunResult(NamedTuple):
@@ -58,6 +65,7 @@ class RunResult(NamedTuple):
     models: dict[str, ModeResult]
     banner: str | None  # None: the example's rule says nothing about this task
     banner_held: bool | None
+    baselines: baselines_mod.Baselines  # every baseline's forecasts and MSEs, per mode's scored points
 
 
 def prepare(cfg: ExperimentConfig, columns: data_mod.Columns | None = None) -> tuple[data_mod.Series, data_mod.Split]:
@@ -75,11 +83,27 @@ def test_floors(cfg: ExperimentConfig, series: data_mod.Series) -> evaluate.Floo
     return evaluate.floors(cfg.data, data_mod.test_part(series, cfg.data))
 
 
-def score_model(cfg: ExperimentConfig, mode: str, split: data_mod.Split, predictions: np.ndarray) -> evaluate.Scores:
-    """Score one model's seeds, predictions (S, n_test) in time order, on the test points
-    it is scored on."""
+def score_model(
+    cfg: ExperimentConfig,
+    mode: str,
+    split: data_mod.Split,
+    predictions: np.ndarray,
+    series: data_mod.Series | None = None,
+) -> evaluate.Scores:
+    """Score one model's seeds, predictions (S, n_test) in time order and the model's units,
+    on the test points it is scored on.
+
+    With ``series`` (the config's, ``prepare``), in the data's units: the predictions and
+    the float32 test target both mapped back (``Series.data_units``), as the baselines are
+    scored. Without it, in the model's units, which are the data's unless ``transform`` or
+    ``standardize`` is set. On the generated series both give the same numbers, bit for bit.
+    """
     scored = evaluate.scored_points(mode, cfg.data, split.y_test.shape[0])
-    return evaluate.score(split.y_test, predictions[..., None], scored)
+    if series is None:
+        return evaluate.score(split.y_test, predictions[..., None], scored)
+    truth = baselines_mod.truth(cfg.data, series)
+    in_data_units = data_mod.test_part(series, cfg.data).data_units(predictions)
+    return evaluate.score(truth[:, None], in_data_units[..., None], scored)
 
 
 def model_batches(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray) -> Batches:
@@ -231,13 +255,21 @@ def compile_timer() -> Iterator[list[float]]:
         jax.monitoring.unregister_event_duration_listener(listen)
 
 
-def _mode_result(
-    cfg: ExperimentConfig, m: int, training: Training, split: data_mod.Split, floors: evaluate.Floors
-) -> ModeResult:
-    """Problem 0, mode ``MODES[m]``, scored."""
+class _Judged(NamedTuple):
+    """What a run's models are scored against: the series, split, floors and baselines."""
+
+    series: data_mod.Series
+    split: data_mod.Split
+    floors: evaluate.Floors
+    baselines: baselines_mod.Baselines
+
+
+def _mode_result(cfg: ExperimentConfig, m: int, training: Training, judged: _Judged) -> ModeResult:
+    """Problem 0, mode ``MODES[m]``, scored in the data's units and judged."""
     mode = MODES[m]
     preds = training.predictions[0, m]
-    scores = score_model(cfg, mode, split, preds)
+    scores = score_model(cfg, mode, judged.split, preds, judged.series)
+    skill = evaluate.skill_summary(scores, judged.baselines.mse[mode])
     return ModeResult(
         train_loss=training.train_loss[0, m],
         val_loss=training.val_loss[0, m],
@@ -245,10 +277,12 @@ def _mode_result(
         params=jax.tree.map(lambda a: a[0, m], training.params),
         scores=scores,
         median_seed=evaluate.median_seed(scores),
-        verdict=evaluate.verdict(scores, evaluate.model_floor(floors, mode)),
+        verdict=evaluate.model_verdict(cfg.data, scores, judged.floors, mode, skill),
         # One program trains both modes: its compilation and its time are shared.
         compile_s=training.compile_s,
         train_s=training.train_s,
+        data_predictions=data_mod.test_part(judged.series, cfg.data).data_units(preds),
+        skill=skill,
     )
 
 
@@ -258,23 +292,26 @@ def run(
     on_stage: StageCallback | None = None,
     prepared: tuple[data_mod.Series, data_mod.Split] | None = None,
 ) -> RunResult:
-    """Train the stateful and the stateless model on the example's data, all seeds, and score them.
+    """Train the stateful and the stateless model on ``cfg``'s data, all seeds; score them
+    and the baselines on the same test points, in the data's units; judge each model.
 
     A run is a sweep of one grid point: it trains through ``train`` as a sweep's group does.
     ``on_epoch`` is called from inside the compiled program after every epoch (a host
     callback: JAX does not keep such a program in its persistent cache); ``on_stage``
     with "training". ``prepared``: ``prepare(cfg)``'s result, if the caller already has it.
+    The baselines come first: a season longer than the training rows fails before training.
     """
     series, split = prepared or prepare(cfg)
-    floors = test_floors(cfg, series)
+    judged = _Judged(series, split, test_floors(cfg, series), baselines_mod.baselines(cfg.data, series))
     training = train([cfg], [split], on_epoch, on_stage)
-    models = {mode: _mode_result(cfg, m, training, split, floors) for m, mode in enumerate(MODES)}
+    models = {mode: _mode_result(cfg, m, training, judged) for m, mode in enumerate(MODES)}
     return RunResult(
         config=cfg,
         series=series,
         split=split,
-        floors=floors,
+        floors=judged.floors,
         models=models,
         banner=evaluate.banner(cfg.data),
         banner_held=evaluate.banner_held(cfg.data, models["stateless"].verdict),
+        baselines=judged.baselines,
     )

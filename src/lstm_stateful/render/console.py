@@ -1,4 +1,5 @@
-"""What the terminal shows: the example's prints made readable, progress, the final table."""
+"""What the terminal shows: the example's prints made readable, progress, the final tables
+(the models, the baselines, each model's skill over the best baseline)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -53,23 +55,34 @@ def print_banner(console: Console, cfg: ExperimentConfig) -> None:
     if d.file is not None:
         task = {"moving-average": f"the {d.tsteps}-point moving average of {d.input_cols[0]}"}
         task |= {"forecast": f"{d.input_cols[0]} {d.horizon} steps ahead", "target": str(d.target_col)}
+        learned = "" if d.transform == "none" else f", learned as its {d.transform}"
         scaled = ", standardized by the training rows" if d.standardize else ""
         inputs = ", ".join(map(repr, d.input_cols))
-        console.print(f"Data: {d.file}, input {inputs}{scaled}; target: {task[d.task]}.", highlight=False)
+        line = f"Data: {d.file}, input {inputs}{learned}{scaled}; target: {task[d.task]}."
+        console.print(escape(line), highlight=False)  # a name with brackets is not markup
     banner = evaluate.banner(d)
     if banner is None:
         return
     console.print("*" * 33, banner, "*" * 33, sep="\n", style="bold", highlight=False)
 
 
-def _frame_table(title: str, series: Series, rows: np.ndarray, first_index: int) -> Table:
+def _frame_table(title: str, cfg: ExperimentConfig, series: Series, rows: np.ndarray) -> Table:
+    """The model's view of ``rows``: one input column's whole window, or with several
+    columns each one's newest value (a window of each would not fit), and the target."""
     table = Table(title=title, title_justify="left", box=None, pad_edge=False)
     table.add_column("row", justify="right", style="dim")
-    for lag in range(series.inputs.shape[1]):
-        table.add_column(f"x[t-{lag}]" if lag else "x[t]", justify="right")
+    n_features = series.inputs.shape[2]
+    if n_features == 1:
+        heads = [f"x[t-{lag}]" if lag else "x[t]" for lag in range(series.inputs.shape[1])]
+        shown = series.inputs[:, :, 0]
+    else:
+        heads, shown = [f"{c}[t]" for c in cfg.data.input_cols], series.inputs[:, 0, :]
+    for head in heads:
+        table.add_column(escape(head), justify="right")  # "[t]" is not a style
     table.add_column("expected", justify="right", style="cyan")
     for r in rows:
-        table.add_row(str(r + first_index), *(f"{v:+.6f}" for v in series.inputs[r]), f"{series.target[r]:+.6f}")
+        values = (f"{v:+.6f}" for v in shown[r])
+        table.add_row(str(r + cfg.data.to_drop), *values, f"{series.target[r]:+.6f}")
     return table
 
 
@@ -85,8 +98,8 @@ def print_data(console: Console, cfg: ExperimentConfig, series: Series, split: S
         f"x_test {split.x_test.shape}  y_test {split.y_test.shape}"
     )
     head, tail = np.arange(min(HEAD_ROWS, n)), np.arange(max(n - HEAD_ROWS, 0), n)
-    console.print(_frame_table("Head", series, head, cfg.data.to_drop))
-    console.print(_frame_table("Tail", series, tail, cfg.data.to_drop))
+    console.print(_frame_table("Head", cfg, series, head))
+    console.print(_frame_table("Tail", cfg, series, tail))
 
 
 class TrainingProgress:
@@ -148,13 +161,16 @@ def _unscored_caption(cfg: ExperimentConfig) -> str | None:
     return f"the stateful model is scored without its first tsteps-1 {where}"
 
 
-def _floor_lines(f: evaluate.Floors) -> str:
-    """What the floors say, leaving out the ones this data and task do not have."""
+def _floor_lines(cfg: ExperimentConfig, f: evaluate.Floors) -> str:
+    """What the floors say, leaving out the ones this data and task do not have. On a file
+    or with a transform none is a floor in the data's units: the baselines say it all."""
+    if cfg.data.file is not None or cfg.data.transform != "none":
+        return "No floor is known here: the baselines are the measure."
     zero = f"Predicting zero scores {f.zero_test:.3g} on the test set"
     if np.isfinite(f.zero_theory):
         zero += f" (theory {f.zero_theory:.3g})"
     if not np.isfinite(f.window_test):
-        return f"{zero}, predicting the newest input {f.last_value_test:.3g}; no window floor is known here."
+        return f"{zero}; no window floor is known here."
     theory = f" (theory {f.window_theory:.3g})" if np.isfinite(f.window_theory) else ""
     return f"{zero}; the stateless window floor is {f.window_test:.3g}{theory}."
 
@@ -177,32 +193,89 @@ def _warn_diverged(console: Console, result: RunResult) -> None:
             )
 
 
-def print_summary(console: Console, result: RunResult) -> None:
-    """The final table: per model, seeds converged, median R^2 and MSE, floor, verdict, time."""
-    f = result.floors
-    table = Table(
-        title="Test set, median over seeds",
-        caption=_unscored_caption(result.config),
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    for name in ("model", "converged", "R^2", "MSE", "floor", "verdict", "train s"):
-        table.add_column(name, justify="left" if name in ("model", "verdict") else "right", no_wrap=True)
+def _table(title: str, columns: tuple[str, ...], left: tuple[str, ...], caption: str | None = None) -> Table:
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for name in columns:
+        table.add_column(name, justify="left" if name in left else "right", no_wrap=True)
+    return table
+
+
+def _models_table(result: RunResult) -> Table:
+    """Per model: seeds converged (on a file: seeds that beat the best baseline), median R^2
+    and MSE, floor (generated series only: a file has none), verdict, time."""
+    on_file = result.config.data.file is not None
+    counted = "beat best" if on_file else "converged"
+    columns = ("model", counted, "R^2", "MSE", *(() if on_file else ("floor",)), "verdict", "train s")
+    table = _table("Test set, median over seeds", columns, ("model", "verdict"), _unscored_caption(result.config))
     for mode in MODES:
         m = result.models[mode]
+        floor = () if on_file else (_fmt(evaluate.model_floor(result.floors, mode), ".2e", missing="-"),)
         table.add_row(
             mode,
-            _seed_counts(m.scores),
+            _beat_counts(m.scores, m.skill) if on_file else _seed_counts(m.scores),
             _fmt(evaluate.finite_median(m.scores.r2), ".3f"),
             _fmt(evaluate.finite_median(m.scores.mse), ".2e"),
-            _fmt(evaluate.model_floor(f, mode), ".2e", missing="-"),
+            *floor,
             m.verdict,
             f"{m.train_s:.2f}",
         )
-    console.print(table)
+    return table
+
+
+def _beat_counts(scores: evaluate.Scores, skill: evaluate.Skill) -> str:
+    """'2/5': seeds with a lower MSE than the best baseline (skill > 0)."""
+    text = f"{int(np.sum(skill.per_seed > 0))}/{scores.mse.shape[0]}"
+    n = int(scores.diverged.sum())
+    return f"{text} ({n} diverged)" if n else text
+
+
+def _baselines_table(result: RunResult) -> Table:
+    """Each baseline's test MSE: one column, or one per model where they are scored on
+    different points (the stateful model leaves out its warm-up)."""
+    mses = result.baselines.mse
+    modes = MODES if mses["stateful"] != mses["stateless"] else MODES[:1]
+    heads = tuple(f"MSE, {mode} points" for mode in modes) if len(modes) > 1 else ("MSE",)
+    table = _table("Baselines, test set", ("baseline", *heads), ("baseline",))
+    for name in mses[MODES[0]]:
+        table.add_row(name, *(_fmt(mses[mode][name], ".2e") for mode in modes))
+    return table
+
+
+def _fmt_skill(value: float) -> str:
+    """A skill to 3 decimals; far below 0 (against a nearly exact baseline) in exponent
+    form; -inf against an exact one."""
+    if value == -np.inf:
+        return "-inf"
+    return _fmt(value, ".3f" if not np.isfinite(value) or abs(value) < 1000 else ".2e")
+
+
+def _skill_table(result: RunResult) -> Table:
+    """Per model: the best baseline, the skill's median and range over seeds, and (on the
+    generated series, whose verdicts are about floors) the verdict against the baselines;
+    on a file the models' table already shows it."""
+    verdict = () if result.config.data.file is not None else ("against the baselines",)
+    columns = ("model", "best baseline", "skill", "min", "max", *verdict)
+    title = "Skill, 1 - MSE / the best baseline's MSE, over seeds"
+    table = _table(title, columns, ("model", "best baseline", *verdict))
+    for mode in MODES:
+        s = result.models[mode].skill
+        row = (_fmt_skill(s.median), _fmt_skill(s.low), _fmt_skill(s.high))
+        table.add_row(mode, s.baseline, *row, *((evaluate.baseline_verdict(s),) if verdict else ()))
+    return table
+
+
+def print_summary(console: Console, result: RunResult) -> None:
+    """The final tables (models, baselines, skills), the floors, and what the verdicts say."""
+    console.print(_models_table(result))
     _warn_diverged(console, result)
-    console.print(_floor_lines(f))
+    console.print(_baselines_table(result))
+    console.print(_skill_table(result))
+    console.print(_floor_lines(result.config, result.floors))
+    _print_rule(console, result)
+
+
+def _print_rule(console: Console, result: RunResult) -> None:
+    """Whether the example's banner held, or what the verdicts are where it says nothing."""
     verdicts = f"the stateless model's verdict is '{result.models['stateless'].verdict}', the stateful model's"
     if result.banner is None:
         console.print(

@@ -1,4 +1,7 @@
-"""A run directory's machine-readable files: ``results.json`` and ``predictions.csv``."""
+"""A run directory's machine-readable files: ``results.json`` and ``predictions.csv``.
+
+Every score, skill and prediction in them is in the data's units (``Series.data_units``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import numpy as np
 
 from lstm_stateful.core.config import MODES
 from lstm_stateful.core.data import test_part
-from lstm_stateful.core.evaluate import finite_median
+from lstm_stateful.core.evaluate import Skill, baseline_verdict, finite_median
 from lstm_stateful.engine.experiment import ModeResult, RunResult
 from lstm_stateful.io.atomic import write_atomic
 from lstm_stateful.io.provenance import RESULTS_FORMAT, RESULTS_VERSION, data_file, package_versions
@@ -35,6 +38,23 @@ def _floats(array: np.ndarray) -> list:
     return [_finite(float(v)) for v in np.ravel(array)]
 
 
+# How results.json describes a skill's interval (``evaluate.Skill``).
+SKILL_INTERVAL = "from the lowest to the highest skill of the seeds that did not diverge"
+
+
+def skill_summary(s: Skill) -> dict:
+    """A model's skill over the best baseline, for ``results.json`` (per seed in ``per_seed``);
+    its verdict against the baselines (the model's ``verdict`` on a data file)."""
+    return {
+        "verdict": baseline_verdict(s),
+        "baseline": s.baseline,
+        "baseline_mse": _finite(s.baseline_mse),
+        "median": _finite(s.median),
+        "interval": [_finite(s.low), _finite(s.high)],
+        "interval_kind": SKILL_INTERVAL,
+    }
+
+
 def mode_summary(m: ModeResult) -> dict:
     """One model's numbers for ``results.json``."""
     return {
@@ -44,11 +64,13 @@ def mode_summary(m: ModeResult) -> dict:
         "median_seed": m.median_seed,
         "median_r2": _finite(finite_median(m.scores.r2)),
         "median_test_mse": _finite(finite_median(m.scores.mse)),
+        "skill": skill_summary(m.skill),
         "per_seed": [
             {
                 "seed_index": s,
                 "test_mse": _finite(float(m.scores.mse[s])),
                 "r2": _finite(float(m.scores.r2[s])),
+                "skill": _finite(float(m.skill.per_seed[s])),
                 "converged": bool(m.scores.converged[s]),
                 "diverged": bool(m.scores.diverged[s]),
                 "train_loss": _floats(m.train_loss[s]),
@@ -61,7 +83,8 @@ def mode_summary(m: ModeResult) -> dict:
 
 
 def results_dict(result: RunResult, extra_timings: dict[str, float] | None = None) -> dict:
-    """Everything ``results.json`` holds: config, versions, losses, metrics, floors, verdicts, timings."""
+    """Everything ``results.json`` holds: config, versions, losses, metrics, floors, baselines
+    (each mode's: the MSE of each on the points that mode is scored on), skills, verdicts, timings."""
     return {
         "format": RESULTS_FORMAT,
         "format_version": RESULTS_VERSION,
@@ -72,6 +95,7 @@ def results_dict(result: RunResult, extra_timings: dict[str, float] | None = Non
         "banner_held": result.banner_held,
         "floors": {name: _finite(value) for name, value in result.floors._asdict().items()},
         "scaling": result.series.scaling._asdict(),
+        "baselines": {mode: {k: _finite(v) for k, v in result.baselines.mse[mode].items()} for mode in MODES},
         "models": {mode: mode_summary(result.models[mode]) for mode in MODES},
         "timings": dict(extra_timings or {}),
     }
@@ -81,17 +105,23 @@ def write_results(result: RunResult, path: Path, extra_timings: dict[str, float]
     write_atomic(path, json.dumps(results_dict(result, extra_timings), indent=2) + "\n")
 
 
+def prediction_columns(result: RunResult) -> dict[str, np.ndarray]:
+    """``predictions.csv``'s columns, (n_test,) each, time order, in the data's units (undoing
+    ``--standardize`` and ``--transform``): ``input``, the first input column's newest value;
+    ``expected``, the target; each model's median seed; ``baseline_<name>``, each baseline."""
+    test = test_part(result.series, result.config.data)
+    columns = {"input": test.raw_input, "expected": result.baselines.truth}
+    columns |= {mode: m.data_predictions[m.median_seed] for mode, m in result.models.items()}
+    return columns | {f"baseline_{k}": v for k, v in result.baselines.predictions.items()}
+
+
 def write_predictions(result: RunResult, path: Path) -> None:
-    """One row per test sample, time order, in the data's units (undoing ``--standardize``):
-    the newest input, the target, each model's median-seed prediction."""
+    """One row per test sample: ``prediction_columns``."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["input", "expected", *MODES])
-    scaling = result.series.scaling
-    test = test_part(result.series, result.config.data)
-    columns = [scaling.raw_input(test.inputs[:, 0].astype(np.float32)), scaling.raw_target(result.split.y_test[:, 0])]
-    columns += [scaling.raw_target(result.models[m].predictions[result.models[m].median_seed]) for m in MODES]
-    for row in zip(*columns, strict=True):
+    columns = prediction_columns(result)
+    writer.writerow(list(columns))
+    for row in zip(*columns.values(), strict=True):
         writer.writerow([repr(float(v)) for v in row])
     write_atomic(path, buf.getvalue())
 

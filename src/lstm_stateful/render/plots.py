@@ -1,4 +1,5 @@
-"""The example's figures and a loss-curve figure, written as PNG files.
+"""The example's figures, a loss-curve figure and the models against the baselines, written
+as PNG files.
 
 Figures are drawn from ``FigureData``, plain NumPy arrays, so that a separate process can
 draw them without importing JAX (see ``figure_process``); matplotlib is imported only
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 FigureFactory = Callable[..., "Figure"]
 
-FIGURE_FILES = {"input": "input.png", "residuals": "residuals.png", "losses": "losses.png"}
+FIGURE_FILES = {name: f"{name}.png" for name in ("input", "residuals", "losses", "baselines")}
 
 
 class InputData(NamedTuple):
@@ -38,35 +39,43 @@ class InputData(NamedTuple):
 
 class ModelCurves(NamedTuple):
     """One model: train_loss, val_loss (S, epochs); residual (n,) of the median seed, after
-    the points the example does not score; its R^2."""
+    the points the example does not score; its R^2; mse (S,), each seed's test MSE."""
 
     train_loss: np.ndarray
     val_loss: np.ndarray
     median_seed: int
     residual: np.ndarray
     r2: float
+    mse: np.ndarray
 
 
 class FigureData(NamedTuple):
-    expected: np.ndarray  # (n_test,)
+    """expected: (n_test,) the test target; baseline_mse: mode -> baseline -> its MSE on that
+    mode's scored points. In the data's units, as the models' numbers."""
+
+    expected: np.ndarray
     models: dict[str, ModelCurves]
     window_floor: float
+    baseline_mse: dict[str, dict[str, float]]
 
 
 def input_data(inputs: np.ndarray, target: np.ndarray, k: int = 10) -> InputData:
-    """inputs: (n, lahead) newest first; target: (n,)."""
-    return InputData(np.array(inputs[:k, 0]), np.array(target[:k]))
+    """inputs: (n,) the newest value of each row, or windows (n, lahead[, F]) newest first
+    (their first column's newest value is shown); target: (n,)."""
+    first = np.asarray(inputs)[:k]
+    return InputData(first.reshape(first.shape[0], -1)[:, 0].copy(), np.array(target[:k]))
 
 
 def figure_data(result: RunResult) -> FigureData:
-    """What the result figures need from a run, as NumPy arrays."""
-    y = result.split.y_test[:, 0]
+    """What the result figures need from a run, as NumPy arrays in the data's units."""
+    y = result.baselines.truth
     models = {}
     for mode in MODES:
         m = result.models[mode]
-        residual = (y - m.predictions[m.median_seed])[scored_points(mode, result.config.data, y.shape[0])]
-        models[mode] = ModelCurves(m.train_loss, m.val_loss, m.median_seed, residual, float(m.scores.r2[m.median_seed]))
-    return FigureData(expected=y, models=models, window_floor=result.floors.window_theory)
+        residual = (y - m.data_predictions[m.median_seed])[scored_points(mode, result.config.data, y.shape[0])]
+        r2 = float(m.scores.r2[m.median_seed])
+        models[mode] = ModelCurves(m.train_loss, m.val_loss, m.median_seed, residual, r2, m.scores.mse)
+    return FigureData(y, models, result.floors.window_theory, result.baselines.mse)
 
 
 def _new_figure(new_figure: FigureFactory | None, figsize: tuple[float, float]) -> Figure:
@@ -125,6 +134,44 @@ def losses_figure(data: FigureData, new_figure: FigureFactory | None = None) -> 
     return fig
 
 
+# One colour per baseline, kept from run to run (the seasonal one is there only with a season).
+BASELINE_COLORS = {"mean": "tab:gray", "persistence": "tab:red", "seasonal": "tab:purple", "linear": "tab:green"}
+
+
+def _mse_range(data: FigureData) -> tuple[float, float]:
+    """The y range of the baselines figure (log scale): every finite, positive MSE of the
+    seeds, and the baselines' within a factor 1e4 below the lowest seed's (an exact baseline,
+    MSE 0 or rounding noise, is drawn on the bottom edge instead)."""
+    seeds = np.concatenate([m.mse for m in data.models.values()])
+    values = [float(v) for v in seeds if np.isfinite(v) and v > 0]
+    low = min(values, default=1.0)
+    values += [v for mses in data.baseline_mse.values() for v in mses.values() if v > low * 1e-4]
+    return min(values) / 2, max(values) * 2
+
+
+def baselines_figure(data: FigureData, new_figure: FigureFactory | None = None) -> Figure:
+    """Each seed's test MSE (dots) per model, each baseline's MSE on that model's scored
+    points (a horizontal line across the model's slot), log scale. A baseline far below every
+    seed (exact, or nearly) is drawn on the bottom edge, and its legend entry says so."""
+    fig = _new_figure(new_figure, figsize=(8, 5))
+    ax = fig.add_subplot()
+    bottom, top = _mse_range(data)
+    rng = np.random.default_rng(0)  # a fixed jitter: the same run draws the same figure
+    for x, mode in enumerate(MODES):
+        mse = data.models[mode].mse
+        ax.plot(x + rng.uniform(-0.15, 0.15, mse.shape[0]), mse, "o", color="tab:blue", alpha=0.7)
+        for name, value in data.baseline_mse[mode].items():
+            below = any(mses[name] < bottom for mses in data.baseline_mse.values())
+            label = f"{name} (below the scale)" if below else name
+            label = label if x == 0 else f"_{label}"  # a leading underscore: left out of the legend
+            ax.hlines(max(value, bottom), x - 0.4, x + 0.4, color=BASELINE_COLORS[name], lw=2, label=label)
+    ax.set_xticks(range(len(MODES)), [f"{mode} (a dot per seed)" for mode in MODES])
+    ax.set(xlim=(-0.6, len(MODES) - 0.4), ylim=(bottom, top), yscale="log", ylabel="test MSE")
+    ax.set_title("Models against the baselines (lines), on the same test points")
+    ax.legend(title="baseline")
+    return fig
+
+
 def warm_up() -> None:
     """Draw a small figure with text, a legend and a log axis, in memory: matplotlib then has
     its fonts loaded, and a process forked afterwards draws its figures without loading them."""
@@ -140,7 +187,9 @@ def warm_up() -> None:
 
 def write_figure(name: str, data: InputData | FigureData, out: Path) -> Path:
     """Draw figure ``name`` (a key of ``FIGURE_FILES``) and save it under ``out``."""
-    makers: dict[str, Callable] = {"input": input_figure, "residuals": residuals_figure, "losses": losses_figure}
+    makers: dict[str, Callable] = {
+        "input": input_figure, "residuals": residuals_figure, "losses": losses_figure, "baselines": baselines_figure
+    }  # fmt: skip
     path = out / FIGURE_FILES[name]
     figure = makers[name](data)
     write_with(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))  # whole or not at all
@@ -148,10 +197,11 @@ def write_figure(name: str, data: InputData | FigureData, out: Path) -> Path:
 
 
 def show_figures(inputs: InputData, data: FigureData) -> None:
-    """Open the three figures in windows (``--show``); blocks until they are closed."""
+    """Open the four figures in windows (``--show``); blocks until they are closed."""
     import matplotlib.pyplot as plt
 
     input_figure(inputs, plt.figure)
     residuals_figure(data, plt.figure)
     losses_figure(data, plt.figure)
+    baselines_figure(data, plt.figure)
     plt.show()

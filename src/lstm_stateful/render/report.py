@@ -21,8 +21,8 @@ from lstm_stateful.io.atomic import write_atomic
 from lstm_stateful.io.provenance import package_versions
 
 REPORT_FILE = "report.html"
-RUN_FIGURES = ("input.png", "residuals.png", "losses.png")
-SWEEP_FIGURES = ("phase_diagram.png",)
+RUN_FIGURES = ("input.png", "residuals.png", "losses.png", "baselines.png")
+SWEEP_FIGURES = ("phase_diagram.png", "scores.png")  # a sweep has one of them
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
@@ -129,8 +129,39 @@ def _seed_rows(models: dict) -> list[list[object]]:
             mark = " (median)" if s["seed_index"] == m["median_seed"] else ""
             flags = "diverged" if s.get("diverged") else "converged" if s["converged"] else "not converged"
             rows.append([mode, f"{s['seed_index']}{mark}", flags, _num(s["r2"], ".4f"), _num(s["test_mse"], ".3e")])
-            rows[-1] += [_num(last[0], ".3e"), _num(last[1], ".3e")]
+            rows[-1] += [_num(s.get("skill"), ".4g"), _num(last[0], ".3e"), _num(last[1], ".3e")]
     return rows
+
+
+def _baseline_section(d: dict) -> list[str]:
+    """The baselines' MSEs on each model's scored points, and each model's skill over the
+    best of them; nothing for a results.json written before baselines were reported."""
+    if "baselines" not in d:
+        return []
+    baselines, models = d["baselines"], d["models"]
+    names = list(next(iter(baselines.values())))
+    rows = [[name, *(_num(baselines[mode][name], ".3e") for mode in baselines)] for name in names]
+    skills = []
+    for mode, m in models.items():
+        s = m["skill"]
+        interval = f"{_num(s['interval'][0], '.4g')} to {_num(s['interval'][1], '.4g')}"
+        skills.append([mode, s["baseline"], _num(s["baseline_mse"], ".3e"), _num(s["median"], ".4g"), interval])
+        skills[-1].append(s["verdict"])
+    legend = (
+        "Baselines: the training rows' mean target; persistence, the newest value of the first input; the seasonal "
+        "naive forecast (with a season), the target one season earlier; linear, least squares with an intercept from "
+        "each window to its target, fitted on the training rows. Skill: 1 - MSE / the best baseline's MSE, per seed, "
+        f"on the same test points, in the data's units; its interval: {s['interval_kind']}. A model beats the "
+        "baselines when the whole interval is above 0."
+    )
+    return [
+        "<h2>Baselines, test MSE</h2>",
+        _table(["baseline", *(f"on the {mode} model's points" for mode in baselines)], rows),
+        "<h3>Skill over the best baseline</h3>",
+        _table(["model", "best baseline", "its MSE", "median skill", "skill interval", "against the baselines"],
+               skills, left=2, text=(5,)),
+        f'<p class="legend">{_e(legend)}</p>',
+    ]  # fmt: skip
 
 
 def run_page(directory: Path) -> str:
@@ -141,13 +172,14 @@ def run_page(directory: Path) -> str:
         f"{mode} {m['verdict']} (median R² {_num(m['median_r2'], '.3f')})" for mode, m in models.items()
     )
     header = ["model", "converged", "diverged", "median R²", "median test MSE", "verdict", "median seed", "train s"]
-    seed_header = ["model", "seed", "status", "R²", "test MSE", "last train loss", "last val loss"]
+    seed_header = ["model", "seed", "status", "R²", "test MSE", "skill", "last train loss", "last val loss"]
     figures = [_figure(directory / name) for name in RUN_FIGURES if (directory / name).is_file()]
     sections = [
         _banner(d["banner"], d["banner_held"], measured),
         "<h2>Test set, median over seeds</h2>",
         _table(header, _model_rows(models), text=(5,)),
         _table(["floor", "MSE"], [[k, _num(v)] for k, v in d["floors"].items()]),
+        *_baseline_section(d),
         "<h2>Figures</h2>",
         *figures,
         "<h2>Every seed</h2>",
@@ -178,16 +210,19 @@ SWEEP_COLUMNS = (
     ("n_diverged", "diverged"), ("r2_median", "median R²"), ("r2_ci95", "R² 95% interval"),
     ("mse_median", "median MSE"), ("floor", "floor"), ("verdict", "verdict"), ("banner_held", "rule held"),
 )  # fmt: skip
+# Shown where summary.csv holds baselines (sweeps written before them have none).
+SKILL_COLUMNS = (("best_baseline", "best baseline"), ("skill_median", "median skill"), ("skill", "skill interval"))
 SWEEP_LEGEND = (
     "converged, diverged: seeds whose test R² reached 0.9, and seeds whose predictions went to NaN or infinity "
     "(left out of every number), of the seeds trained; R² 95% interval: bootstrap interval of the mean R² over the "
     "seeds that did not diverge; MSE: test mean squared error; floor: the lowest MSE the model can reach; rule held: "
     "whether the stateless model did what the example's rule says (— for the stateful model, which the rule says "
-    "nothing about; unchecked where every stateless seed diverged). Numbers are rounded: hover over one for its "
-    "full precision, or read summary.csv."
+    "nothing about; unchecked where every stateless seed diverged); skill: 1 - MSE / the best baseline's MSE on the "
+    "same test points, per seed, its median and interval (lowest to highest) over the seeds that did not diverge. "
+    "Numbers are rounded: hover over one for its full precision, or read summary.csv."
 )
 RULE_HELD_TEXT = {"True": "yes", "False": "no"}
-SWEEP_TEXT = tuple(i for i, (key, _) in enumerate(SWEEP_COLUMNS) if key in ("mode", "verdict", "banner_held"))
+TEXT_FIELDS = ("mode", "verdict", "banner_held", "best_baseline")
 
 
 def _sig(text: str, spec: str = "#.4g") -> object:
@@ -211,16 +246,32 @@ def _checkable(row: dict[str, str]) -> bool:
     return row["banner_held"] in RULE_HELD_TEXT and row["verdict"] != "diverged"
 
 
-def _sweep_row(r: dict[str, str]) -> list[object]:
-    low, high = _sig(r["r2_ci95_low"]), _sig(r["r2_ci95_high"])
-    interval: object = "—"
+def _interval(low_text: str, high_text: str) -> object:
+    low, high = _sig(low_text), _sig(high_text)
     if isinstance(low, Num) and isinstance(high, Num):
-        interval = Num(f"{low.text} to {high.text}", f"{low.full} to {high.full}")
+        return Num(f"{low.text} to {high.text}", f"{low.full} to {high.full}")
+    return "—"
+
+
+def _sweep_row(r: dict[str, str], columns: list[tuple[str, str]]) -> list[object]:
+    """A summary.csv row as the page's ``columns``: (field, heading) each."""
     held = "—" if r["mode"] != "stateless" else RULE_HELD_TEXT[r["banner_held"]] if _checkable(r) else "unchecked"
-    return [
-        r["tsteps"], r["lahead"], r["mode"], _seeds(r), f"{r['n_diverged']}/{r['n_seeds']}", _sig(r["r2_median"]),
-        interval, _sig(r["mse_median"], ".3e"), _sig(r["floor"], ".3e"), r["verdict"], held,
-    ]  # fmt: skip
+    cells = {
+        "converged_fraction": _seeds(r), "n_diverged": f"{r['n_diverged']}/{r['n_seeds']}",
+        "r2_median": _sig(r["r2_median"]), "r2_ci95": _interval(r["r2_ci95_low"], r["r2_ci95_high"]),
+        "mse_median": _sig(r["mse_median"], ".3e"), "floor": _sig(r["floor"], ".3e"), "banner_held": held,
+        "skill_median": _sig(r.get("skill_median", "")),
+        "skill": _interval(r.get("skill_low", ""), r.get("skill_high", "")),
+    }  # fmt: skip
+    return [cells[field] if field in cells else r.get(field) or "—" for field, _ in columns]
+
+
+def _sweep_columns(fields: list[str], rows: list[dict[str, str]]) -> list[tuple[str, str]]:
+    """The page's columns: the grid's other settings (summary.csv leads with them), the
+    scores, and the skills where the sweep stored baselines."""
+    settings = [(field, field) for field in fields[: fields.index("tsteps")]]
+    skills = SKILL_COLUMNS if any(r.get("best_baseline") for r in rows) else ()
+    return [*settings, *SWEEP_COLUMNS, *skills]
 
 
 def _rule_record(rows: list[dict[str, str]]) -> tuple[bool | None, str]:
@@ -235,15 +286,18 @@ def _rule_record(rows: list[dict[str, str]]) -> tuple[bool | None, str]:
 
 
 def sweep_page(directory: Path) -> str:
-    """The page of a sweep directory, from summary.csv, the phase diagram and the store."""
+    """The page of a sweep directory, from summary.csv, its figure and the store."""
     with (directory / "summary.csv").open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    columns = _sweep_columns(list(reader.fieldnames or ()), rows)
+    text = [i for i, (field, _) in enumerate(columns) if field in TEXT_FIELDS]
     held, measured = _rule_record(rows)
     sections = [
         _banner("STATELESS LSTM CONVERGES ONLY IF LAHEAD >= TSTEPS", held, measured),
         *(_figure(directory / name) for name in SWEEP_FIGURES if (directory / name).is_file()),
         "<h2>Every grid point</h2>",
-        _table([h for _, h in SWEEP_COLUMNS], [_sweep_row(r) for r in rows], left=0, css="grid", text=SWEEP_TEXT),
+        _table([h for _, h in columns], [_sweep_row(r, columns) for r in rows], left=0, css="grid", text=text),
         f'<p class="legend">{_e(SWEEP_LEGEND)}</p>',
     ]
     if spec := _sweep_spec(directory):
