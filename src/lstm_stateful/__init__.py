@@ -8,13 +8,13 @@ out by role, each layer importing only those below it:
     io/        series files, provenance, atomic writes, output directories
     engine/    the experiment: config -> data -> one compiled training program -> scores
     models/    saved models and the streaming predictor
-    sweep/     grid, store, executors, sweep training, summary
+    sweep/     grid, store, executors, sweep training, summary; the search (space, tune)
     render/    console, figures, HTML pages, a run's output files
-    commands/  run, sweep, predict, report: a validated config in, a result object out
+    commands/  run, sweep, tune, predict, report: a validated config in, a result object out
     cli.py     flags -> configs -> a command -> print
 
-The commands are exported as ``run_command``, ``sweep_command``, ``predict_command`` and
-``report_command`` (``run`` is the experiment itself, with no files).
+The commands are exported as ``run_command``, ``sweep_command``, ``tune_command``,
+``predict_command`` and ``report_command`` (``run`` is the experiment itself, with no files).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "lstm_stateful.core.cells": (
         "DenseParams", "GRUParams", "LSTMCarry", "LSTMParams", "ModelParams", "RNNCarry", "SimpleRNNParams",
-        "cell_step", "dense", "forward", "gru_cell", "init_params", "lstm_cell", "simple_cell", "zero_carry",
+        "cell_step", "dense", "forward", "gru_cell", "init_params", "lstm_cell", "simple_cell", "stack_step",
+        "zero_carry",
     ),
     "lstm_stateful.core.config": (
         "DataConfig", "ExperimentConfig", "ModelConfig", "TrainConfig", "SETTINGS", "experiment_config", "settings_of",
@@ -36,13 +37,13 @@ _EXPORTS = {
         "Columns", "Scaling", "Series", "Split", "batches", "make_series", "split", "stream_rows", "time_order",
     ),
     "lstm_stateful.core.errors": ("ConfigError",),
-    "lstm_stateful.core.evaluate": ("Floors", "Scores", "banner", "floors", "score", "verdict"),
+    "lstm_stateful.core.evaluate": ("Floors", "Scores", "Skill", "banner", "floors", "score", "skill", "verdict"),
     "lstm_stateful.core.optim": ("keras_adam",),
     "lstm_stateful.core.train": ("Batches", "FitResult", "evaluate_batches", "fit", "fit_problems", "init_seeds"),
     "lstm_stateful.engine.experiment": ("ModeResult", "RunResult", "Training", "prepare", "run", "train"),
     "lstm_stateful.io.series_file": ("read_columns",),
     "lstm_stateful.models.model_io": ("SavedModel", "load_model", "save_model"),
-    "lstm_stateful.models.stream": ("Predictor", "StreamState", "stream_chunk"),
+    "lstm_stateful.models.stream": ("History", "Predictor", "PredictorState", "StreamState", "stream_chunk"),
     "lstm_stateful.sweep.executors": ("DaskExecutor", "LocalExecutor"),
     "lstm_stateful.sweep.grid": ("Point", "Group", "SweepSpec", "point_key", "parse_range"),
     "lstm_stateful.sweep.store": ("Record", "Store"),
@@ -51,6 +52,8 @@ _EXPORTS = {
     "lstm_stateful.commands.run": ("RunOptions", "RunOutput", "configure", "rerun_config"),
     "lstm_stateful.commands.sweep": ("SweepOptions", "SweepOutput", "base_config", "redraw", "spec_of"),
     "lstm_stateful.commands.predict": ("PredictConfig", "PredictOutput"),
+    "lstm_stateful.commands.tune": ("TuneConfig", "TuneOutput"),
+    "lstm_stateful.core.baselines": ("Baselines", "baseline_mses"),
 }  # fmt: skip
 # Exported under another name: (module, attribute).
 _RENAMED = {
@@ -58,6 +61,7 @@ _RENAMED = {
     "sweep_command": ("lstm_stateful.commands.sweep", "sweep"),
     "predict_command": ("lstm_stateful.commands.predict", "predict"),
     "report_command": ("lstm_stateful.commands.report", "report"),
+    "tune_command": ("lstm_stateful.commands.tune", "tune"),
 }
 _SOURCE = {name: (module, name) for module, names in _EXPORTS.items() for name in names} | _RENAMED
 

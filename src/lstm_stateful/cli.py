@@ -21,6 +21,7 @@ from rich.console import Console
 from lstm_stateful.core.config import (
     CELLS,
     LAYOUTS,
+    MODES,
     ORDERS,
     SETTINGS,
     TASKS,
@@ -213,7 +214,7 @@ def _print_run(console: Console, output: RunOutput, show: bool) -> None:
         console.print(f"Saved each model's median seed to {output.save_dir}/stateful and {output.save_dir}/stateless.")
     if show:
         series = output.result.series
-        plots.show_figures(plots.input_data(series.inputs, series.target), plots.figure_data(output.result))
+        plots.show_figures(plots.input_data(series.raw_input, series.raw_target), plots.figure_data(output.result))
 
 
 @cli.command()
@@ -232,7 +233,8 @@ def predict(
 ) -> None:
     """Stream a file through a saved model, one point at a time, the state starting from zero.
 
-    Writes row, input, prediction (empty for the first lahead-1 rows, which fill the window).
+    Writes row, one column per input, prediction (in the data's units; empty while the window
+    fills: the first lahead-1 rows, lahead with a transform).
     """
     from lstm_stateful.commands.predict import PredictConfig
     from lstm_stateful.commands.predict import predict as command
@@ -312,6 +314,49 @@ def _print_sweep(output: SweepOutput, verb: str = "from", console: Console | Non
     files = f"{sweep_report.SUMMARY_FILE}, {sweep_report.PHASE_FILE} and {REPORT_FILE}"
     note = f"from {output.store_path}" if verb == "from" else f"(store {output.store_path}) in {output.seconds:.1f} s"
     console.print(f"Wrote {files} to {output.out_dir}/ {note}.")
+
+
+@cli.command()
+@click.option("--space", multiple=True, required=True,
+              help="A setting to search: KEY=LOW:HIGH[:int][:log] or KEY=A,B,C (repeatable).")  # fmt: skip
+@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Finished trials the study must hold (a rerun resumes it).")  # fmt: skip
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Trials asked and trained at a time (those sharing shapes train in one program).")  # fmt: skip
+@click.option("--validation", type=float, default=0.2, show_default=True,
+              help="Last share of the training rows that scores a trial (the test rows never do).")  # fmt: skip
+@click.option("--mode", type=click.Choice(MODES), default=MODES[0], show_default=True,
+              help="The model whose median validation MSE is minimised.")  # fmt: skip
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/tune"), show_default=True,
+              help="Directory of the study (tune.sqlite), trials.csv and best.json.")  # fmt: skip
+@_int("tsteps", "Window of the moving average the models must output.")
+@_int("lahead", "Input steps each sample feeds the model.")
+@_experiment_options(seeds=_default("seeds"))  # type: ignore[arg-type]
+@_data_file_options
+@click.pass_context
+def tune(ctx: click.Context, space: tuple[str, ...], out: Path, **flags: object) -> None:
+    """Search settings with Optuna (TPE): trials scored on the last part of the training rows,
+    then the best retrained on all of them and scored once on the test rows, beside the baselines.
+
+    The study is OUT/tune.sqlite: the same command again resumes it; optuna-dashboard shows it.
+    """
+    from lstm_stateful.commands import tune as command
+    from lstm_stateful.render.tune_console import TuneConsole, print_tune_summary
+
+    p = ctx.params
+    cfg = command.TuneConfig(
+        space, _given(ctx), p["trials"], p["batch"], out, p["validation"], p["mode"], cache=not p["no_cache"]
+    )
+    console = Console(highlight=False)
+    try:
+        o = command.tune(cfg, TuneConsole(console))
+    except KeyboardInterrupt:
+        console.print(
+            f"Interrupted. Finished trials are kept in {out}/tune.sqlite; run the same command again to resume."
+        )
+        raise click.exceptions.Abort() from None
+    print_tune_summary(console, o.search, o.trials, o.best, o.result)
+    console.print(f"Wrote trials.csv and best.json to {o.out_dir}/ (study {o.study_path}) in {o.seconds:.1f} s.")
 
 
 def main(argv: list[str] | None = None) -> int:

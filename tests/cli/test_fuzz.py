@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,8 +19,10 @@ from hypothesis import strategies as st
 from lstm_stateful import cli
 from lstm_stateful.commands import run as run_command
 from lstm_stateful.commands import sweep as sweep_command
+from lstm_stateful.commands import tune as tune_command
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import series_file
+from lstm_stateful.render import tune_console
 
 INTS = st.one_of(
     st.integers(-3, 3000), st.integers(), st.sampled_from(["0", "-1", "1e3", "x", "", " 4", "99999999999999"])
@@ -40,6 +43,12 @@ SWEEP_FLAGS = {
     **{k: v for k, v in RUN_FLAGS.items() if k not in ("--task", "--horizon", "--input", "--target", "--season")}
 }
 SWEEP_FLAGS |= {"--tsteps": RANGES, "--lahead": RANGES, "--jobs": INTS, "--workers": INTS}
+SPACES = st.one_of(
+    st.text(alphabet="lrunitscegyab=:,.0123456789-", max_size=20),
+    st.sampled_from(["lr=1e-4:1e-2:log", "units=8:64:int", "cell=lstm,gru", "lr=1:0", "units=0:4", "x=1", "lr="]),
+)
+TUNE_FLAGS = {k: RUN_FLAGS[k] for k in ("--lahead", "--epochs", "--units", "--seeds", "--cell", "--layers")}
+TUNE_FLAGS |= {"--space": SPACES, "--trials": INTS, "--batch": INTS, "--validation": FLOATS, "--mode": WORDS}
 SWITCHES = ["--standardize", "--drop-missing", "--no-cache", "--bogus"]
 
 
@@ -57,6 +66,9 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> list:
     monkeypatch.setattr(sweep_command, "sweep", lambda spec, *args, **kwargs: accepted.append(spec))
     monkeypatch.setattr(cli, "_print_run", lambda *args: None)
     monkeypatch.setattr(cli, "_print_sweep", lambda *args: None)
+    done = SimpleNamespace(search=None, trials=[], best=None, result=None, out_dir="o", study_path="s", seconds=0.0)
+    monkeypatch.setattr(tune_command, "tune", lambda cfg, *args, **kwargs: accepted.append(cfg) or done)
+    monkeypatch.setattr(tune_console, "print_tune_summary", lambda *args: None)
     return accepted
 
 
@@ -87,6 +99,15 @@ def test_run_flags(argv: list[str], no_training: list, capsys: pytest.CaptureFix
 def test_sweep_flags(argv: list[str], no_training: list, capsys: pytest.CaptureFixture[str]) -> None:
     with tempfile.TemporaryDirectory() as out:
         _check(["sweep", "--out", out, *argv], capsys)
+
+
+@FUZZ
+@given(argv=_argv(TUNE_FLAGS))
+def test_tune_flags(argv: list[str], no_training: list, capsys: pytest.CaptureFixture[str]) -> None:
+    with tempfile.TemporaryDirectory() as out:
+        before = len(no_training)
+        code = _check(["tune", "--out", out, "--space", "lr=1e-3:1e-2:log", *argv], capsys)
+        assert (code == 0) == (len(no_training) == before + 1)
 
 
 CELLS = st.one_of(

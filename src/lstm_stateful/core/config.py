@@ -148,6 +148,9 @@ class DataConfig:
                 f"leaves {n_test} test rows at `batch_size` {self.batch_size}; need at least `tsteps` "
                 f"({self.tsteps}) so the stateful score has a point left after dropping tsteps-1",
             )
+        if self.season is not None and self.season > split_sizes(self)[0]:
+            problem = f"must be <= the {split_sizes(self)[0]} training rows (the first test rows look back a season)"
+            raise ConfigError("season", f"{problem}, got {self.season}")
         per_stream = n_test // self.batch_size
         if per_stream < self.tsteps:
             raise ConfigError(
@@ -324,8 +327,9 @@ def experiment_config(settings: Mapping[str, object], file_rows: int | None = No
         if file_rows is None:
             raise ValueError("experiment_config: file_rows is required with a data file")
         s["input_len"] = usable_rows(s, file_rows)
-    if isinstance(s.get("input"), list | str):  # one name, or a list: the tuple the config holds
-        s["input"] = (s["input"],) if isinstance(s["input"], str) else tuple(s["input"])
+    inputs = s.get("input")
+    if isinstance(inputs, str | list):  # one name, or a list: the tuple the config holds
+        s["input"] = (inputs,) if isinstance(inputs, str) else tuple(inputs)
     parts: dict[str | None, dict[str, object]] = {"data": {}, "model": {}, "train": {}, None: {}}
     for name, value in s.items():
         part, field = SETTINGS[name]
