@@ -24,8 +24,8 @@ compile_cache.set_xla_flags()  # as the CLI does, before JAX starts
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lstm_stateful import experiment  # noqa: E402
 from lstm_stateful.core.config import DataConfig, ExperimentConfig  # noqa: E402
+from lstm_stateful.engine import experiment  # noqa: E402
 
 CONFIGS = (("contiguous", 16), ("interleaved", 16), ("interleaved", 1))
 

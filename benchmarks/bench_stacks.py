@@ -21,8 +21,8 @@ compile_cache.set_xla_flags()  # as the CLI does, before JAX starts
 
 import jax  # noqa: E402
 
-from lstm_stateful import experiment  # noqa: E402
 from lstm_stateful.core.config import DataConfig, ExperimentConfig, ModelConfig  # noqa: E402
+from lstm_stateful.engine import experiment  # noqa: E402
 
 LAYERS = (1, 2, 3)
 CELLS = ("lstm", "gru", "simple")

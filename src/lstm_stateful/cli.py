@@ -257,9 +257,14 @@ def report(path: Path) -> None:
 
 
 @cli.command()
-@click.option("--tsteps", default="1:8", show_default=True, help="Moving-average windows: a:b (inclusive) or 1,2,4.")
-@click.option("--lahead", default="1:8", show_default=True, help="Input windows: a:b (inclusive) or 1,2,4.")
+@click.option("--grid", multiple=True, metavar="KEY=V1,V2,...",
+              help="A setting and its values: lr=1e-3,1e-2 or units=8,32 (repeatable; all combinations).")  # fmt: skip
+@click.option(
+    "--tsteps", default=None, help="Moving-average windows: a:b (inclusive) or 1,2,4.  [default: 1:8 without --grid]"
+)
+@click.option("--lahead", default=None, help="Input windows: a:b (inclusive) or 1,2,4.  [default: 1:8 without --grid]")
 @_experiment_options(seeds=8)
+@_data_file_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/sweep"), show_default=True,
               help="Output directory.")  # fmt: skip
 @click.option(
@@ -274,8 +279,11 @@ def report(path: Path) -> None:
     "--report", "redraw", is_flag=True, help="Redraw summary.csv and the figures of the last sweep in the store."
 )
 @click.pass_context
-def sweep(ctx: click.Context, tsteps: str, lahead: str, redraw: bool, **flags: object) -> None:
-    """Every (tsteps, lahead) grid point, every seed, both models: the phase diagram of the example's rule.
+def sweep(
+    ctx: click.Context, grid: tuple[str, ...], tsteps: str | None, lahead: str | None, redraw: bool, **flags: object
+) -> None:
+    """Every combination of the grid's settings, every seed, both models. Without --grid: every
+    (tsteps, lahead) point, the phase diagram of the example's rule.
 
     Finished points are kept in the store; rerunning the same command trains only the rest.
     """
@@ -287,11 +295,10 @@ def sweep(ctx: click.Context, tsteps: str, lahead: str, redraw: bool, **flags: o
     )  # fmt: skip
     settings = {name: v for name, v in _given(ctx).items() if name not in ("tsteps", "lahead")}  # the grid's
     if redraw:
-        grid_flags = [
-            n for n in ("tsteps", "lahead") if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE
-        ]
+        typed = click.core.ParameterSource.COMMANDLINE
+        grid_flags = [n for n in ("grid", "tsteps", "lahead") if ctx.get_parameter_source(n) == typed]
         return _print_sweep(command.redraw(options, given=[*grid_flags, *settings]))
-    spec = command.spec_of(tsteps, lahead, {"seeds": flags["seeds"], **settings})
+    spec = command.spec_of(tsteps, lahead, {"seeds": flags["seeds"], **settings}, grid)
     from lstm_stateful.render.sweep_console import SweepConsole
 
     console = Console(highlight=False)
@@ -311,7 +318,7 @@ def _print_sweep(output: SweepOutput, verb: str = "from", console: Console | Non
 
     console = console or Console(highlight=False)
     sweep_console.print_sweep_summary(console, output.rows, output.spec)
-    files = f"{sweep_report.SUMMARY_FILE}, {sweep_report.PHASE_FILE} and {REPORT_FILE}"
+    files = f"{sweep_report.SUMMARY_FILE}, {sweep_report.figure_file(output.spec)} and {REPORT_FILE}"
     note = f"from {output.store_path}" if verb == "from" else f"(store {output.store_path}) in {output.seconds:.1f} s"
     console.print(f"Wrote {files} to {output.out_dir}/ {note}.")
 

@@ -42,7 +42,12 @@ RUN_FLAGS = {
 SWEEP_FLAGS = {
     **{k: v for k, v in RUN_FLAGS.items() if k not in ("--task", "--horizon", "--input", "--target", "--season")}
 }
-SWEEP_FLAGS |= {"--tsteps": RANGES, "--lahead": RANGES, "--jobs": INTS, "--workers": INTS}
+GRIDS = st.one_of(
+    st.text(alphabet="lrunitscegyab=:,.0123456789-", max_size=16),
+    st.sampled_from(["lr=1e-3,1e-2", "units=4,8", "cell=lstm,gru", "layers=1,2", "transform=none,diff", "lr=abc"]),
+    st.sampled_from(["batch-size=1,2", "nope=1", "lr=", "units=0:2", "lahead=1,5000", "order=x", "lr=1e-3,1e-3"]),
+)
+SWEEP_FLAGS |= {"--tsteps": RANGES, "--lahead": RANGES, "--jobs": INTS, "--workers": INTS, "--grid": GRIDS}
 SPACES = st.one_of(
     st.text(alphabet="lrunitscegyab=:,.0123456789-", max_size=20),
     st.sampled_from(["lr=1e-4:1e-2:log", "units=8:64:int", "cell=lstm,gru", "lr=1:0", "units=0:4", "x=1", "lr="]),

@@ -18,7 +18,7 @@ from lstm_stateful.sweep.store import Record
 
 def _results(executor: LocalExecutor | DaskExecutor, spec: SweepSpec) -> dict[tuple, Record]:
     try:
-        found = executor.map_unordered(groups(spec, set(spec.points)))
+        found = executor.map_unordered(groups(spec, dict.fromkeys(spec.points, 0)))
         return {(r.tsteps, r.lahead, r.mode, r.seed_index): r for _, records in found for r in records}
     finally:
         executor.close()
@@ -26,7 +26,7 @@ def _results(executor: LocalExecutor | DaskExecutor, spec: SweepSpec) -> dict[tu
 
 def test_dask_local_cluster_equals_local_executor() -> None:
     base = ExperimentConfig(data=DataConfig(input_len=200), train=TrainConfig(epochs=2), seeds=2)
-    spec = SweepSpec((1, 2), (1, 2), base)
+    spec = SweepSpec.ranges((1, 2), (1, 2), base)
     local = _results(LocalExecutor(2), spec)
     dask = _results(DaskExecutor.local_cluster(2), spec)
     assert len(local) == 4 * 2 * 2

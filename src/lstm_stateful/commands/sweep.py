@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Protocol
@@ -18,7 +18,7 @@ from lstm_stateful.core.config import ExperimentConfig, experiment_config, requi
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import dirs
 from lstm_stateful.sweep import executors
-from lstm_stateful.sweep.grid import Group, SweepSpec, parse_range
+from lstm_stateful.sweep.grid import Axis, Group, SweepSpec, parse_grid, parse_range, shown
 from lstm_stateful.sweep.store import Store
 from lstm_stateful.sweep.summary import SummaryRow
 
@@ -99,19 +99,50 @@ class _Quiet:
         pass
 
 
-def base_config(settings: Mapping[str, object]) -> ExperimentConfig:
-    """The config every grid point shares, from flat settings (``experiment_config``'s);
-    tsteps and lahead are the grid's axes, set per point."""
-    for name in ("tsteps", "lahead"):
-        if name in settings:
-            raise ConfigError(name, "is an axis of the grid: give its values to the SweepSpec")
-    return experiment_config({**settings, "tsteps": 1, "lahead": 1})
+# The ranges of a sweep without --grid: the example's phase diagram, tsteps x lahead.
+DEFAULT_RANGE = "1:8"
 
 
-def spec_of(tsteps: str, lahead: str, settings: Mapping[str, object]) -> SweepSpec:
-    """The sweep of the ranges ``tsteps`` and ``lahead`` (``"a:b"`` inclusive, or lists
-    like ``"1,2,4"``) over the config of flat ``settings`` (see ``base_config``)."""
-    return SweepSpec(parse_range("tsteps", tsteps), parse_range("lahead", lahead), base_config(settings))
+def base_config(settings: Mapping[str, object], axes: Sequence[Axis] = ()) -> ExperimentConfig:
+    """The config every grid point shares, from flat settings (``experiment_config``'s; a
+    data file's rows are counted here). The axes' settings are set per point; the base
+    takes each axis's first value, so that it is a valid config like every point."""
+    for axis in axes:
+        if axis.key in settings:
+            raise ConfigError(axis.key, "is an axis of the grid: give its values to the grid, not as a setting")
+    first = {a.key: a.values[0] for a in axes}
+    try:
+        if settings.get("data") is None:
+            return experiment_config({**settings, **first})
+        from lstm_stateful.commands.run import configure  # reads the file's columns
+
+        return configure({**settings, **{k: v for k, v in first.items() if k != "input_len"}}).config
+    except ConfigError as e:
+        flag = next((a.flag for a in axes if a.key == e.param), None)
+        if flag == "grid":
+            raise ConfigError("grid", f"{shown(e.param)}={first[e.param]}: {e.problem}") from None
+        raise
+
+
+def spec_of(
+    tsteps: str | None, lahead: str | None, settings: Mapping[str, object], grid: Sequence[str] = ()
+) -> SweepSpec:
+    """The sweep over ``grid`` (``KEY=V1,V2,...`` strings, see ``grid.parse_grid``) and
+    the ranges ``tsteps`` and ``lahead`` (``"a:b"`` inclusive, or lists like ``"1,2,4"``;
+    None: not given), over the config of flat ``settings`` (see ``base_config``).
+
+    A range given is an axis, as a grid key is (a setting in both is refused). Without a
+    grid, a range not given is ``1:8``: the phase diagram, tsteps x lahead.
+    """
+    axes = list(parse_grid(grid))
+    for name, text in (("tsteps", tsteps), ("lahead", lahead)):
+        if text is None and not grid:
+            text = DEFAULT_RANGE
+        if text is not None:
+            if any(a.key == name for a in axes):
+                raise ConfigError("grid", f"{name} is given twice: as `{name}` and in the grid; use one")
+            axes.insert(len([a for a in axes if a.flag != "grid"]), Axis(name, parse_range(name, text), name))
+    return SweepSpec(tuple(axes), base_config(settings, axes))
 
 
 def sweep(spec: SweepSpec, options: SweepOptions | None = None, view: SweepView | None = None) -> SweepOutput:

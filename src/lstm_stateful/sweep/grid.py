@@ -1,16 +1,36 @@
-"""What a sweep trains: the (tsteps, lahead) grid, validated, and its split into groups.
+"""What a sweep trains: a grid over settings, validated, and its split into programs.
 
-Pure Python (no JAX, no NumPy), like ``config``: a malformed range or a point that does
-not fit the series fails before anything heavy is imported or trained.
+A grid has axes, each a setting and its values (``--grid lr=1e-3,1e-2``, or the ranges
+``--tsteps 1:8 --lahead 1:8``); a point is one value per axis, and its config is the
+base config with those values. Points that share a compiled program's shapes and static
+settings train together (``groups``). Pure Python (no JAX, no NumPy), like ``config``: a
+malformed grid or a point that does not fit the series fails before anything heavy is
+imported or trained.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from lstm_stateful.core.config import MODES, ExperimentConfig
+from lstm_stateful.core.config import (
+    CELLS,
+    LAYOUTS,
+    MODES,
+    ORDERS,
+    SETTINGS,
+    TRANSFORMS,
+    ExperimentConfig,
+    leading_drop,
+    split_sizes,
+    trailing_drop,
+)
 from lstm_stateful.core.errors import ConfigError
 
 # Part of every point's key: bump it when a change to the training protocol makes results
@@ -20,13 +40,41 @@ PROTOCOL_VERSION = 1
 # far beyond any sweep worth running, and small enough to check every point at once.
 MAX_RANGE_VALUES = 1024
 MAX_POINTS = 16_384
-# The most tsteps values trained in one compiled program (x 2 modes x seeds lanes):
-# bounds the memory and the work lost to a kill mid-group.
-MAX_TSTEPS_PER_GROUP = 8
+# The most points trained in one compiled program: bounds the memory and the work lost
+# to a kill mid-program.
+MAX_PROBLEMS_PER_PROGRAM = 8
+# The most trainings (points x modes x seeds) in one compiled program. The more lanes a
+# program vmaps, the larger its working set, and past a few hundred it outgrows the caches:
+# every training gets slower. Measured (benchmarks/bench_grid.py --only caps, 2-core CPU,
+# 1,024 trainings of lahead 4): 18-19 ms a training in programs of 16 to 64, 20.5 ms at
+# 128, 22 ms at 256, 54 ms in one program of 1,024. Bigger groups split, by points first,
+# then by seeds.
+MAX_TRAININGS_PER_PROGRAM = 64
+
+# The settings a grid may vary, by how their values are read. Left out: what the data is
+# (data, input, target, task: one sweep studies one series and one target, so scores
+# compare), what every point trains anyway (seeds, and seed: seed i of --seeds is already
+# another initialisation), and what trains nothing (season: a baseline's period;
+# drop_missing: which rows exist).
+GRID_INTS = ("tsteps", "lahead", "batch_size", "epochs", "units", "layers", "horizon", "input_len", "data_seed")
+GRID_FLOATS = ("lr", "amplitude", "train_ratio")
+GRID_CHOICES: dict[str, tuple[str, ...]] = {"cell": CELLS, "layout": LAYOUTS, "order": ORDERS, "transform": TRANSFORMS}
+GRID_SWITCHES = ("standardize",)
+GRID_KEYS = (*GRID_INTS, *GRID_FLOATS, *GRID_CHOICES, *GRID_SWITCHES)
+# Settings of the generated series: with a data file they would change nothing.
+GENERATED_ONLY = ("input_len", "amplitude", "data_seed")
+_SWITCH_VALUES = {"true": True, "false": False}
+
+Value = int | float | str | bool
 
 
-def parse_range(flag: str, text: str) -> tuple[int, ...]:
-    """``"a:b"`` (inclusive) or ``"1,2,4"`` -> sorted distinct positive ints."""
+def shown(key: str) -> str:
+    """A grid key as a user types it: ``batch_size`` -> ``batch-size``."""
+    return key.replace("_", "-")
+
+
+def parse_range(flag: str, text: str, low_bound: int = 1) -> tuple[int, ...]:
+    """``"a:b"`` (inclusive) or ``"1,2,4"`` -> sorted distinct ints >= low_bound (positive ones by default)."""
     values: list[int] = []
     for part in text.split(","):
         bounds = part.strip().split(":")
@@ -37,8 +85,9 @@ def parse_range(flag: str, text: str) -> tuple[int, ...]:
         if len(numbers) not in (1, 2) or "" in (b.strip() for b in bounds):
             raise ConfigError(flag, f"malformed range {text!r}: use a:b (inclusive) or a list like 1,2,4")
         low, high = numbers[0], numbers[-1]
-        if low < 1:
-            raise ConfigError(flag, f"must be positive integers, got {low} in {text!r}")
+        if low < low_bound:
+            allowed = "positive integers" if low_bound == 1 else f"integers >= {low_bound}"
+            raise ConfigError(flag, f"must be {allowed}, got {low} in {text!r}")
         if high < low:
             raise ConfigError(flag, f"range {part.strip()!r} is empty: its end must be >= its start")
         if high - low + 1 + len(values) > MAX_RANGE_VALUES:
@@ -48,38 +97,177 @@ def parse_range(flag: str, text: str) -> tuple[int, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Point:
-    """One point of the grid; trained for every seed and both modes."""
+class Axis:
+    """One setting of the grid and its values. ``flag``: the parameter that gave it
+    (``grid``, or ``tsteps``/``lahead`` for their ranges), named by its errors."""
 
-    tsteps: int
-    lahead: int
+    key: str
+    values: tuple[Value, ...]
+    flag: str = "grid"
+
+
+def _one_value(key: str, text: str) -> Value:
+    """One value of ``key`` read by the setting's type (checked against the config later)."""
+    if key in GRID_FLOATS:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError("grid", f"{shown(key)}={text}: {text!r} is not a number") from None
+    if key in GRID_CHOICES:
+        if text not in GRID_CHOICES[key]:
+            raise ConfigError("grid", f"{shown(key)}={text}: must be one of {', '.join(GRID_CHOICES[key])}")
+        return text
+    if text.lower() not in _SWITCH_VALUES:
+        raise ConfigError("grid", f"{shown(key)}={text}: must be true or false")
+    return _SWITCH_VALUES[text.lower()]
+
+
+def _values(key: str, text: str) -> tuple[Value, ...]:
+    """The values of one ``KEY=V1,V2,...``; integers also as ranges a:b. Numbers sorted."""
+    if key in GRID_INTS:
+        try:
+            return parse_range("grid", text, 0 if key == "data_seed" else 1)
+        except ConfigError as e:
+            raise ConfigError("grid", f"{shown(key)}={text}: {e.problem}") from None
+    parts = [p.strip() for p in text.split(",")]
+    if "" in parts:
+        raise ConfigError("grid", f"{shown(key)}={text}: give values separated by commas, like {shown(key)}=V1,V2")
+    values = [_one_value(key, p) for p in parts]
+    if twice := [v for i, v in enumerate(values) if v in values[:i]]:  # a list: False is a value
+        raise ConfigError("grid", f"{shown(key)}={text}: lists {twice[0]} twice")
+    return tuple(sorted(values)) if key in GRID_FLOATS else tuple(values)
+
+
+def parse_grid(texts: Iterable[str]) -> tuple[Axis, ...]:
+    """``["lr=1e-3,1e-2", "units=8:16"]`` -> the axes, in the order given. Keys are setting
+    names with dashes or underscores (``batch-size``); each may be given once."""
+    axes: list[Axis] = []
+    for text in texts:
+        name, sep, values = text.partition("=")
+        key = name.strip().replace("-", "_")
+        if not sep:
+            raise ConfigError("grid", f"{text!r} is not KEY=V1,V2,...: name a setting, like lr=1e-3,1e-2")
+        if key not in GRID_KEYS:
+            keys = ", ".join(sorted(shown(k) for k in GRID_KEYS))
+            raise ConfigError("grid", f"{name.strip()!r} is not a setting a grid can vary; the keys are {keys}")
+        if any(a.key == key for a in axes):
+            raise ConfigError("grid", f"{shown(key)} is given twice: list its values once, {shown(key)}=V1,V2,...")
+        axes.append(Axis(key, _values(key, values)))
+    return tuple(axes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One point of the grid, a value per axis, (setting, value) in the spec's axis order;
+    trained for every seed and both modes."""
+
+    values: tuple[tuple[str, Value], ...]
+
+    def __getitem__(self, key: str) -> Value:
+        return dict(self.values)[key]
+
+    @property
+    def label(self) -> str:
+        """``lr=0.001, units=8``."""
+        return ", ".join(f"{shown(k)}={v}" for k, v in self.values)
+
+
+def _file_rows(base: ExperimentConfig) -> int:
+    """A data file's rows (after ``drop_missing``): what the base config's drops left, plus them."""
+    return base.data.input_len + base.data.to_drop + base.data.tail_drop
+
+
+def _changed(base: ExperimentConfig, values: Mapping[str, Value]) -> ExperimentConfig:
+    """``base`` with the settings ``values`` (validated). With a data file, ``input_len`` is
+    what the file's rows leave after this point's windows and target drop theirs."""
+    parts: dict[str | None, dict[str, Any]] = {"data": {}, "model": {}, "train": {}, None: {}}
+    for key, value in values.items():
+        part, field = SETTINGS[key]
+        parts[part][field] = value
+    if base.data.file is not None:
+        d = {**dataclasses.asdict(base.data), **parts["data"]}
+        dropped = leading_drop(d["tsteps"], d["lahead"], d["transform"]) + trailing_drop(d["task"], d["horizon"])
+        rows = _file_rows(base)
+        if rows - dropped < 2:
+            problem = f"{base.data.file!r} has {rows} rows; the windows and the target use {dropped}, too few"
+            raise ConfigError("data", problem)
+        parts["data"]["input_len"] = rows - dropped
+    return dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, **parts["data"]),
+        model=dataclasses.replace(base.model, **parts["model"]),
+        train=dataclasses.replace(base.train, **parts["train"]),
+    )
+
+
+def point_config(base: ExperimentConfig, point: Point) -> ExperimentConfig:
+    """``base`` with the point's values (validated: a misfit names its setting)."""
+    return _changed(base, dict(point.values))
 
 
 @dataclasses.dataclass(frozen=True)
 class SweepSpec:
-    """The grid and the config every point shares (its tsteps and lahead are replaced per point)."""
+    """The grid's axes and the config every point shares (each point replaces its axes' settings)."""
 
-    tsteps: tuple[int, ...]
-    lahead: tuple[int, ...]
+    axes: tuple[Axis, ...]
     base: ExperimentConfig = dataclasses.field(default_factory=ExperimentConfig)
 
+    @classmethod
+    def ranges(
+        cls, tsteps: tuple[int, ...], lahead: tuple[int, ...], base: ExperimentConfig | None = None
+    ) -> SweepSpec:
+        """The phase diagram's grid: tsteps x lahead (``--tsteps``, ``--lahead``)."""
+        return cls((Axis("tsteps", tsteps, "tsteps"), Axis("lahead", lahead, "lahead")), base or ExperimentConfig())
+
     def __post_init__(self) -> None:
-        for flag, values in (("tsteps", self.tsteps), ("lahead", self.lahead)):
-            if not values:
-                raise ConfigError(flag, "the grid is empty: give at least one value")
-        if len(self.tsteps) * len(self.lahead) > MAX_POINTS:
-            raise ConfigError(
-                "lahead", f"the grid has {len(self.tsteps) * len(self.lahead):,} points; at most {MAX_POINTS:,}"
-            )
-        for point in self.points:  # each point's DataConfig names the flag that does not fit
+        for axis in self.axes:
+            if not axis.values:
+                raise ConfigError(axis.flag, "the grid is empty: give at least one value")
+            if self.base.data.file is not None and axis.key in GENERATED_ONLY:
+                problem = "shapes the generated series; with `data` the file's rows are used"
+                raise ConfigError(axis.flag, f"{shown(axis.key)} {problem}")
+        size = math.prod(len(a.values) for a in self.axes)
+        if size > MAX_POINTS:
+            flag = "grid" if any(a.flag == "grid" for a in self.axes) else self.axes[-1].flag
+            raise ConfigError(flag, f"the grid has {size:,} points; at most {MAX_POINTS:,}")
+        for point in self.points:  # each point's config names the setting that does not fit
             self.config(point)
 
     @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(a.key for a in self.axes)
+
+    @property
+    def is_phase_diagram(self) -> bool:
+        """Whether the grid is tsteps x lahead (the example's phase diagram), and nothing else."""
+        return sorted(self.keys) == ["lahead", "tsteps"]
+
+    def values(self, key: str) -> tuple[Value, ...]:
+        return next(a.values for a in self.axes if a.key == key)
+
+    @property
     def points(self) -> tuple[Point, ...]:
-        return tuple(Point(t, la) for la in self.lahead for t in self.tsteps)
+        """Every combination, the first axis varying fastest (tsteps within lahead)."""
+        combos = itertools.product(*(a.values for a in reversed(self.axes)))
+        return tuple(Point(tuple(zip(reversed(self.keys), combo, strict=True))[::-1]) for combo in combos)
 
     def config(self, point: Point) -> ExperimentConfig:
-        return point_config(self.base, point)
+        """The point's config; a misfit is a ``ConfigError`` naming the flag that gave it."""
+        try:
+            return point_config(self.base, point)
+        except ConfigError as e:
+            raise self._misfit(point, e) from None
+
+    def _misfit(self, point: Point, e: ConfigError) -> ConfigError:
+        """``e`` as the user's flags put it: a range's own error names the range's flag
+        (``lahead``), a grid value's names ``grid``, the key and its value."""
+        flags = {a.key: a.flag for a in self.axes}
+        if flags.get(e.param, "grid") != "grid" or all(f != "grid" for f in flags.values()):
+            return e
+        if e.param in flags:
+            return ConfigError("grid", f"{shown(e.param)}={point[e.param]}: {e.problem}")
+        grid_values = ", ".join(f"{shown(k)}={v}" for k, v in point.values if flags[k] == "grid")
+        return ConfigError("grid", f"at {grid_values}, `{e.param}` {e.problem}")
 
     @property
     def trainings_per_point(self) -> int:
@@ -91,17 +279,16 @@ class SweepSpec:
         return len(self.points) * self.trainings_per_point
 
     def to_dict(self) -> dict:
-        return {"tsteps": list(self.tsteps), "lahead": list(self.lahead), "base": self.base.to_dict()}
+        axes = [{"key": a.key, "values": list(a.values), "flag": a.flag} for a in self.axes]
+        return {"axes": axes, "base": self.base.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> SweepSpec:
-        return cls(tuple(d["tsteps"]), tuple(d["lahead"]), ExperimentConfig.from_dict(d["base"]))
-
-
-def point_config(base: ExperimentConfig, point: Point) -> ExperimentConfig:
-    """``base`` with the point's tsteps and lahead (validated: a misfit names its flag)."""
-    data = dataclasses.replace(base.data, tsteps=point.tsteps, lahead=point.lahead)
-    return dataclasses.replace(base, data=data)
+        """The inverse of ``to_dict``; also reads the tsteps x lahead specs of earlier versions."""
+        base = ExperimentConfig.from_dict(d["base"])
+        if "axes" not in d:
+            return cls.ranges(tuple(d["tsteps"]), tuple(d["lahead"]), base)
+        return cls(tuple(Axis(a["key"], tuple(a["values"]), a["flag"]) for a in d["axes"]), base)
 
 
 # Config fields added after protocol 1, with the value that reproduces protocol 1: left
@@ -109,9 +296,10 @@ def point_config(base: ExperimentConfig, point: Point) -> ExperimentConfig:
 LATER_FIELDS: dict[str, dict[str, object]] = {
     "data": {
         **{"layout": "interleaved", "order": "newest-first", "task": "moving-average", "horizon": 1},
-        **{"file": None, "input_cols": (), "target_col": None, "standardize": False, "drop_missing": False},
+        **{"file": None, "input_col": None, "target_col": None, "standardize": False, "drop_missing": False},
+        **{"transform": "none", "season": None},
     },
-    "model": {"cell": "lstm"},
+    "model": {"cell": "lstm", "layers": 1},
 }
 
 
@@ -119,46 +307,100 @@ def point_key(cfg: ExperimentConfig) -> str:
     """The store key of a point's config: a hash of everything that decides its results.
 
     ``seeds`` is left out: seed i's weights do not depend on how many seeds run, so a
-    rerun with more seeds keeps the seeds already trained.
+    rerun with more seeds keeps the seeds already trained. One input column hashes as the
+    single ``input_col`` of earlier versions did, so their stores keep their keys.
     """
     d = cfg.to_dict()
     del d["seeds"]
+    columns = d["data"].pop("input_cols")
+    if len(columns) <= 1:
+        d["data"]["input_col"] = columns[0] if columns else None
+    else:
+        d["data"]["input_cols"] = list(columns)
     for part, fields in LATER_FIELDS.items():
         for name, old_value in fields.items():
-            if d[part][name] == old_value:
+            if name in d[part] and d[part][name] == old_value:
                 del d[part][name]
     d["protocol"] = PROTOCOL_VERSION
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def program_key(cfg: ExperimentConfig) -> tuple:
+    """What a compiled training program fixes: the model, epochs and initial weights, and
+    the shapes of the batches. Points equal in it train in one program (their data,
+    layout, order and learning rate may differ)."""
+    d = cfg.data
+    return (cfg.model, cfg.train.epochs, cfg.seed, d.lahead, d.batch_size, split_sizes(d))
+
+
 @dataclasses.dataclass(frozen=True)
 class Group:
-    """Points that share array shapes (one lahead), trained by one compiled program."""
+    """Points trained by one compiled program (equal ``program_key``), for the seeds
+    ``first_seed`` to ``stop_seed - 1`` and both modes; ``configs`` are the points' configs."""
 
-    lahead: int
-    tsteps: tuple[int, ...]
-    base: ExperimentConfig
+    points: tuple[Point, ...]
+    configs: tuple[ExperimentConfig, ...]
+    first_seed: int
+    stop_seed: int
 
     @property
-    def points(self) -> tuple[Point, ...]:
-        return tuple(Point(t, self.lahead) for t in self.tsteps)
+    def seeds(self) -> int:
+        return self.stop_seed - self.first_seed
 
     @property
     def trainings(self) -> int:
         """Trained models: points x modes x seeds."""
-        return len(self.tsteps) * len(MODES) * self.base.seeds
+        return len(self.points) * len(MODES) * self.seeds
 
     @property
     def work(self) -> float:
-        """Relative cost, for the time-left estimate: sequential LSTM steps x lanes."""
-        return self.trainings * (self.lahead + 1)
+        """Relative cost, for the time-left estimate: trainings x sequential cell steps."""
+        cfg = self.configs[0]
+        n_train, n_test = split_sizes(cfg.data)
+        batches = (n_train * cfg.train.epochs + n_test * (cfg.train.epochs + 1)) / cfg.data.batch_size
+        return self.trainings * batches * (cfg.data.lahead + 1) * cfg.model.layers
 
 
-def groups(spec: SweepSpec, pending: set[Point]) -> list[Group]:
-    """The pending points in groups, the most expensive first (the sweep ends sooner)."""
-    out = []
-    for lahead in spec.lahead:
-        tsteps = tuple(t for t in spec.tsteps if Point(t, lahead) in pending)
-        for i in range(0, len(tsteps), MAX_TSTEPS_PER_GROUP):
-            out.append(Group(lahead, tsteps[i : i + MAX_TSTEPS_PER_GROUP], spec.base))
+def seed_chunks(first: int, stop: int, cap: int | None = None) -> list[tuple[int, int]]:
+    """Seeds first..stop-1 in near-equal contiguous chunks of at most cap // 2 seeds (both
+    modes train each seed: 2 lanes); cap: trainings a program holds (None: the module's
+    ``MAX_TRAININGS_PER_PROGRAM``)."""
+    n, per = stop - first, max(1, (cap or MAX_TRAININGS_PER_PROGRAM) // len(MODES))
+    count = -(-n // per)
+    bounds = [first + round(i * n / count) for i in range(count + 1)]
+    return list(itertools.pairwise(bounds))
+
+
+def groups(spec: SweepSpec, pending: Mapping[Point, int]) -> list[Group]:
+    """The pending points, each from its first seed not stored (``pending``) to the last,
+    in groups that each train as one compiled program (``pack``), the most expensive first
+    (the sweep ends sooner)."""
+    members: dict[tuple, list[tuple[Point, ExperimentConfig]]] = defaultdict(list)
+    for point in spec.points:
+        if point in pending:
+            cfg = spec.config(point)
+            members[(program_key(cfg), pending[point])].append((point, cfg))
+    out = [g for (_, first), points in members.items() for g in pack(points, first, spec.base.seeds)]
     return sorted(out, key=lambda g: -g.work)
+
+
+def pack(members: Sequence[tuple[Point, ExperimentConfig]], first: int, stop: int) -> list[Group]:
+    """Points of one ``program_key``, to train for seeds first..stop-1, in groups of at most
+    ``MAX_PROBLEMS_PER_PROGRAM`` points and ``MAX_TRAININGS_PER_PROGRAM`` trainings: the
+    seeds split first (``seed_chunks``, when one point alone has more lanes than that),
+    then the points, into near-equal parts (so that most groups share one shape)."""
+    out = []
+    for low, high in seed_chunks(first, stop):
+        per_program = MAX_TRAININGS_PER_PROGRAM // (len(MODES) * (high - low))
+        out.extend(_split(members, max(1, min(MAX_PROBLEMS_PER_PROGRAM, per_program)), low, high))
+    return out
+
+
+def _split(points: Sequence[tuple[Point, ExperimentConfig]], size: int, first: int, stop: int) -> list[Group]:
+    """``points`` in near-equal groups of at most ``size``."""
+    count = -(-len(points) // size)
+    bounds = [round(i * len(points) / count) for i in range(count + 1)]
+    return [
+        Group(tuple(p for p, _ in points[a:b]), tuple(c for _, c in points[a:b]), first, stop)
+        for a, b in itertools.pairwise(bounds)
+    ]

@@ -1,23 +1,30 @@
-"""Sweeps: every (tsteps, lahead, seed, mode) point of a grid, by the same protocol as ``run``.
+"""Sweeps: every point of a grid, every seed and both modes, by the same protocol as ``run``.
 
-``train_group`` trains one group (one lahead, up to ``grid.MAX_TSTEPS_PER_GROUP`` tsteps)
-as one compiled program (``experiment.train``: tsteps x modes x seeds), and returns its store
-records; it is what an executor's worker runs. ``run_sweep`` sends the pending groups to
-an executor and writes each group's records to the store as they arrive.
+``train_group`` trains one group (points sharing a program's shapes and static settings,
+``grid.groups``) as one compiled program, ``core.train.fit_problems``: the points are its
+problems, vmapped, each with its data and learning rate; seeds x modes are its lanes. It
+returns the group's store records; it is what an executor's worker runs. ``run_sweep``
+sends the pending groups to an executor and writes each group's records to the store as
+they arrive.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypedDict
 
+import jax
+import numpy as np
+
+from lstm_stateful.core import baselines, evaluate
 from lstm_stateful.core import data as data_mod
-from lstm_stateful.core import evaluate
 from lstm_stateful.core.config import MODES, ExperimentConfig
+from lstm_stateful.core.train import fit_problems, init_seeds
 from lstm_stateful.engine import experiment
-from lstm_stateful.sweep.grid import Group, SweepSpec, point_config, point_key
+from lstm_stateful.io import series_file
+from lstm_stateful.sweep.grid import Group, SweepSpec, point_key
 from lstm_stateful.sweep.store import Record, Store
 
 
@@ -25,6 +32,57 @@ class Executor(Protocol):
     """Runs ``train_group`` on groups, yielding (group, records) as each finishes."""
 
     def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]: ...
+
+
+def _lanes(cfg: ExperimentConfig, first: int, stop: int) -> tuple[object, np.ndarray]:
+    """The program's lanes for seeds first..stop-1: as ``experiment.lanes`` (every mode x
+    every seed, mode-major), seeds drawn as ``run`` draws them."""
+    seeds = init_seeds(cfg.seed, stop - first, cfg.model, first)
+    params = jax.tree.map(lambda a: np.concatenate([a] * len(MODES)), seeds)
+    return params, np.repeat([mode == "stateful" for mode in MODES], stop - first)
+
+
+def _learning_rates(configs: Sequence[ExperimentConfig]) -> np.ndarray:
+    """float32 (), one rate shared by every point (a point's numbers are then its run's, bit
+    for bit), or (P,), a rate per point (vmapped: equal to its run up to float32 rounding)."""
+    rates = np.array([c.train.learning_rate for c in configs], np.float32)
+    return rates[0] if np.all(rates == rates[0]) else rates
+
+
+def train_program(group: Group, splits: Sequence[data_mod.Split]) -> experiment.Training:
+    """Train the group's points on their splits for its seeds and both modes: one compiled
+    program, called as ``experiment.train`` calls it (a group of one point, every seed and
+    its run's rate is that run's program: the same numbers)."""
+    base = group.configs[0]
+    params, stateful = _lanes(base, group.first_seed, group.stop_seed)
+    stack = [experiment.model_batches(c, s.x_train, s.y_train) for c, s in zip(group.configs, splits, strict=True)]
+    test = [experiment.model_batches(c, s.x_test, s.y_test) for c, s in zip(group.configs, splits, strict=True)]
+    train_data, test_data = (jax.tree.map(lambda *a: np.stack(a), *batches) for batches in (stack, test))
+    with experiment.compile_timer() as compile_s:
+        start = time.perf_counter()
+        result = jax.block_until_ready(
+            fit_problems(
+                params, stateful, _learning_rates(group.configs), train_data, test_data,
+                model=base.model, epochs=base.train.epochs,
+            )
+        )  # fmt: skip
+        total = time.perf_counter() - start
+
+    def by_mode(a: jax.Array) -> np.ndarray:
+        """(P, M * S, ...) lanes -> (P, M, S, ...) host array."""
+        host = np.asarray(a)
+        return host.reshape(host.shape[0], len(MODES), group.seeds, *host.shape[2:])
+
+    predictions = by_mode(result.predictions)
+    ordered = [experiment.time_ordered(c, predictions[p]) for p, c in enumerate(group.configs)]
+    return experiment.Training(
+        params=jax.tree.map(by_mode, result.params),
+        train_loss=by_mode(result.train_loss),
+        val_loss=by_mode(result.val_loss),
+        predictions=np.stack(ordered)[..., 0],
+        compile_s=compile_s[0],
+        train_s=total - compile_s[0],
+    )
 
 
 class _PointFields(TypedDict):
@@ -40,7 +98,7 @@ class _PointFields(TypedDict):
 
 
 def _point_fields(cfg: ExperimentConfig, floors: evaluate.Floors, group_s: float) -> _PointFields:
-    """The shared fields of ``cfg``'s records: its key, config, grid coordinates, floors and group time."""
+    """The shared fields of ``cfg``'s records: its key, config, coordinates, floors and group time."""
     return _PointFields(
         config_hash=point_key(cfg),
         config=json.dumps(cfg.to_dict(), sort_keys=True),
@@ -54,23 +112,27 @@ def _point_fields(cfg: ExperimentConfig, floors: evaluate.Floors, group_s: float
 
 def _point_records(
     cfg: ExperimentConfig,
-    split: data_mod.Split,
-    floors: evaluate.Floors,
+    prepared: tuple[data_mod.Series, data_mod.Split],
     training: experiment.Training,
     p: int,
+    group: Group,
     group_s: float,
 ) -> list[Record]:
     """Score point ``p`` of its group's ``training`` (which took ``group_s`` seconds, data
-    included): a record per mode and seed."""
+    included) as ``run`` scores it, in the data's units: a record per mode and seed, each
+    with the baselines' MSEs on the points its mode is scored on."""
+    series, split = prepared
+    floors = experiment.test_floors(cfg, series)
+    mses = baselines.baselines(cfg.data, series).mse
     out = []
     common = _point_fields(cfg, floors, group_s)
     for m, mode in enumerate(MODES):
-        scores = experiment.score_model(cfg, mode, split, training.predictions[p, m])
-        for s in range(cfg.seeds):
+        scores = experiment.score_model(cfg, mode, split, training.predictions[p, m], series)
+        for s in range(group.seeds):
             out.append(
                 Record(
                     **common,
-                    seed_index=s,
+                    seed_index=group.first_seed + s,
                     mode=mode,
                     mse=float(scores.mse[s]),
                     r2=float(scores.r2[s]),
@@ -78,26 +140,33 @@ def _point_records(
                     floor=evaluate.model_floor(floors, mode),
                     train_loss=tuple(training.train_loss[p, m, s].tolist()),
                     val_loss=tuple(training.val_loss[p, m, s].tolist()),
+                    baselines=tuple(mses[mode].items()),
                 )
             )
     return out
 
 
-def train_group(group: Group) -> list[Record]:
-    """Train every point of ``group`` for both modes and every seed: one compiled program.
+def _prepared(configs: Sequence[ExperimentConfig]) -> list[tuple[data_mod.Series, data_mod.Split]]:
+    """``experiment.prepare`` of each config; a data file is read once for them all (a
+    group's points share the file, its columns and ``drop_missing``)."""
+    d = configs[0].data
+    columns = None if d.file is None else series_file.read_columns(d.file, d.input_cols, d.target_col, d.drop_missing)
+    return [experiment.prepare(cfg, columns) for cfg in configs]
 
-    The points go through ``experiment.train`` as the problems of one program, with the
-    weights ``run`` uses, so a sweep's point is the ``run`` of its config.
+
+def train_group(group: Group) -> list[Record]:
+    """Train every point of ``group`` for both modes and its seeds: one compiled program.
+
+    The weights are those ``run`` uses, so a sweep's point is the ``run`` of its config
+    (bit for bit where the program is the same: see ``train_program``).
     """
     start = time.perf_counter()
-    configs = [point_config(group.base, c) for c in group.points]
-    series, splits = zip(*(experiment.prepare(cfg) for cfg in configs), strict=True)
-    training = experiment.train(configs, splits)
+    prepared = _prepared(group.configs)
+    training = train_program(group, [split for _, split in prepared])
     group_s = time.perf_counter() - start
     records = []
-    for p, (cfg, s, split) in enumerate(zip(configs, series, splits, strict=True)):
-        floors = experiment.test_floors(cfg, s)
-        records.extend(_point_records(cfg, split, floors, training, p, group_s))
+    for p, cfg in enumerate(group.configs):
+        records.extend(_point_records(cfg, prepared[p], training, p, group, group_s))
     return records
 
 
