@@ -255,8 +255,8 @@ def _skill_table(result: RunResult) -> Table:
     on a file the models' table already shows it."""
     verdict = () if result.config.data.file is not None else ("against the baselines",)
     columns = ("model", "best baseline", "skill", "min", "max", *verdict)
-    title = "Skill, 1 - MSE / the best baseline's MSE, over seeds"
-    table = _table(title, columns, ("model", "best baseline", *verdict))
+    caption = "skill = 1 - MSE / best baseline's MSE"
+    table = _table("Skill, median and range over seeds", columns, ("model", "best baseline", *verdict), caption)
     for mode in MODES:
         s = result.models[mode].skill
         row = (_fmt_skill(s.median), _fmt_skill(s.low), _fmt_skill(s.high))
