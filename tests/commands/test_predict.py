@@ -137,10 +137,17 @@ def test_several_inputs_are_read_in_the_order_named(wide_model: Path, tmp_path: 
     expected = Predictor.load(wide_model).predict(table[:, [1, 0]])  # (n, F) in the model's order
     assert np.isnan(written[:2]).all() and np.isfinite(written[2:]).all()  # log-diff: 1 row, then the window of 2
     np.testing.assert_array_equal(written, expected)
-    swapped = predict(PredictConfig(wide_model, tmp_path / "s.csv", ("a", "b"), tmp_path / "q.csv"))
-    assert swapped.rows == 100
-    other = np.array([float(r["prediction"]) if r["prediction"] else np.nan for r in _read(tmp_path / "q.csv")])
-    assert not np.allclose(other[2:], written[2:])  # the order matters
+    # The trained columns in another order would feed each input the other's series.
+    with pytest.raises(ConfigError) as e:
+        predict(PredictConfig(wide_model, tmp_path / "s.csv", ("a", "b"), tmp_path / "q.csv"))
+    assert e.value.param == "input" and "another order; it was trained on b,a" in str(e.value)
+    assert not (tmp_path / "q.csv").exists()
+    # Other names are another file's: they are fed in the order named.
+    renamed = tmp_path / "r.csv"
+    renamed.write_text((tmp_path / "s.csv").read_text().replace("a,b", "u,v", 1))
+    predict(PredictConfig(wide_model, renamed, ("v", "u"), tmp_path / "r_out.csv"))
+    again = np.array([float(r["prediction"]) if r["prediction"] else np.nan for r in _read(tmp_path / "r_out.csv")])
+    np.testing.assert_array_equal(again, written)
 
 
 def test_the_input_count_must_match_the_model(wide_model: Path, model: Path, tmp_path: Path) -> None:

@@ -298,3 +298,11 @@ def test_log_diff_names_where_the_value_is() -> None:
     lines = np.arange(WALK.shape[0]) * 2 + 3  # the file's line of each row, as series_file reads them
     with pytest.raises(ConfigError, match=r"holds -0\.5 at line 83 of 'f\.csv'; "):
         data.make_series(cfg, data.Columns(bad, lines=lines))
+
+
+def test_columns_must_match_the_configs_inputs() -> None:
+    cfg = data.DataConfig(input_len=97, tsteps=2, file="f.csv", input_cols=("x",))
+    two = data.Columns(np.ones((98, 2)))
+    with pytest.raises(ConfigError) as e:
+        data.make_series(cfg, two)
+    assert e.value.param == "data" and "holds 2 input column(s); the config has 1" in e.value.problem

@@ -76,6 +76,16 @@ def test_floors_only_where_they_are_floors() -> None:
     assert evaluate.banner(cfg) is None and evaluate.banner_held(cfg, "converged") is None
 
 
+def test_predicting_zero_is_scored_in_the_datas_units() -> None:
+    # Standardized: the model's units are not the data's; every MSE is in the data's.
+    x = 100 + np.cumsum(np.random.default_rng(0).normal(size=300))
+    cfg = data.DataConfig(input_len=298, tsteps=1, lahead=2, task="forecast", file="f.csv", input_cols=("x",))
+    cfg = data.DataConfig(**{**cfg.__dict__, "standardize": True})
+    test = data.test_part(data.make_series(cfg, data.Columns(x[:, None])), cfg)
+    f = evaluate.floors(cfg, test)
+    assert f.zero_test == np.mean(test.raw_target**2) and f.zero_test > 5000  # prices near 100, squared
+
+
 def test_finite_median_leaves_out_diverged_seeds() -> None:
     assert evaluate.finite_median(np.array([np.nan, 1.0, 3.0, np.inf])) == 2.0
     assert np.isnan(evaluate.finite_median(np.array([np.nan])))

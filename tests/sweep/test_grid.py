@@ -97,7 +97,7 @@ def test_parse_grid_rejects_in_one_line_naming_grid(texts: list[str], fragment: 
     ("grid", "base", "fragment"),
     [
         (["lr=-1,1e-3"], ExperimentConfig(), "lr=-1.0: must be a finite number > 0"),
-        (["lr=nan"], ExperimentConfig(), "lr=nan: must be a finite number > 0"),
+        (["lr=nan"], ExperimentConfig(), "lr=nan: 'nan' is not a finite number"),
         (["train-ratio=0.5,1.5"], ExperimentConfig(), "train-ratio=1.5: must be in (0, 1)"),
         (["lahead=1,300"], ExperimentConfig(data=DataConfig(input_len=200)), "lahead=300: must be <= the 200 rows"),
         (["batch-size=1,400"], ExperimentConfig(data=DataConfig(input_len=200)), "batch-size=400: must be <="),

@@ -79,11 +79,15 @@ def predict(cfg: PredictConfig) -> PredictOutput:
 
 
 def _check_inputs(inputs: tuple[str, ...], model: SavedModel) -> None:
-    """As many columns as the model has inputs (it was trained on ``data.input_cols``)."""
-    n = model.model.n_features
+    """As many columns as the model has inputs (it was trained on ``data.input_cols``). Other
+    names are fine (another file may name its columns otherwise), but the trained columns in
+    another order would feed each input the wrong series: refused."""
+    n, trained = model.model.n_features, model.data.input_cols
     if len(inputs) != n:
-        trained = f" (it was trained on {', '.join(model.data.input_cols)})" if model.data.input_cols else ""
-        raise ConfigError("input", f"names {len(inputs)} column(s); the model takes {n} input(s){trained}")
+        named = f" (it was trained on {', '.join(trained)})" if trained else ""
+        raise ConfigError("input", f"names {len(inputs)} column(s); the model takes {n} input(s){named}")
+    if inputs != trained and sorted(inputs) == sorted(trained):
+        raise ConfigError("input", f"names the model's columns in another order; it was trained on {','.join(trained)}")
 
 
 def _table(chunk: Chunk, cfg: PredictConfig, transform: str) -> np.ndarray:

@@ -14,11 +14,11 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Protocol
 
-from lstm_stateful.core.config import ExperimentConfig, experiment_config, require_int
+from lstm_stateful.core.config import ExperimentConfig, dashed, experiment_config, require_int
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import dirs
 from lstm_stateful.sweep import executors
-from lstm_stateful.sweep.grid import Axis, Group, SweepSpec, parse_grid, parse_range, shown
+from lstm_stateful.sweep.grid import Axis, Group, SweepSpec, parse_grid, parse_range
 from lstm_stateful.sweep.store import Store
 from lstm_stateful.sweep.summary import SummaryRow
 
@@ -120,7 +120,7 @@ def base_config(settings: Mapping[str, object], axes: Sequence[Axis] = ()) -> Ex
     except ConfigError as e:
         flag = next((a.flag for a in axes if a.key == e.param), None)
         if flag == "grid":
-            raise ConfigError("grid", f"{shown(e.param)}={first[e.param]}: {e.problem}") from None
+            raise ConfigError("grid", f"{dashed(e.param)}={first[e.param]}: {e.problem}") from None
         raise
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from lstm_stateful.core.errors import ConfigError
 
@@ -125,6 +125,9 @@ class DataConfig:
             raise ConfigError("horizon", "is the forecast distance; it goes with `task` forecast only")
         if self.task != "moving-average" and self.tsteps != 1:
             raise ConfigError("tsteps", f"is the moving-average window; `task` {self.task} takes none")
+        if self.file is None and self.transform == "log-diff":
+            problem = "needs a positive series; the generated one (uniform around 0) has non-positive values"
+            raise ConfigError("transform", f"log-diff {problem}: use diff, or a `data` file")
         if self.task == "target" and self.transform != "none":
             problem = "needs a target made from the input (a target column's past values are not inputs)"
             raise ConfigError("transform", f"{self.transform} {problem}; use `task` forecast or moving-average")
@@ -272,6 +275,71 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     **{"epochs": ("train", "epochs"), "lr": ("train", "learning_rate")},
     **{"seeds": (None, "seeds"), "seed": (None, "seed")},
 }
+
+
+# How a setting's values read as text (a sweep's --grid, a search's --space): numbers,
+# one of a few words, or a switch; every other setting is an integer.
+FLOAT_SETTINGS = ("lr", "amplitude", "train_ratio")
+CHOICE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "cell": CELLS, "layout": LAYOUTS, "order": ORDERS, "transform": TRANSFORMS, "task": TASKS,
+}  # fmt: skip
+SWITCH_SETTINGS = ("standardize", "drop_missing")
+TEXT_SETTINGS = ("data", "input", "target")
+
+
+def dashed(name: str) -> str:
+    """A setting as a user types it: ``batch_size`` -> ``batch-size``."""
+    return name.replace("_", "-")
+
+
+def value_type(name: str) -> type:
+    """The type of a setting's values: float, str (a choice or a name), bool or int."""
+    if name in FLOAT_SETTINGS:
+        return float
+    if name in CHOICE_SETTINGS or name in TEXT_SETTINGS:
+        return str
+    return bool if name in SWITCH_SETTINGS else int
+
+
+def setting_name(param: str, text: str, allowed: tuple[str, ...], varies: str, why: str = "") -> str:
+    """``"batch-size"`` -> ``"batch_size"``, which must be one of ``allowed``; else a
+    ConfigError on ``param`` listing them. ``varies``: who varies them ("a grid can vary");
+    ``why``: what a setting left out of ``allowed`` decides, if one is named."""
+    name = text.strip().replace("-", "_")
+    if name not in allowed:
+        what = why if why and name in SETTINGS else f"is not a setting {varies}"
+        keys = ", ".join(sorted(dashed(k) for k in allowed))
+        raise ConfigError(param, f"{text.strip()!r} {what}; the keys are {keys}")
+    return name
+
+
+def setting_value(param: str, name: str, text: str) -> int | float | str | bool:
+    """One value of setting ``name`` read from ``text`` by its type (a choice must be one of
+    its words, a number finite); the config checks its range later. Errors name ``param``
+    and say ``name=text``."""
+    kind, where = value_type(name), f"{dashed(name)}={text}"
+    if name in CHOICE_SETTINGS:
+        if text not in CHOICE_SETTINGS[name]:
+            raise ConfigError(param, f"{where}: must be one of {', '.join(CHOICE_SETTINGS[name])}")
+        return text
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise ConfigError(param, f"{where}: must be true or false")
+        return text.lower() == "true"
+    if kind is str:
+        return text
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(param, f"{where}: {text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if not math.isfinite(value):
+        raise ConfigError(param, f"{where}: {text!r} is not a finite number")
+    return value
+
+
+def first_repeated(values: Sequence[object]) -> object | None:
+    """The first value met twice in ``values`` (a list, so that True and 1 differ), or None."""
+    return next((v for i, v in enumerate(values) if any(v == w and type(v) is type(w) for w in values[:i])), None)
 
 
 def settings_of(cfg: ExperimentConfig) -> dict[str, object]:

@@ -189,13 +189,12 @@ def _raw(cfg: DataConfig, columns: Columns | None) -> tuple[np.ndarray, np.ndarr
     else:
         x = np.asarray(columns.input, np.float64)
         x, column = x.reshape(x.shape[0], -1), columns.target
+    if x.shape[1] != cfg.n_features:
+        raise ConfigError("data", f"holds {x.shape[1]} input column(s); the config has {cfg.n_features} (`input`)")
     expected = cfg.input_len + cfg.to_drop + cfg.tail_drop
     if x.shape[0] != expected:
         drops = f"input_len {cfg.input_len} + {cfg.to_drop + cfg.tail_drop} dropped by the windows and target"
         raise ConfigError("data", f"the series has {x.shape[0]} points; this config needs {expected} ({drops})")
-    if cfg.transform == "log-diff" and columns is None and not (x > 0).all():
-        problem = "log-diff needs a positive series; the generated one (uniform around 0) has non-positive values"
-        raise ConfigError("transform", f"{problem}; use `transform` diff, or a `data` file")
     if cfg.transform == "log-diff" and columns is not None:
         transform_mod.require_positive(x, cfg.input_cols, lambda i: f"{columns.where(i)} of {cfg.file!r}")
     return x, column

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from lstm_stateful.core.config import MODES
+from lstm_stateful.core.config import MODES, dashed
 from lstm_stateful.core.evaluate import rule_says_stateless_converges
-from lstm_stateful.sweep.grid import Group, SweepSpec, shown
+from lstm_stateful.sweep.grid import Group, SweepSpec
 from lstm_stateful.sweep.summary import SummaryRow, phase_grid
 
 
@@ -115,7 +115,7 @@ def print_points(console: Console, rows: list[SummaryRow], spec: SweepSpec) -> N
     score = "median skill (the seeds' range)" if on_file else "median R^2"
     table = Table(title=f"Every grid point: {score} and verdict", title_justify="left", box=box.SIMPLE_HEAD)
     for key in spec.keys:
-        table.add_column(shown(key), justify="right", style="dim")
+        table.add_column(dashed(key), justify="right", style="dim")
     for mode in MODES:
         table.add_column(f"{mode}", justify="right")
         table.add_column("verdict")
@@ -140,7 +140,7 @@ def _best(rows: list[SummaryRow], mode: str, on_file: bool) -> str:
     if not scored:
         return f"{mode}: no point scored (every seed diverged)."
     best = max(scored, key=lambda r: getattr(r, field))
-    where = ", ".join(f"{shown(k)}={v}" for k, v in best.settings)
+    where = ", ".join(f"{dashed(k)}={v}" for k, v in best.settings)
     name = "skill" if on_file else "R^2"
     return f"{mode}: best median {name} {getattr(best, field):.3f} at {where} ({best.verdict})."
 
@@ -157,7 +157,7 @@ class SweepConsole:
     def planned(self, spec: SweepSpec, todo: list[Group], stored_points: int) -> None:
         """What the sweep will train, and what the store already holds."""
         n_points = len(spec.points)
-        axes = " x ".join(f"{shown(a.key)} {list(a.values)}" for a in spec.axes)
+        axes = " x ".join(f"{dashed(a.key)} {list(a.values)}" for a in spec.axes)
         self.console.print(
             f"Sweep: {axes} = {n_points} grid points x {len(MODES)} models x {spec.base.seeds} seeds = "
             f"{spec.trainings:,} trainings of {spec.base.train.epochs} epochs."

@@ -20,16 +20,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lstm_stateful.core.config import (
-    CELLS,
-    LAYOUTS,
     MODES,
-    ORDERS,
     SETTINGS,
-    TRANSFORMS,
     ExperimentConfig,
+    dashed,
+    first_repeated,
     leading_drop,
+    setting_name,
+    setting_value,
     split_sizes,
     trailing_drop,
+    value_type,
 )
 from lstm_stateful.core.errors import ConfigError
 
@@ -51,26 +52,19 @@ MAX_PROBLEMS_PER_PROGRAM = 8
 # then by seeds.
 MAX_TRAININGS_PER_PROGRAM = 64
 
-# The settings a grid may vary, by how their values are read. Left out: what the data is
-# (data, input, target, task: one sweep studies one series and one target, so scores
-# compare), what every point trains anyway (seeds, and seed: seed i of --seeds is already
-# another initialisation), and what trains nothing (season: a baseline's period;
-# drop_missing: which rows exist).
-GRID_INTS = ("tsteps", "lahead", "batch_size", "epochs", "units", "layers", "horizon", "input_len", "data_seed")
-GRID_FLOATS = ("lr", "amplitude", "train_ratio")
-GRID_CHOICES: dict[str, tuple[str, ...]] = {"cell": CELLS, "layout": LAYOUTS, "order": ORDERS, "transform": TRANSFORMS}
-GRID_SWITCHES = ("standardize",)
-GRID_KEYS = (*GRID_INTS, *GRID_FLOATS, *GRID_CHOICES, *GRID_SWITCHES)
+# The settings a grid may vary (their values read by ``config.setting_value``). Left out:
+# what the data is (data, input, target, task: one sweep studies one series and one
+# target, so scores compare), what every point trains anyway (seeds, and seed: seed i of
+# --seeds is already another initialisation), and what trains nothing (season: a
+# baseline's period; drop_missing: which rows exist).
+GRID_KEYS = (
+    "tsteps", "lahead", "batch_size", "epochs", "units", "layers", "horizon", "input_len", "data_seed",
+    "lr", "amplitude", "train_ratio", "cell", "layout", "order", "transform", "standardize",
+)  # fmt: skip
 # Settings of the generated series: with a data file they would change nothing.
 GENERATED_ONLY = ("input_len", "amplitude", "data_seed")
-_SWITCH_VALUES = {"true": True, "false": False}
 
 Value = int | float | str | bool
-
-
-def shown(key: str) -> str:
-    """A grid key as a user types it: ``batch_size`` -> ``batch-size``."""
-    return key.replace("_", "-")
 
 
 def parse_range(flag: str, text: str, low_bound: int = 1) -> tuple[int, ...]:
@@ -106,36 +100,20 @@ class Axis:
     flag: str = "grid"
 
 
-def _one_value(key: str, text: str) -> Value:
-    """One value of ``key`` read by the setting's type (checked against the config later)."""
-    if key in GRID_FLOATS:
-        try:
-            return float(text)
-        except ValueError:
-            raise ConfigError("grid", f"{shown(key)}={text}: {text!r} is not a number") from None
-    if key in GRID_CHOICES:
-        if text not in GRID_CHOICES[key]:
-            raise ConfigError("grid", f"{shown(key)}={text}: must be one of {', '.join(GRID_CHOICES[key])}")
-        return text
-    if text.lower() not in _SWITCH_VALUES:
-        raise ConfigError("grid", f"{shown(key)}={text}: must be true or false")
-    return _SWITCH_VALUES[text.lower()]
-
-
 def _values(key: str, text: str) -> tuple[Value, ...]:
     """The values of one ``KEY=V1,V2,...``; integers also as ranges a:b. Numbers sorted."""
-    if key in GRID_INTS:
+    if value_type(key) is int:
         try:
             return parse_range("grid", text, 0 if key == "data_seed" else 1)
         except ConfigError as e:
-            raise ConfigError("grid", f"{shown(key)}={text}: {e.problem}") from None
+            raise ConfigError("grid", f"{dashed(key)}={text}: {e.problem}") from None
     parts = [p.strip() for p in text.split(",")]
     if "" in parts:
-        raise ConfigError("grid", f"{shown(key)}={text}: give values separated by commas, like {shown(key)}=V1,V2")
-    values = [_one_value(key, p) for p in parts]
-    if twice := [v for i, v in enumerate(values) if v in values[:i]]:  # a list: False is a value
-        raise ConfigError("grid", f"{shown(key)}={text}: lists {twice[0]} twice")
-    return tuple(sorted(values)) if key in GRID_FLOATS else tuple(values)
+        raise ConfigError("grid", f"{dashed(key)}={text}: give values separated by commas, like {dashed(key)}=V1,V2")
+    values = [setting_value("grid", key, p) for p in parts]
+    if (twice := first_repeated(values)) is not None:
+        raise ConfigError("grid", f"{dashed(key)}={text}: lists {twice} twice")
+    return tuple(sorted(values)) if value_type(key) is float else tuple(values)
 
 
 def parse_grid(texts: Iterable[str]) -> tuple[Axis, ...]:
@@ -144,14 +122,11 @@ def parse_grid(texts: Iterable[str]) -> tuple[Axis, ...]:
     axes: list[Axis] = []
     for text in texts:
         name, sep, values = text.partition("=")
-        key = name.strip().replace("-", "_")
         if not sep:
             raise ConfigError("grid", f"{text!r} is not KEY=V1,V2,...: name a setting, like lr=1e-3,1e-2")
-        if key not in GRID_KEYS:
-            keys = ", ".join(sorted(shown(k) for k in GRID_KEYS))
-            raise ConfigError("grid", f"{name.strip()!r} is not a setting a grid can vary; the keys are {keys}")
+        key = setting_name("grid", name, GRID_KEYS, "a grid can vary")
         if any(a.key == key for a in axes):
-            raise ConfigError("grid", f"{shown(key)} is given twice: list its values once, {shown(key)}=V1,V2,...")
+            raise ConfigError("grid", f"{dashed(key)} is given twice: list its values once, {dashed(key)}=V1,V2,...")
         axes.append(Axis(key, _values(key, values)))
     return tuple(axes)
 
@@ -169,7 +144,7 @@ class Point:
     @property
     def label(self) -> str:
         """``lr=0.001, units=8``."""
-        return ", ".join(f"{shown(k)}={v}" for k, v in self.values)
+        return ", ".join(f"{dashed(k)}={v}" for k, v in self.values)
 
 
 def _file_rows(base: ExperimentConfig) -> int:
@@ -225,7 +200,7 @@ class SweepSpec:
                 raise ConfigError(axis.flag, "the grid is empty: give at least one value")
             if self.base.data.file is not None and axis.key in GENERATED_ONLY:
                 problem = "shapes the generated series; with `data` the file's rows are used"
-                raise ConfigError(axis.flag, f"{shown(axis.key)} {problem}")
+                raise ConfigError(axis.flag, f"{dashed(axis.key)} {problem}")
         size = math.prod(len(a.values) for a in self.axes)
         if size > MAX_POINTS:
             flag = "grid" if any(a.flag == "grid" for a in self.axes) else self.axes[-1].flag
@@ -265,8 +240,8 @@ class SweepSpec:
         if flags.get(e.param, "grid") != "grid" or all(f != "grid" for f in flags.values()):
             return e
         if e.param in flags:
-            return ConfigError("grid", f"{shown(e.param)}={point[e.param]}: {e.problem}")
-        grid_values = ", ".join(f"{shown(k)}={v}" for k, v in point.values if flags[k] == "grid")
+            return ConfigError("grid", f"{dashed(e.param)}={point[e.param]}: {e.problem}")
+        grid_values = ", ".join(f"{dashed(k)}={v}" for k, v in point.values if flags[k] == "grid")
         return ConfigError("grid", f"at {grid_values}, `{e.param}` {e.problem}")
 
     @property

@@ -14,17 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Mapping, Sequence
 
-from lstm_stateful.core.config import MODES, SETTINGS, ExperimentConfig, experiment_config, split_sizes
+from lstm_stateful.core.config import (
+    MODES,
+    ExperimentConfig,
+    experiment_config,
+    first_repeated,
+    setting_name,
+    setting_value,
+    split_sizes,
+    value_type,
+)
 from lstm_stateful.core.errors import ConfigError
 
-# The settings a space may search, with the type of their values.
-SEARCHABLE: dict[str, type] = {
-    **{"lr": float, "units": int, "layers": int, "epochs": int, "batch_size": int, "lahead": int},
-    **{"cell": str, "order": str, "layout": str, "transform": str, "standardize": bool},
-}
+# The settings a space may search (their values read by ``config.setting_value``).
+SEARCHABLE = (
+    "lr", "units", "layers", "epochs", "batch_size", "lahead", "cell", "order", "layout", "transform", "standardize",
+)  # fmt: skip
 # Share of the training rows, the last ones, that score a trial (the test rows never do).
 VALIDATION = 0.2
 SPACE_SYNTAX = "use KEY=LOW:HIGH (optionally :int, :log) or KEY=A,B,C"
@@ -75,13 +82,11 @@ def parse_space(texts: Sequence[str]) -> tuple[Dimension, ...]:
 
 def _parse_one(text: str) -> Dimension:
     key, sep, spec = text.partition("=")
-    name = key.strip().replace("-", "_")
-    if not sep or not name or not spec.strip():
+    if not sep or not key.strip() or not spec.strip():
         raise ConfigError("space", f"malformed {text!r}: {SPACE_SYNTAX}")
-    if name not in SEARCHABLE:
-        keys = ", ".join(k.replace("_", "-") for k in SEARCHABLE)
-        why = "decides the task or the data every trial is scored on" if name in SETTINGS else "is not a setting"
-        raise ConfigError("space", f"{key.strip()!r} {why}; the keys are {keys}")
+    name = setting_name(
+        "space", key, SEARCHABLE, "a search can vary", "decides the task or the data every trial is scored on"
+    )
     if ":" in spec:
         return _parse_range(name, spec, text)
     return _parse_choices(name, spec, text)
@@ -89,14 +94,14 @@ def _parse_one(text: str) -> Dimension:
 
 def _parse_range(name: str, spec: str, text: str) -> Dimension:
     low_text, high_text, *marks = (p.strip() for p in spec.split(":"))
-    kind = SEARCHABLE[name]
+    kind = value_type(name)
     if len(set(marks)) != len(marks) or not set(marks) <= {"int", "log"}:
         raise ConfigError("space", f"malformed range {text!r}: LOW:HIGH, then optionally :int and :log")
     if kind in (str, bool):
         raise ConfigError("space", f"{text!r}: {name} takes one of its values, not a range; list them (A,B,C)")
     if "int" in marks and kind is float:
         raise ConfigError("space", f"{text!r}: {name} takes any number in its range; :int is for integer settings")
-    low, high = _value(kind, low_text, text), _value(kind, high_text, text)
+    low, high = setting_value("space", name, low_text), setting_value("space", name, high_text)
     assert isinstance(low, int | float) and isinstance(high, int | float)  # _value of a number type
     if low > high:
         raise ConfigError("space", f"{text!r} is reversed: its start must be <= its end")
@@ -109,28 +114,10 @@ def _parse_choices(name: str, spec: str, text: str) -> Dimension:
     parts = [p.strip() for p in spec.split(",")]
     if not all(parts):
         raise ConfigError("space", f"malformed list {text!r}: values separated by commas, none empty")
-    values = tuple(_value(SEARCHABLE[name], p, text) for p in parts)
-    if twice := next((v for i, v in enumerate(values) if v in values[:i]), None):
+    values = tuple(setting_value("space", name, p) for p in parts)
+    if (twice := first_repeated(values)) is not None:
         raise ConfigError("space", f"{text!r} lists {shown(twice)} twice")
     return Dimension(name, "choice", choices=values)
-
-
-def _value(kind: type, part: str, text: str) -> object:
-    """One value of a space, as the setting's type."""
-    if kind is str:
-        return part
-    if kind is bool:
-        if part.lower() not in ("true", "false"):
-            raise ConfigError("space", f"{text!r}: {part!r} is not true or false")
-        return part.lower() == "true"
-    try:
-        value = kind(part)
-    except ValueError:
-        what = "an integer" if kind is int else "a number"
-        raise ConfigError("space", f"{text!r}: {part!r} is not {what}") from None
-    if not math.isfinite(value):
-        raise ConfigError("space", f"{text!r}: {part!r} is not a finite number")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
