@@ -88,6 +88,8 @@ def _columns(ctx: click.Context, param: click.Parameter, value: str | None) -> t
     names = tuple(name.strip() for name in value.split(","))
     if not all(names):
         raise click.BadParameter(f"must be column names separated by commas, got {value!r}")
+    if twice := next((n for i, n in enumerate(names) if n in names[:i]), None):  # before the file is read
+        raise click.BadParameter(f"lists the column {twice!r} twice; name each input column once")
     return names
 
 

@@ -119,6 +119,11 @@ def test_real_series_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
         (["--data", STOCKS, "--input", "IBM"], "--input: column 'IBM' is empty (a missing value; --drop-missing"),
         (["--data", STOCKS, "--input", "Nope", "--drop-missing"], "--input: no column 'Nope'"),
         (["--data", STOCKS, "--input", "Date", "--drop-missing"], "--input: column 'Date' is not a number"),
+        # A column listed twice is refused before the file is read (AMZN's blanks would speak first).
+        (["--data", STOCKS, "--input", "AMZN,IBM,AMZN"], "--input: lists the column 'AMZN' twice"),
+        (["--data", STOCKS, "--input", "IBM,", "--drop-missing"], "--input: must be column names separated by commas"),
+        (["--data", STOCKS, "--input", "IBM", "--layers", "0"], "--layers: 0 is not in the range x>=1"),
+        (["--data", STOCKS, "--input", "IBM", "--season", "1"], "--season: 1 is not in the range x>=2"),
         (["--data", STOCKS, "--input", "IBM", "--drop-missing", "--lahead", "391"], "--data: "),
         (
             ["--data", STOCKS, "--input", "IBM", "--drop-missing", "--input-len", "50"],
