@@ -174,12 +174,22 @@ def test_impossible_combinations_fail_their_trial_alone() -> None:
 
 
 def test_values_that_do_not_fit_the_data_are_refused_before_any_trial() -> None:
-    search = Search(parse_space(["transform=none,log-diff"]), {"input_len": 60})
+    # The generated series has values <= 0: log-diff is refused with the search itself.
     with pytest.raises(ConfigError) as e:
-        tune.check_data(search, None)
+        Search(parse_space(["transform=none,log-diff"]), {"input_len": 60})
+    assert e.value.param == "space" and "transform=log-diff (of 'transform=none,log-diff') makes an impossible" in str(
+        e.value
+    )
+    # A file's values are known once it is read: check_data refuses them before any trial.
+    x = np.linspace(1.0, 2.0, 80)
+    x[30] = -1.0
+    columns, settings = Columns(x[:, None]), {"data": "f.csv", "input": ("x",), "task": "forecast"}
+    with pytest.raises(ConfigError) as e:
+        tune.check_data(Search(parse_space(["transform=none,log-diff"]), settings, 80), columns)
     assert e.value.param == "space"
     assert "transform=log-diff (of 'transform=none,log-diff') does not fit the data: `transform`" in e.value.problem
-    tune.check_data(Search(parse_space(["transform=none,diff"]), {"input_len": 60}), None)
+    assert "holds -1.0 at row 30" in e.value.problem
+    tune.check_data(Search(parse_space(["transform=none,diff"]), settings, 80), columns)
 
 
 def test_a_diverged_seed_counts_as_the_worst() -> None:
