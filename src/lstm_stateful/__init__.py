@@ -45,7 +45,7 @@ _EXPORTS = {
     "lstm_stateful.models.model_io": ("SavedModel", "load_model", "save_model"),
     "lstm_stateful.models.stream": ("History", "Predictor", "PredictorState", "StreamState", "stream_chunk"),
     "lstm_stateful.sweep.executors": ("DaskExecutor", "LocalExecutor"),
-    "lstm_stateful.sweep.grid": ("Point", "Group", "SweepSpec", "point_key", "parse_range"),
+    "lstm_stateful.sweep.grid": ("Axis", "Point", "Group", "SweepSpec", "point_key", "parse_grid", "parse_range"),
     "lstm_stateful.sweep.store": ("Record", "Store"),
     "lstm_stateful.sweep.summary": ("SummaryRow", "summarize"),
     "lstm_stateful.sweep.training": ("run_sweep", "train_group"),
