@@ -136,8 +136,8 @@ def _poison_seed(monkeypatch: pytest.MonkeyPatch, seed_index: int) -> None:
 
     real = experiment.init_seeds
 
-    def poisoned(seed: int, n_seeds: int, cfg: object) -> object:
-        params = real(seed, n_seeds, cfg)
+    def poisoned(seed: int, n_seeds: int, cfg: object, first: int = 0) -> object:
+        params = real(seed, n_seeds, cfg, first)
         params.dense.kernel[seed_index, 0, 0] = np.nan
         return params
 

@@ -135,31 +135,43 @@ class Training(NamedTuple):
     train_s: float
 
 
-def lanes(cfg: ExperimentConfig) -> tuple[ModelParams, np.ndarray]:
-    """The lanes of the training program: every mode x every seed, mode-major.
+def lanes(cfg: ExperimentConfig, seeds: range | None = None) -> tuple[ModelParams, np.ndarray]:
+    """The lanes of the training program: every mode x every seed of ``seeds`` (default: all
+    of ``cfg.seeds``), mode-major.
 
     Returns weights with a leading axis M * S (seed i's weights, ``init_seeds``, in each
     mode) and the (M * S,) stateful flags.
     """
-    seeds = init_seeds(cfg.seed, cfg.seeds, cfg.model)
-    params = jax.tree.map(lambda a: np.concatenate([a] * len(MODES)), seeds)
-    return params, np.repeat([mode == "stateful" for mode in MODES], cfg.seeds)
+    seeds = seeds if seeds is not None else range(cfg.seeds)
+    weights = init_seeds(cfg.seed, len(seeds), cfg.model, seeds.start)
+    params = jax.tree.map(lambda a: np.concatenate([a] * len(MODES)), weights)
+    return params, np.repeat([mode == "stateful" for mode in MODES], len(seeds))
 
 
-def _by_mode(cfg: ExperimentConfig, array: jax.Array) -> np.ndarray:
+def _by_mode(array: jax.Array, n_seeds: int) -> np.ndarray:
     """(P, M * S, ...) lanes -> (P, M, S, ...) host array."""
     a = np.asarray(array)
-    return a.reshape(a.shape[0], len(MODES), cfg.seeds, *a.shape[2:])
+    return a.reshape(a.shape[0], len(MODES), n_seeds, *a.shape[2:])
 
 
 def _check_one_program(configs: Sequence[ExperimentConfig]) -> ExperimentConfig:
-    """The configs train in one program only if they share its static settings and shapes."""
+    """The configs train in one program only if they share its static settings and shapes:
+    they may differ in their data (series, layout, order) and learning rate, at one batch size."""
     base = configs[0]
     for cfg in configs[1:]:
-        same_batches = (cfg.data.batch_size, cfg.data.layout) == (base.data.batch_size, base.data.layout)
-        if dataclasses.replace(cfg, data=base.data) != base or not same_batches:
-            raise ValueError("configs trained together may differ only in their data, at one batch size and layout")
+        rate = dataclasses.replace(cfg.train, learning_rate=base.train.learning_rate)
+        same_rest = dataclasses.replace(cfg, data=base.data, train=base.train) == base and rate == base.train
+        if not same_rest or cfg.data.batch_size != base.data.batch_size:
+            raise ValueError("configs trained together may differ only in data and learning rate, at one batch size")
     return base
+
+
+def learning_rates(configs: Sequence[ExperimentConfig]) -> np.ndarray:
+    """float32 (), one rate shared by every problem (each problem's numbers are then those
+    it gets trained alone, bit for bit), or (P,), a rate per problem (vmapped: equal to
+    training alone up to float32 rounding; see ``fit_problems``)."""
+    rates = np.array([c.train.learning_rate for c in configs], np.float32)
+    return rates[0] if np.all(rates == rates[0]) else rates
 
 
 def train(
@@ -167,39 +179,45 @@ def train(
     splits: Sequence[data_mod.Split],
     on_epoch: EpochCallback | None = None,
     on_stage: StageCallback | None = None,
+    seeds: range | None = None,
 ) -> Training:
-    """Train both modes and every seed of each config on its split: one compiled program.
+    """Train both modes and the seeds (``seeds``, default all) of each config on its split:
+    one compiled program.
 
     This is the one training path (``fit_problems``): ``run`` trains a single problem, a
-    sweep's group one per grid point. The splits must share shapes.
+    sweep's group or a search's batch one per point or trial. The splits must share shapes.
     The learning rate is a traced input: another rate (or other data of the same shapes)
     reuses the compiled program.
     """
     base = _check_one_program(configs)
-    args = _program_args(base, splits)
+    seeds = seeds if seeds is not None else range(base.seeds)
+    args = _program_args(configs, splits, seeds)
     (on_stage or (lambda stage: None))("training")
     statics = {"model": base.model, "epochs": base.train.epochs, "on_epoch": on_epoch}
     with compile_timer() as compile_s:
         start = time.perf_counter()
         result = _interruptible(lambda: fit_problems(*args, **statics), blocking=on_epoch is not None)
         total = time.perf_counter() - start
+    predictions = _by_mode(result.predictions, len(seeds))
+    ordered = [time_ordered(cfg, predictions[p]) for p, cfg in enumerate(configs)]
     return Training(
-        params=jax.tree.map(lambda a: _by_mode(base, a), result.params),
-        train_loss=_by_mode(base, result.train_loss),
-        val_loss=_by_mode(base, result.val_loss),
-        predictions=time_ordered(base, _by_mode(base, result.predictions))[..., 0],
+        params=jax.tree.map(lambda a: _by_mode(a, len(seeds)), result.params),
+        train_loss=_by_mode(result.train_loss, len(seeds)),
+        val_loss=_by_mode(result.val_loss, len(seeds)),
+        predictions=np.stack(ordered)[..., 0],
         compile_s=compile_s[0],
         train_s=total - compile_s[0],
     )
 
 
-def _program_args(base: ExperimentConfig, splits: Sequence[data_mod.Split]) -> tuple:
-    """The training program's arguments: the lanes' weights and flags, the learning rate,
-    and the train and test batches with a leading problem axis."""
-    params, stateful = lanes(base)
-    train_data = _stacked(base, [(s.x_train, s.y_train) for s in splits])
-    test_data = _stacked(base, [(s.x_test, s.y_test) for s in splits])
-    return (params, stateful, np.float32(base.train.learning_rate), train_data, test_data)
+def _program_args(configs: Sequence[ExperimentConfig], splits: Sequence[data_mod.Split], seeds: range) -> tuple:
+    """The training program's arguments: the lanes' weights and flags, the learning rate(s),
+    and the train and test batches (each config's in its own layout) on a leading problem axis."""
+    params, stateful = lanes(configs[0], seeds)
+    pairs = list(zip(configs, splits, strict=True))
+    train_data = _stacked([model_batches(c, s.x_train, s.y_train) for c, s in pairs])
+    test_data = _stacked([model_batches(c, s.x_test, s.y_test) for c, s in pairs])
+    return (params, stateful, learning_rates(configs), train_data, test_data)
 
 
 def _interruptible(call: Callable[[], FitResult], blocking: bool) -> FitResult:
@@ -232,9 +250,8 @@ def _interruptible(call: Callable[[], FitResult], blocking: bool) -> FitResult:
     return box[0]
 
 
-def _stacked(cfg: ExperimentConfig, rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> Batches:
-    """``model_batches`` of each problem's (x, y) rows, stacked on a leading problem axis."""
-    per_problem = [model_batches(cfg, x, y) for x, y in rows]
+def _stacked(per_problem: Sequence[Batches]) -> Batches:
+    """Each problem's batches stacked on a leading problem axis."""
     return jax.tree.map(lambda *a: np.stack(a), *per_problem)
 
 

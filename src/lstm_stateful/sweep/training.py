@@ -15,13 +15,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypedDict
 
-import jax
-import numpy as np
-
 from lstm_stateful.core import baselines, evaluate
 from lstm_stateful.core import data as data_mod
 from lstm_stateful.core.config import MODES, ExperimentConfig
-from lstm_stateful.core.train import fit_problems, init_seeds
 from lstm_stateful.engine import experiment
 from lstm_stateful.io import series_file
 from lstm_stateful.sweep.grid import Group, SweepSpec, point_key
@@ -34,55 +30,11 @@ class Executor(Protocol):
     def map_unordered(self, groups: list[Group]) -> Iterator[tuple[Group, list[Record]]]: ...
 
 
-def _lanes(cfg: ExperimentConfig, first: int, stop: int) -> tuple[object, np.ndarray]:
-    """The program's lanes for seeds first..stop-1: as ``experiment.lanes`` (every mode x
-    every seed, mode-major), seeds drawn as ``run`` draws them."""
-    seeds = init_seeds(cfg.seed, stop - first, cfg.model, first)
-    params = jax.tree.map(lambda a: np.concatenate([a] * len(MODES)), seeds)
-    return params, np.repeat([mode == "stateful" for mode in MODES], stop - first)
-
-
-def _learning_rates(configs: Sequence[ExperimentConfig]) -> np.ndarray:
-    """float32 (), one rate shared by every point (a point's numbers are then its run's, bit
-    for bit), or (P,), a rate per point (vmapped: equal to its run up to float32 rounding)."""
-    rates = np.array([c.train.learning_rate for c in configs], np.float32)
-    return rates[0] if np.all(rates == rates[0]) else rates
-
-
 def train_program(group: Group, splits: Sequence[data_mod.Split]) -> experiment.Training:
     """Train the group's points on their splits for its seeds and both modes: one compiled
-    program, called as ``experiment.train`` calls it (a group of one point, every seed and
-    its run's rate is that run's program: the same numbers)."""
-    base = group.configs[0]
-    params, stateful = _lanes(base, group.first_seed, group.stop_seed)
-    stack = [experiment.model_batches(c, s.x_train, s.y_train) for c, s in zip(group.configs, splits, strict=True)]
-    test = [experiment.model_batches(c, s.x_test, s.y_test) for c, s in zip(group.configs, splits, strict=True)]
-    train_data, test_data = (jax.tree.map(lambda *a: np.stack(a), *batches) for batches in (stack, test))
-    with experiment.compile_timer() as compile_s:
-        start = time.perf_counter()
-        result = jax.block_until_ready(
-            fit_problems(
-                params, stateful, _learning_rates(group.configs), train_data, test_data,
-                model=base.model, epochs=base.train.epochs,
-            )
-        )  # fmt: skip
-        total = time.perf_counter() - start
-
-    def by_mode(a: jax.Array) -> np.ndarray:
-        """(P, M * S, ...) lanes -> (P, M, S, ...) host array."""
-        host = np.asarray(a)
-        return host.reshape(host.shape[0], len(MODES), group.seeds, *host.shape[2:])
-
-    predictions = by_mode(result.predictions)
-    ordered = [experiment.time_ordered(c, predictions[p]) for p, c in enumerate(group.configs)]
-    return experiment.Training(
-        params=jax.tree.map(by_mode, result.params),
-        train_loss=by_mode(result.train_loss),
-        val_loss=by_mode(result.val_loss),
-        predictions=np.stack(ordered)[..., 0],
-        compile_s=compile_s[0],
-        train_s=total - compile_s[0],
-    )
+    program, through the one training path (``experiment.train``; a group of one point,
+    every seed and its run's rate is that run's program: the same numbers)."""
+    return experiment.train(group.configs, splits, seeds=range(group.first_seed, group.stop_seed))
 
 
 class _PointFields(TypedDict):
