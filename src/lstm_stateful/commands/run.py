@@ -116,16 +116,24 @@ def _input_names(value: object) -> tuple[str, ...]:
 def configure(settings: Mapping[str, object]) -> Configured:
     """The experiment for flat ``settings`` (see ``core.config.experiment_config``). With a
     ``data`` file, its columns are read here: their row count decides ``input_len``."""
-    if settings.get("data") is None:
+    columns = read_columns(settings)
+    if columns is None:
         return Configured(experiment_config(settings), None)
+    return Configured(experiment_config(settings, file_rows=columns.input.shape[0]), columns)
+
+
+def read_columns(settings: Mapping[str, object]) -> Columns | None:
+    """The ``data`` file's columns that flat ``settings`` name (``input``, ``target``,
+    ``drop_missing``), or None for the generated series."""
+    if settings.get("data") is None:
+        return None
     target = settings.get("target")
-    columns = series_file.read_columns(
+    return series_file.read_columns(
         str(settings["data"]),
         _input_names(settings.get("input")),
         None if target is None else str(target),
         bool(settings.get("drop_missing", False)),
     )
-    return Configured(experiment_config(settings, file_rows=columns.input.shape[0]), columns)
 
 
 def rerun_config(results: Path, given: Iterable[str] = ()) -> ExperimentConfig:

@@ -21,10 +21,10 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from lstm_stateful.commands.run import read_columns
 from lstm_stateful.core import compile_cache
 from lstm_stateful.core.config import MODES, ExperimentConfig, require_int
-from lstm_stateful.core.data import Columns
-from lstm_stateful.io import dirs, series_file
+from lstm_stateful.io import dirs
 from lstm_stateful.io.atomic import write_atomic
 from lstm_stateful.sweep.space import VALIDATION, Dimension, Search, check_scoring, parse_space
 
@@ -130,7 +130,7 @@ def tune(cfg: TuneConfig, view: TuneView | None = None) -> TuneOutput:
     start, view = time.perf_counter(), view or _Quiet()
     search_mod.import_optuna()  # a missing extra is said before anything is read or written
     out = dirs.writable(cfg.out, "out")
-    columns = _read_columns(cfg.settings)
+    columns = read_columns(cfg.settings)  # read once: every trial and the final run share them
     file_rows = None if columns is None else columns.input.shape[0]
     search = Search(cfg.dimensions, cfg.settings, file_rows, cfg.validation, cfg.mode)
     search_mod.check_data(search, columns)
@@ -149,17 +149,6 @@ def tune(cfg: TuneConfig, view: TuneView | None = None) -> TuneOutput:
     result = search_mod.final_run(search, best, columns)
     write_atomic(out / BEST_FILE, json.dumps(best_dict(search, best, result, study_path), indent=2) + "\n")
     return TuneOutput(search, rows, best, best_config, result, out, study_path, trained, time.perf_counter() - start)
-
-
-def _read_columns(settings: Mapping[str, object]) -> Columns | None:
-    """The data file's columns (read once: every trial and the final run share them), or
-    None for the generated series."""
-    if settings.get("data") is None:
-        return None
-    cols, target = settings.get("input"), settings.get("target")
-    names = tuple(map(str, cols)) if isinstance(cols, tuple | list) else None if cols is None else str(cols)
-    target_col = None if target is None else str(target)
-    return series_file.read_columns(str(settings["data"]), names, target_col, bool(settings.get("drop_missing")))
 
 
 def _cell(value: object) -> str:

@@ -98,12 +98,20 @@ def score_model(
     scored. Without it, in the model's units, which are the data's unless ``transform`` or
     ``standardize`` is set. On the generated series both give the same numbers, bit for bit.
     """
-    scored = evaluate.scored_points(mode, cfg.data, split.y_test.shape[0])
     if series is None:
+        scored = evaluate.scored_points(mode, cfg.data, split.y_test.shape[0])
         return evaluate.score(split.y_test, predictions[..., None], scored)
+    return _score_in_data_units(cfg, mode, series, data_mod.test_part(series, cfg.data).data_units(predictions))
+
+
+def _score_in_data_units(
+    cfg: ExperimentConfig, mode: str, series: data_mod.Series, predictions: np.ndarray
+) -> evaluate.Scores:
+    """Score predictions (S, n_test) already in the data's units against the truth the
+    baselines are scored against, on the mode's scored points."""
     truth = baselines_mod.truth(cfg.data, series)
-    in_data_units = data_mod.test_part(series, cfg.data).data_units(predictions)
-    return evaluate.score(truth[:, None], in_data_units[..., None], scored)
+    scored = evaluate.scored_points(mode, cfg.data, truth.shape[0])
+    return evaluate.score(truth[:, None], predictions[..., None], scored)
 
 
 def model_batches(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray) -> Batches:
@@ -285,7 +293,8 @@ def _mode_result(cfg: ExperimentConfig, m: int, training: Training, judged: _Jud
     """Problem 0, mode ``MODES[m]``, scored in the data's units and judged."""
     mode = MODES[m]
     preds = training.predictions[0, m]
-    scores = score_model(cfg, mode, judged.split, preds, judged.series)
+    data_predictions = data_mod.test_part(judged.series, cfg.data).data_units(preds)
+    scores = _score_in_data_units(cfg, mode, judged.series, data_predictions)
     skill = evaluate.skill_summary(scores, judged.baselines.mse[mode])
     return ModeResult(
         train_loss=training.train_loss[0, m],
@@ -298,7 +307,7 @@ def _mode_result(cfg: ExperimentConfig, m: int, training: Training, judged: _Jud
         # One program trains both modes: its compilation and its time are shared.
         compile_s=training.compile_s,
         train_s=training.train_s,
-        data_predictions=data_mod.test_part(judged.series, cfg.data).data_units(preds),
+        data_predictions=data_predictions,
         skill=skill,
     )
 
@@ -316,7 +325,6 @@ def run(
     ``on_epoch`` is called from inside the compiled program after every epoch (a host
     callback: JAX does not keep such a program in its persistent cache); ``on_stage``
     with "training". ``prepared``: ``prepare(cfg)``'s result, if the caller already has it.
-    The baselines come first: a season longer than the training rows fails before training.
     """
     series, split = prepared or prepare(cfg)
     judged = _Judged(series, split, test_floors(cfg, series), baselines_mod.baselines(cfg.data, series))
