@@ -110,9 +110,10 @@ def uniform_series(cfg: DataConfig) -> np.ndarray:
 
 
 def trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
-    """(n,) -> (n,): mean of x[t-window+1 .. t], NaN where fewer than ``window`` points exist."""
+    """(..., n) -> (..., n): along the last axis, the mean of x[t-window+1 .. t], NaN where
+    fewer than ``window`` points exist."""
     out = np.full(x.shape, np.nan)
-    out[window - 1 :] = np.lib.stride_tricks.sliding_window_view(x, window).mean(axis=-1)
+    out[..., window - 1 :] = np.lib.stride_tricks.sliding_window_view(x, window, axis=-1).mean(axis=-1)
     return out
 
 

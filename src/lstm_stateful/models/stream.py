@@ -37,6 +37,7 @@ import numpy as np
 from lstm_stateful.core import transform as transform_mod
 from lstm_stateful.core.cells import Carry, ModelParams, forward, zero_carry
 from lstm_stateful.core.config import require_int
+from lstm_stateful.core.data import trailing_mean
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.models.model_io import SavedModel, load_model
 
@@ -237,11 +238,10 @@ def _prepare(model: SavedModel, history: History, table: np.ndarray) -> _Prepare
 def _reference(task: str, tsteps: int, first: np.ndarray, depth: int) -> np.ndarray:
     """r_t of each new point: (B, depth + n) raw first-input values, the ``depth`` kept ones
     first -> (B, n). forecast: x_t itself; moving-average: m_{t-1}, the mean of the ``tsteps``
-    values before t (NaN while fewer were seen), computed as ``data.trailing_mean`` does."""
+    values before t (NaN while fewer were seen): the moving average one step back."""
     if task == "forecast":
         return first[:, depth:]
-    windows = np.lib.stride_tricks.sliding_window_view(first, tsteps, axis=1)  # window k: values k .. k+tsteps-1
-    return windows[:, : first.shape[1] - depth].mean(axis=-1)
+    return trailing_mean(first, tsteps)[:, depth - 1 : -1]
 
 
 class Predictor:
