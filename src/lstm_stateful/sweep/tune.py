@@ -132,24 +132,15 @@ def _outcome(search: Search, problem: Problem, predictions: np.ndarray) -> Outco
 
 
 def programs(problems: Mapping[int, Problem]) -> list[grid.Group]:
-    """The problems (by trial index) in groups that each train as one compiled program: one
-    ``grid.program_key`` (their data, order, layout and learning rate may differ) and one
-    seed range, at most ``grid.MAX_PROBLEMS_PER_PROGRAM`` problems and
-    ``grid.MAX_TRAININGS_PER_PROGRAM`` trainings, as a sweep's groups. A group's points
+    """The problems (by trial index) in groups that each train as one compiled program,
+    packed as a sweep's points are (``grid.pack``: one ``grid.program_key``, whose data,
+    order, layout and learning rate may differ, and bounded programs). A group's points
     hold the trial indices."""
-    members: dict[tuple[tuple, int], list[int]] = {}
+    members: dict[tuple, list[tuple[grid.Point, ExperimentConfig]]] = {}
     for i, problem in problems.items():
-        members.setdefault((grid.program_key(problem.config), problem.config.seeds), []).append(i)
-    out = []
-    for (_, seeds), indices in members.items():
-        for low, high in grid.seed_chunks(0, seeds, grid.MAX_TRAININGS_PER_PROGRAM):
-            lanes = len(MODES) * (high - low)
-            size = max(1, min(grid.MAX_PROBLEMS_PER_PROGRAM, grid.MAX_TRAININGS_PER_PROGRAM // lanes))
-            for a in range(0, len(indices), size):
-                chunk = indices[a : a + size]
-                points = tuple(grid.Point((("trial", i),)) for i in chunk)
-                out.append(grid.Group(points, tuple(problems[i].config for i in chunk), low, high))
-    return out
+        key = (grid.program_key(problem.config), problem.config.seeds)
+        members.setdefault(key, []).append((grid.Point((("trial", i),)), problem.config))
+    return [group for (_, seeds), points in members.items() for group in grid.pack(points, 0, seeds)]
 
 
 def evaluate_params(
