@@ -25,11 +25,10 @@ from lstm_stateful.core.config import (
     ExperimentConfig,
     dashed,
     first_repeated,
-    leading_drop,
     setting_name,
     setting_value,
     split_sizes,
-    trailing_drop,
+    usable_rows,
     value_type,
 )
 from lstm_stateful.core.errors import ConfigError
@@ -161,12 +160,8 @@ def _changed(base: ExperimentConfig, values: Mapping[str, Value]) -> ExperimentC
         parts[part][field] = value
     if base.data.file is not None:
         d = {**dataclasses.asdict(base.data), **parts["data"]}
-        dropped = leading_drop(d["tsteps"], d["lahead"], d["transform"]) + trailing_drop(d["task"], d["horizon"])
-        rows = _file_rows(base)
-        if rows - dropped < 2:
-            problem = f"{base.data.file!r} has {rows} rows; the windows and the target use {dropped}, too few"
-            raise ConfigError("data", problem)
-        parts["data"]["input_len"] = rows - dropped
+        drops = {name: d[name] for name in ("tsteps", "lahead", "horizon", "transform", "task")}
+        parts["data"]["input_len"] = usable_rows({**drops, "data": base.data.file}, _file_rows(base))
     return dataclasses.replace(
         base,
         data=dataclasses.replace(base.data, **parts["data"]),
