@@ -175,10 +175,10 @@ def _floor_lines(cfg: ExperimentConfig, f: evaluate.Floors) -> str:
     return f"{zero}; the stateless window floor is {f.window_test:.3g}{theory}."
 
 
-def _seed_counts(scores: evaluate.Scores) -> str:
-    """'4/5' converged, with the diverged seeds named only when there are some (the table
-    stays within 80 columns)."""
-    text = f"{int(scores.converged.sum())}/{scores.mse.shape[0]}"
+def _seed_counts(scores: evaluate.Scores, counted: np.ndarray) -> str:
+    """'4/5': the seeds ``counted`` (converged, or beat the best baseline), with the diverged
+    seeds named only when there are some (the table stays within 80 columns)."""
+    text = f"{int(np.sum(counted))}/{scores.mse.shape[0]}"
     n = int(scores.diverged.sum())
     return f"{text} ({n} diverged)" if n else text
 
@@ -212,7 +212,7 @@ def _models_table(result: RunResult) -> Table:
         floor = () if on_file else (_fmt(evaluate.model_floor(result.floors, mode), ".2e", missing="-"),)
         table.add_row(
             mode,
-            _beat_counts(m.scores, m.skill) if on_file else _seed_counts(m.scores),
+            _seed_counts(m.scores, m.skill.per_seed > 0 if on_file else m.scores.converged),
             _fmt(evaluate.finite_median(m.scores.r2), ".3f"),
             _fmt(evaluate.finite_median(m.scores.mse), ".2e"),
             *floor,
@@ -220,13 +220,6 @@ def _models_table(result: RunResult) -> Table:
             f"{m.train_s:.2f}",
         )
     return table
-
-
-def _beat_counts(scores: evaluate.Scores, skill: evaluate.Skill) -> str:
-    """'2/5': seeds with a lower MSE than the best baseline (skill > 0)."""
-    text = f"{int(np.sum(skill.per_seed > 0))}/{scores.mse.shape[0]}"
-    n = int(scores.diverged.sum())
-    return f"{text} ({n} diverged)" if n else text
 
 
 def _baselines_table(result: RunResult) -> Table:
