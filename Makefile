@@ -9,7 +9,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet -c $(CONSTRAINTS)
 # `make test` installs every extra: the tests cover Dask sweeps and Parquet files too.
 TEST_EXTRAS := dask,parquet,tune,onnx,keras,docs,test
 
-.PHONY: run test lint typecheck bench constraints clean
+.PHONY: run test lint typecheck bench tutorial constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ typecheck: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_run.py
+
+# Execute docs/tutorial.ipynb top to bottom, store its outputs and render docs/tutorial.md from it.
+# `make test` fails when the stored outputs are stale: run this after changing what it shows.
+tutorial: $(VENV)/.installed-test
+	$(BIN)/python docs/build_tutorial.py
 
 # After upgrading packages in the venv (pip install -U ...) and passing `make test` with
 # them: record the venv's versions as the new constraints.

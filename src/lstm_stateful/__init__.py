@@ -8,13 +8,16 @@ out by role, each layer importing only those below it:
     io/        series files, provenance, atomic writes, output directories
     engine/    the experiment: config -> data -> one compiled training program -> scores
     models/    saved models and the streaming predictor
+    export/    portable models: ONNX graphs with explicit state, Keras files out and in
     sweep/     grid, store, executors, sweep training, summary; the search (space, tune)
     render/    console, figures, HTML pages, a run's output files
-    commands/  run, sweep, tune, predict, report: a validated config in, a result object out
+    commands/  run, sweep, tune, predict, report, export, import: a validated config in, a
+               result object out
     cli.py     flags -> configs -> a command -> print
 
 The commands are exported as ``run_command``, ``sweep_command``, ``tune_command``,
-``predict_command`` and ``report_command`` (``run`` is the experiment itself, with no files).
+``predict_command``, ``report_command``, ``export_command`` and ``import_command`` (``run``
+is the experiment itself, with no files).
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ _EXPORTS = {
     "lstm_stateful.commands.predict": ("PredictConfig", "PredictOutput"),
     "lstm_stateful.commands.tune": ("TuneConfig", "TuneOutput"),
     "lstm_stateful.core.baselines": ("Baselines", "baseline_mses"),
+    "lstm_stateful.commands.export": ("ExportConfig", "ExportOutput", "ImportConfig", "ImportOutput"),
+    "lstm_stateful.export.onnx_graph": ("OnnxPredictor", "StateTensor", "build_onnx", "state_tensors", "write_onnx"),
+    "lstm_stateful.export.keras_export": ("keras_models", "write_keras"),
+    "lstm_stateful.export.keras_import": ("read_keras",),
 }  # fmt: skip
 # Exported under another name: (module, attribute).
 _RENAMED = {
@@ -62,6 +69,8 @@ _RENAMED = {
     "predict_command": ("lstm_stateful.commands.predict", "predict"),
     "report_command": ("lstm_stateful.commands.report", "report"),
     "tune_command": ("lstm_stateful.commands.tune", "tune"),
+    "export_command": ("lstm_stateful.commands.export", "export"),
+    "import_command": ("lstm_stateful.commands.export", "import_keras"),
 }
 _SOURCE = {name: (module, name) for module, names in _EXPORTS.items() for name in names} | _RENAMED
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 # Parameters whose flag is not ``--`` + the name with dashes.
-FLAG_OF = {"path": "PATH", "results": "--from"}
+FLAG_OF = {"path": "PATH", "results": "--from", "keras_file": "FILE"}
 # Click parameter names -> experiment settings, where they differ.
 SETTING_OF = {"data_file": "data", "input_cols": "input", "target_col": "target"}
 
@@ -245,6 +245,51 @@ def predict(
     model = done.model
     Console(highlight=False).print(
         f"Predicted {done.rows:,} rows with the {model.mode} {model.model.cell} model (seed {model.seed_index}) "
+        f"in {done.seconds:.1f} s; wrote {done.out}."
+    )
+
+
+@cli.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path),
+              help="A saved model directory (run --save DIR writes DIR/stateful).")  # fmt: skip
+@click.option("--format", "fmt", required=True, type=click.Choice(("onnx", "keras")),
+              help="onnx: one step for B streams, the state as explicit inputs and outputs; "
+              "keras: a stateful Keras 3 model and FILE.step.keras.")  # fmt: skip
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The file to write (.onnx or .keras).")
+@click.option("--chunk", type=click.IntRange(min=1), default=None,
+              help="onnx: also write FILE.chunkT.onnx, which takes T steps per call.")  # fmt: skip
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="keras: the stateful model's fixed batch size, its number of streams [default: 1].")  # fmt: skip
+def export(model_dir: Path, fmt: str, out: Path, chunk: int | None, batch_size: int | None) -> None:
+    """Write a saved model as an ONNX graph or Keras 3 files, to run outside this tool."""
+    from lstm_stateful.commands.export import ExportConfig
+    from lstm_stateful.commands.export import export as command
+
+    done = command(ExportConfig(model_dir, fmt, out, chunk, batch_size))
+    model, files = done.model, ", ".join(str(f) for f in done.files)
+    Console(highlight=False).print(
+        f"Exported the {model.mode} {model.model.cell} model (seed {model.seed_index}) as {fmt} "
+        f"in {done.seconds:.1f} s; wrote {files}."
+    )
+
+
+@cli.command("import")
+@click.argument("keras_file", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="The model directory to create (it must not exist, or be empty).")  # fmt: skip
+@click.option("--order", type=click.Choice(ORDERS[::-1]), default="oldest-first", show_default=True,
+              help="The order in which the Keras model was fed each window: oldest-first is time order.")  # fmt: skip
+@click.option("--input", "input_cols", callback=_columns, default=None,
+              help="Names for its input columns, as predict --input will give them: A or A,B,C.")  # fmt: skip
+def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...] | None) -> None:
+    """Turn a Keras 3 model (recurrent layers of one type, then Dense(1)) into a model directory."""
+    from lstm_stateful.commands.export import ImportConfig, import_keras
+
+    done = import_keras(ImportConfig(keras_file, out, order, input_cols))
+    model = done.model
+    Console(highlight=False).print(
+        f"Imported a {model.mode} {model.model.layers}-layer {model.model.cell} model "
+        f"({model.model.units} units, {model.model.n_features} input(s), windows of {model.data.lahead}) "
         f"in {done.seconds:.1f} s; wrote {done.out}."
     )
 

@@ -1,0 +1,132 @@
+"""``export`` and ``import``: a saved model out to ONNX or Keras 3 files, and a Keras file in.
+
+Each format's packages are an extra (``onnx``, ``keras``): missing, the command says which
+in one line before it reads or writes anything. Every file is written atomically, so a
+failure part way leaves the old file or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lstm_stateful.core.config import ORDERS, require_int
+from lstm_stateful.core.errors import ConfigError
+from lstm_stateful.io import dirs
+
+if TYPE_CHECKING:
+    from lstm_stateful.models.model_io import SavedModel
+
+# Each export format and the suffix its file must have (Keras refuses to save any other).
+FORMATS = {"onnx": ".onnx", "keras": ".keras"}
+
+
+def _check_out(out: Path, suffix: str, what: str) -> None:
+    """``out`` names a file (not a directory) with ``suffix``."""
+    if Path(out).is_dir():
+        raise ConfigError("out", f"{str(out)!r} is a directory; give the path of the {what} file to write")
+    if Path(out).suffix != suffix:
+        raise ConfigError("out", f"{str(out)!r} must end in {suffix} (the {what} file to write)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """model: a saved model directory; format: ``onnx`` or ``keras``; out: the file to write
+    (``.onnx`` or ``.keras``). chunk (onnx only): also write a graph taking T steps per call,
+    beside ``out``. batch_size (keras only): the stateful Keras model's fixed batch size, its
+    number of streams (the ONNX graph's batch axis is dynamic)."""
+
+    model: Path
+    format: str
+    out: Path
+    chunk: int | None = None
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ConfigError("format", f"must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.chunk is not None:
+            require_int("chunk", self.chunk)
+            if self.format != "onnx":
+                raise ConfigError("chunk", f"applies to --format onnx only (the T-step graph), not {self.format}")
+        if self.batch_size is not None:
+            require_int("batch_size", self.batch_size)
+            if self.format != "keras":
+                raise ConfigError("batch_size", "applies to --format keras only: the ONNX graph takes any batch size")
+        _check_out(self.out, FORMATS[self.format], self.format.upper() if self.format == "onnx" else "Keras")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOutput:
+    """What ``export`` wrote: the files (the main one first), from which model, in how long."""
+
+    files: tuple[Path, ...]
+    model: SavedModel
+    seconds: float
+
+
+def export(cfg: ExportConfig) -> ExportOutput:
+    """Write ``cfg.model`` in ``cfg.format`` (see ``lstm_stateful.export``)."""
+    from lstm_stateful.models.model_io import load_model
+
+    start = time.perf_counter()
+    if cfg.format == "onnx":
+        from lstm_stateful.export import onnx_graph
+
+        onnx_graph.import_onnx()  # a missing extra is said before anything is read
+        model = load_model(cfg.model)
+        dirs.writable(Path(cfg.out).parent, "out")
+        files = onnx_graph.write_onnx(model, Path(cfg.out), cfg.chunk)
+    else:
+        from lstm_stateful.export import keras_export
+
+        keras_export.import_keras()
+        model = load_model(cfg.model)
+        dirs.writable(Path(cfg.out).parent, "out")
+        files = keras_export.write_keras(model, Path(cfg.out), 1 if cfg.batch_size is None else cfg.batch_size)
+    return ExportOutput(tuple(files), model, time.perf_counter() - start)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportConfig:
+    """keras_file: a Keras 3 ``.keras`` file of recurrent layers of one type and a final
+    Dense(1); out: the model directory to create (absent or empty); order: the order in
+    which that model was fed each window (``oldest-first``, time order, as most Keras code
+    does); inputs: names for its input columns (as ``predict --input`` will give them)."""
+
+    keras_file: Path
+    out: Path
+    order: str = "oldest-first"
+    inputs: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ConfigError("order", f"must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        cols = self.inputs
+        if cols is not None and not (isinstance(cols, tuple) and cols and all(isinstance(c, str) and c for c in cols)):
+            raise ConfigError("input", f"must be a non-empty tuple of column names, got {cols!r}")
+        if Path(self.out).exists() and not (Path(self.out).is_dir() and not any(Path(self.out).iterdir())):
+            raise ConfigError("out", f"{str(self.out)!r} exists; give a new (or empty) directory for the model")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportOutput:
+    """What ``import_keras`` made: the model, where, in how long."""
+
+    model: SavedModel
+    out: Path
+    seconds: float
+
+
+def import_keras(cfg: ImportConfig) -> ImportOutput:
+    """Read ``cfg.keras_file`` and write it as a model directory ``cfg.out`` (see
+    ``lstm_stateful.export.keras_import``)."""
+    from lstm_stateful.export import keras_export, keras_import
+
+    keras_export.import_keras("keras_file")
+    start = time.perf_counter()
+    dirs.writable(Path(cfg.out).parent, "out")
+    model = keras_import.import_keras_file(Path(cfg.keras_file), Path(cfg.out), cfg.order, cfg.inputs)
+    return ImportOutput(model, Path(cfg.out), time.perf_counter() - start)
