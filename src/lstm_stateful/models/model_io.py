@@ -1,16 +1,22 @@
 """Saved models: a directory with ``model.json`` (format, config, scaling, checksums) and
-``weights.npz`` (plain float32 arrays; loaded with ``allow_pickle=False``, never pickle).
+``weights.safetensors`` (plain float32 arrays in the safetensors format: a JSON header and
+raw bytes, so reading it runs no code).
 
 The arrays are named by layer: ``cells.0.kernel``, ``cells.0.recurrent_kernel``,
 ``cells.0.bias``, then ``cells.1.*`` for a second stacked layer, ..., ``dense.kernel`` and
-``dense.bias``; ``model.json`` lists each with its shape, dtype and SHA-256. The scaling
-holds one mean and scale per input column. Loading checks the format and its version, the
-weights file's SHA-256 (a truncated or edited file is refused), and every array's name,
-shape, dtype and checksum against the config and the listing. Every problem is a
-``ConfigError`` on ``model``: one line, never a traceback.
+``dense.bias``; ``model.json`` lists each with its shape, dtype and SHA-256. The weights
+file's header (``__metadata__``) names the format and its version too, as strings
+(safetensors' metadata holds only strings). The scaling holds one mean and scale per input
+column. Loading checks the format and its version, the weights file's SHA-256 (a truncated
+or edited file is refused), that the file parses and its header names the same format and
+version, and every array's name, shape, dtype and checksum against the config and the
+listing. Every problem is a ``ConfigError`` on ``model``: one line, never a traceback.
 
-Format version 1 (one layer, arrays ``cell.*``, scalar scaling, ``input_col`` in the config)
-is still read: its arrays are layer 0's, its scaling the one column's.
+This is format version 3. Older directories are still read, with the same checks:
+version 2 kept the same arrays and listing in ``weights.npz`` (read with
+``allow_pickle=False``, never pickle); version 1 (one layer, arrays ``cell.*`` in
+``weights.npz``, scalar scaling, ``input_col`` in the config, no per-array checksums) is
+read as layer 0's arrays and the one column's scaling.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import safetensors
+import safetensors.numpy
 
 from lstm_stateful.core import cells
 from lstm_stateful.core.config import MODES, DataConfig, ExperimentConfig, ModelConfig
@@ -31,11 +39,23 @@ from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io.atomic import write_atomic, write_with
 
 FORMAT = "lstm-stateful/model"
-FORMAT_VERSION = 2
-# Versions this code reads: 1 wrote one layer's arrays as ``cell.*`` and scalar scalings.
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+# Versions this code reads: 1 wrote one layer's arrays as ``cell.*`` and scalar scalings;
+# 1 and 2 wrote the weights as NumPy's npz.
+READABLE_VERSIONS = (1, 2, 3)
 CONFIG_FILE = "model.json"
-WEIGHTS_FILE = "weights.npz"
+WEIGHTS_FILE = "weights.safetensors"
+NPZ_WEIGHTS_FILE = "weights.npz"
+
+
+def _weights_file(version: int) -> str:
+    """The weights file's name in a directory of format ``version``."""
+    return WEIGHTS_FILE if version >= 3 else NPZ_WEIGHTS_FILE
+
+
+def _stamp(version: int) -> dict[str, str]:
+    """What the weights file's header metadata holds: the format and its version, as strings."""
+    return {"format": FORMAT, "format_version": str(version)}
 
 
 class SavedModel(NamedTuple):
@@ -85,14 +105,15 @@ def expected_arrays(cfg: ModelConfig) -> dict[str, tuple[tuple[int, ...], str]]:
 
 
 def save_model(directory: Path, params: cells.ModelParams, cfg: ExperimentConfig, saved: dict) -> None:
-    """Write one model. ``saved``: mode, seed_index, scaling (a ``Scaling``) and metrics."""
+    """Write one model. ``saved``: mode, seed_index, scaling (a ``Scaling``) and metrics.
+
+    The weights go first and ``model.json`` last, each atomically, so a failure leaves the
+    previous ``model.json``; a version 2 ``weights.npz`` the new ``model.json`` no longer
+    names is then removed, so that the directory holds one model.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    # Typed Any: NumPy 2's stub matches a **dict[str, ndarray] against savez's own keyword
-    # allow_pickle (a bool); passing allow_pickle instead would not do, as NumPy 1.26 lacks it.
-    arrays: dict[str, Any] = _flat(params)
-    np.savez(buffer, **arrays)
-    blob = buffer.getvalue()
+    arrays = {k: np.ascontiguousarray(v) for k, v in _flat(params).items()}
+    blob = safetensors.numpy.save(arrays, metadata=_stamp(FORMAT_VERSION))
     listing = {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": _sha256(v)} for k, v in arrays.items()}
 
     def write_weights(tmp: Path) -> None:
@@ -114,6 +135,7 @@ def save_model(directory: Path, params: cells.ModelParams, cfg: ExperimentConfig
         },
     }
     write_atomic(directory / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
+    (directory / NPZ_WEIGHTS_FILE).unlink(missing_ok=True)
 
 
 def _bad(path: Path, problem: str) -> ConfigError:
@@ -137,7 +159,7 @@ def _read_meta(directory: Path) -> dict:
         raise _bad(path, f"is not an lstm-stateful model file (format {FORMAT!r} expected)")
     version = meta.get("format_version")
     if version not in READABLE_VERSIONS:
-        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
+        readable = ", ".join(str(v) for v in READABLE_VERSIONS[:-1]) + f" and {READABLE_VERSIONS[-1]}"
         raise _bad(path, f"has format version {version!r}; this lstm-stateful reads versions {readable}")
     return meta
 
@@ -150,22 +172,46 @@ def _config(meta: dict, path: Path) -> ExperimentConfig:
 
 
 def _read_arrays(directory: Path, meta: dict) -> dict[str, np.ndarray]:
-    """The arrays of ``weights.npz``, once its checksum matches; version 1's ``cell.*`` as ``cells.0.*``."""
-    path = directory / WEIGHTS_FILE
+    """The arrays of the weights file, once its checksum matches; version 1's ``cell.*`` as ``cells.0.*``."""
+    version = meta["format_version"]
+    path = directory / _weights_file(version)
     try:
         blob = path.read_bytes()
     except OSError as e:
         raise _bad(path, f"cannot be read ({e.strerror or e})") from None
     if hashlib.sha256(blob).hexdigest() != meta["weights"].get("sha256"):
         raise _bad(path, f"does not match the checksum in {CONFIG_FILE}: the file is truncated or was modified")
-    try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as e:
-        raise _bad(path, f"is not a valid weights file ({e})") from None
-    if meta["format_version"] == 1:
+    arrays = _parse_safetensors(path, blob, version) if version >= 3 else _parse_npz(path, blob)
+    if version == 1:
         arrays = {("cells.0." + k.removeprefix("cell.") if k.startswith("cell.") else k): v for k, v in arrays.items()}
     return arrays
+
+
+def _parse_npz(path: Path, blob: bytes) -> dict[str, np.ndarray]:
+    """Versions 1 and 2: NumPy's npz, plain arrays only (``allow_pickle=False``)."""
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        raise _bad(path, f"is not a valid weights file ({e})") from None
+
+
+def _parse_safetensors(path: Path, blob: bytes, version: int) -> dict[str, np.ndarray]:
+    """Version 3: safetensors, whose header metadata must name this format and ``version``."""
+    try:
+        arrays = safetensors.numpy.load(blob)
+    except (safetensors.SafetensorError, ValueError) as e:
+        raise _bad(path, f"is not a valid safetensors file ({e})") from None
+    except KeyError as e:  # safetensors.numpy's dtype table lacks it (BF16, F8_*)
+        raise _bad(path, f"holds an array of dtype {e}, which NumPy cannot read; models hold float32") from None
+    # The parse succeeded, so the header is there: 8 bytes of length (little-endian), then JSON.
+    header = json.loads(blob[8 : 8 + int.from_bytes(blob[:8], "little")])
+    metadata = header.get("__metadata__") or {}
+    stamp = {k: metadata.get(k) for k in _stamp(version)}
+    if stamp != _stamp(version):
+        raise _bad(path, f"has header metadata {stamp}, not {_stamp(version)} as {CONFIG_FILE} says")
+    # Copies: writable, and not views of the file's bytes.
+    return {k: np.array(v) for k, v in arrays.items()}
 
 
 def _check_arrays(path: Path, arrays: dict[str, np.ndarray], listing: dict | None, cfg: ModelConfig) -> None:
@@ -189,7 +235,8 @@ def _read_weights(directory: Path, meta: dict, cfg: ModelConfig) -> cells.ModelP
     if not isinstance(listing, dict) or not all(isinstance(v, dict) for v in listing.values()):
         raise _bad(directory / CONFIG_FILE, "does not list the weights' arrays")
     arrays = _read_arrays(directory, meta)
-    _check_arrays(directory / WEIGHTS_FILE, arrays, listing if meta["format_version"] > 1 else None, cfg)
+    path = directory / _weights_file(meta["format_version"])
+    _check_arrays(path, arrays, listing if meta["format_version"] > 1 else None, cfg)
     return _unflat(arrays, cfg)
 
 
