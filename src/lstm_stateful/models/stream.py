@@ -166,7 +166,7 @@ def _bucket(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
 
 
-def _as_table(arr: np.ndarray, b: int, n_features: int) -> tuple[np.ndarray, tuple[int, ...]]:
+def as_table(arr: np.ndarray, b: int, n_features: int) -> tuple[np.ndarray, tuple[int, ...]]:
     """Values as (B, n, F), and the shape of their predictions.
 
     One input (F = 1): (), (n,) or (1, n) for one stream; (B,) or (B, n) for B. Several:
@@ -188,7 +188,7 @@ def _as_table(arr: np.ndarray, b: int, n_features: int) -> tuple[np.ndarray, tup
     return arr.reshape(b, -1, n_features), shape
 
 
-def _check_values(table: np.ndarray, transform: str) -> None:
+def check_values(table: np.ndarray, transform: str) -> None:
     """Finite, within float32's range (the model computes in float32: a value beyond it
     would become an infinity), and positive for log-diff. table: (B, n, F)."""
     usable = np.isfinite(table) & (np.abs(table) <= np.finfo(np.float32).max)
@@ -300,8 +300,8 @@ class Predictor:
         have the values' shape without the last axis.
         """
         arr = np.asarray(values, np.float64)
-        table, shape = _as_table(arr, self.batch_size, self.model.model.n_features)
-        _check_values(table, self.model.data.transform)
+        table, shape = as_table(arr, self.batch_size, self.model.model.n_features)
+        check_values(table, self.model.data.transform)
         return self._feed(table).reshape(shape)
 
     def _feed(self, table: np.ndarray) -> np.ndarray:
