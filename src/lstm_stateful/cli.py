@@ -281,11 +281,13 @@ def export(model_dir: Path, fmt: str, out: Path, chunk: int | None, batch_size: 
               help="The order in which the Keras model was fed each window: oldest-first is time order.")  # fmt: skip
 @click.option("--input", "input_cols", callback=_columns, default=None,
               help="Names for its input columns, as predict --input will give them: A or A,B,C.")  # fmt: skip
-def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...] | None) -> None:
+@click.option("--layout", type=click.Choice(LAYOUTS), default="interleaved", show_default=True,
+              help="Stateful batch rows: one stream's consecutive windows, or independent streams.")  # fmt: skip
+def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...] | None, layout: str) -> None:
     """Turn a Keras 3 model (recurrent layers of one type, then Dense(1)) into a model directory."""
     from lstm_stateful.commands.export import ImportConfig, import_keras
 
-    done = import_keras(ImportConfig(keras_file, out, order, input_cols))
+    done = import_keras(ImportConfig(keras_file, out, order, input_cols, layout))
     model = done.model
     Console(highlight=False).print(
         f"Imported a {model.mode} {model.model.layers}-layer {model.model.cell} model "

@@ -60,10 +60,10 @@ def test_keras_export_then_import_round_trips(model: Path, tmp_path: Path) -> No
         ({"format": "tflite"}, "format", "must be one of onnx, keras"),
         ({"out": "m.keras"}, "out", "must end in .onnx"),
         ({"format": "keras", "out": "m.onnx"}, "out", "must end in .keras"),
-        ({"chunk": 0}, "chunk", ""),
+        ({"chunk": 0}, "chunk", "must be a positive integer, got 0"),
         ({"format": "keras", "out": "m.keras", "chunk": 4}, "chunk", "--format onnx only"),
         ({"batch_size": 4}, "batch_size", "keras only"),
-        ({"format": "keras", "out": "m.keras", "batch_size": 0}, "batch_size", ""),
+        ({"format": "keras", "out": "m.keras", "batch_size": 0}, "batch_size", "must be a positive integer"),
     ],
 )
 def test_bad_export_configs_are_refused(tmp_path: Path, kwargs: dict, param: str, fragment: str) -> None:
@@ -96,3 +96,6 @@ def test_import_refuses_an_existing_directory_and_a_bad_order(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="must be one of") as e:
         ImportConfig(tmp_path / "m.keras", tmp_path / "new", order="sideways")
     assert e.value.param == "order"
+    with pytest.raises(ConfigError, match="must be one of interleaved, contiguous") as e:
+        ImportConfig(tmp_path / "m.keras", tmp_path / "new", layout="rows")
+    assert e.value.param == "layout"

@@ -260,3 +260,22 @@ def test_bad_arguments(tmp_path: Path) -> None:
         keras_import.read_keras(tmp_path / "k.keras", "backwards")
     with pytest.raises(ConfigError, match="input: names 2 column"):
         keras_import.read_keras(tmp_path / "k.keras", inputs=("a", "b"))
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "interleaved"])
+def test_a_batch_of_independent_streams_imports_as_contiguous(tmp_path: Path, layout: str) -> None:
+    """A stateful Keras model of 2 rows fed two independent streams, row i always stream i:
+    with ``layout="contiguous"`` each stream keeps one state, as Keras's rows did; read as
+    interleaved, the same file would send a stream's windows to both rows (and differ)."""
+    model = reference.keras_model(True, LAHEAD, 2, UNITS, seed=7, cell="lstm")
+    model.save(tmp_path / "k.keras")
+    values = series(2, 1, seed=4)  # (2 streams, n, 1)
+    wins = np.stack([windows(v, "oldest-first") for v in values], axis=1)  # (steps, 2, lahead, 1)
+    expected = np.stack([model.predict_on_batch(w)[:, 0] for w in wins], axis=1)  # (2, steps)
+    imported = keras_import.read_keras(tmp_path / "k.keras", "oldest-first", layout=layout)
+    assert (imported.data.batch_size, imported.data.layout) == (2, layout)
+    got = Predictor(imported, batch_size=2).predict(values[..., 0])[:, LAHEAD - 1 :]
+    if layout == "contiguous":
+        np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
+    else:
+        assert np.abs(got - expected).max() > 1e-3

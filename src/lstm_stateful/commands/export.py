@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_stateful.core.config import ORDERS, require_int
+from lstm_stateful.core.config import LAYOUTS, ORDERS, require_int
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import dirs
 
@@ -94,16 +94,22 @@ class ImportConfig:
     """keras_file: a Keras 3 ``.keras`` file of recurrent layers of one type and a final
     Dense(1); out: the model directory to create (absent or empty); order: the order in
     which that model was fed each window (``oldest-first``, time order, as most Keras code
-    does); inputs: names for its input columns (as ``predict --input`` will give them)."""
+    does); inputs: names for its input columns (as ``predict --input`` will give them);
+    layout: what the rows of a stateful model's fixed batch of B > 1 were: ``interleaved``,
+    consecutive windows of one stream (B states per stream, as the example trains), or
+    ``contiguous``, independent streams (one state each)."""
 
     keras_file: Path
     out: Path
     order: str = "oldest-first"
     inputs: tuple[str, ...] | None = None
+    layout: str = "interleaved"
 
     def __post_init__(self) -> None:
         if self.order not in ORDERS:
             raise ConfigError("order", f"must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if self.layout not in LAYOUTS:
+            raise ConfigError("layout", f"must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         cols = self.inputs
         if cols is not None and not (isinstance(cols, tuple) and cols and all(isinstance(c, str) and c for c in cols)):
             raise ConfigError("input", f"must be a non-empty tuple of column names, got {cols!r}")
@@ -128,5 +134,5 @@ def import_keras(cfg: ImportConfig) -> ImportOutput:
     keras_export.import_keras("keras_file")
     start = time.perf_counter()
     dirs.writable(Path(cfg.out).parent, "out")
-    model = keras_import.import_keras_file(Path(cfg.keras_file), Path(cfg.out), cfg.order, cfg.inputs)
+    model = keras_import.import_keras_file(Path(cfg.keras_file), Path(cfg.out), cfg.order, cfg.inputs, cfg.layout)
     return ImportOutput(model, Path(cfg.out), time.perf_counter() - start)

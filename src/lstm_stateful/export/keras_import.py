@@ -18,8 +18,10 @@ else is refused in one line naming the layer, its name and class.
 order, as most Keras code does) or ``newest-first`` (the example's shifted columns). A
 stateful model with a fixed batch of B > 1 rows is read as B states per stream, the stream's
 n-th window going to row n mod B (the layout a stateful Keras model trains and predicts in
-when its rows are consecutive windows of one series, and how ``keras_export`` writes such a
-model): ``data.batch_size`` B, ``layout`` interleaved.
+when its rows are consecutive windows of one series, as the example's, and how
+``keras_export`` writes such a model): ``data.batch_size`` B, ``layout`` interleaved. With
+``layout="contiguous"`` its rows were independent streams (each row one stream's windows, or
+one segment of a series): one state per stream, as a ``Predictor`` of any batch size keeps.
 
 The model directory records what the file holds: the architecture, the mode, lahead, order,
 the input columns (``inputs``, default ``x`` or ``x1``, ``x2``, ...: the names ``predict
@@ -44,7 +46,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lstm_stateful.core import cells
-from lstm_stateful.core.config import ORDERS, DataConfig, ExperimentConfig, ModelConfig
+from lstm_stateful.core.config import LAYOUTS, ORDERS, DataConfig, ExperimentConfig, ModelConfig
 from lstm_stateful.core.data import Scaling
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.export.keras_export import KERAS_LAYERS, SUFFIX, import_keras
@@ -279,11 +281,17 @@ def _params(stack: Stack, cfg: ModelConfig) -> cells.ModelParams:
     return cells.ModelParams(layers, dense)
 
 
-def _data(path: Path, lahead: int, order: str, inputs: tuple[str, ...], batch_size: int) -> DataConfig:
+def _data(path: Path, lahead: int, order: str, inputs: tuple[str, ...], batch_size: int, layout: str) -> DataConfig:
     """What the file says of the data (see the module's docstring); the rest stays default."""
     input_len = max(DataConfig().input_len, lahead, 5 * batch_size)  # 5 B rows: a valid train/test split
     return DataConfig(
-        input_len=input_len, lahead=lahead, batch_size=batch_size, order=order, file=str(path), input_cols=inputs
+        input_len=input_len,
+        lahead=lahead,
+        batch_size=batch_size,
+        layout=layout,
+        order=order,
+        file=str(path),
+        input_cols=inputs,
     )
 
 
@@ -295,13 +303,18 @@ def _inputs(inputs: tuple[str, ...] | None, n_features: int) -> tuple[str, ...]:
     return inputs
 
 
-def read_keras(path: Path, order: str = "oldest-first", inputs: tuple[str, ...] | None = None) -> SavedModel:
+def read_keras(
+    path: Path, order: str = "oldest-first", inputs: tuple[str, ...] | None = None, layout: str = "interleaved"
+) -> SavedModel:
     """The Keras model in ``path`` as a ``SavedModel`` (in memory; see the module's docstring).
 
-    order: how the Keras model was fed each window; inputs: names of its F input columns.
+    order: how the Keras model was fed each window; inputs: names of its F input columns;
+    layout: what the rows of a stateful model's fixed batch were (see the module's docstring).
     """
     if order not in ORDERS:
         raise ConfigError("order", f"must be one of {', '.join(ORDERS)}, got {order!r}")
+    if layout not in LAYOUTS:
+        raise ConfigError("layout", f"must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     keras = import_keras(PARAM)
     path = Path(path)
     loaded = _load(keras, path)
@@ -315,22 +328,26 @@ def read_keras(path: Path, order: str = "oldest-first", inputs: tuple[str, ...] 
     cell, stateful = CELLS[type(head).__name__], bool(head.stateful)
     cfg = ModelConfig(units=head.units, n_features=n_features, cell=cell, layers=len(stack.recurrent))
     batch_size = (batch or 1) if stateful else 1
-    data = _data(path, lahead, order, _inputs(inputs, n_features), batch_size)
+    data = _data(path, lahead, order, _inputs(inputs, n_features), batch_size, layout)
     scaling = _scaling(keras, stack, n_features)
     mode = "stateful" if stateful else "stateless"
     return SavedModel(_params(stack, cfg), cfg, data, mode, scaling, seed_index=0)
 
 
 def import_keras_file(
-    path: Path, out: Path, order: str = "oldest-first", inputs: tuple[str, ...] | None = None
+    path: Path,
+    out: Path,
+    order: str = "oldest-first",
+    inputs: tuple[str, ...] | None = None,
+    layout: str = "interleaved",
 ) -> SavedModel:
-    """``read_keras(path, order, inputs)`` written as the model directory ``out``, which must
+    """``read_keras(path, order, inputs, layout)`` written as the model directory ``out``, which must
     not exist or be empty. The directory is written whole under a temporary name beside
     ``out`` and renamed into place: a failure leaves no directory behind."""
     out = Path(out)
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise ConfigError("out", f"{str(out)!r} exists; give a new (or empty) directory for the model")
-    model = read_keras(path, order, inputs)
+    model = read_keras(path, order, inputs, layout)
     cfg = ExperimentConfig(data=model.data, model=model.model, seeds=1)
     saved = {"mode": model.mode, "seed_index": model.seed_index, "scaling": model.scaling, "metrics": {}}
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
