@@ -5,7 +5,7 @@ Two measures, each after a warm-up:
 - latency: one stream fed one point per call; the median and 99th percentile of a call;
 - throughput: 1,000 streams fed one point each per call; predictions per second.
 
-The model is the example's architecture by default (one LSTM layer of 50 units, windows of
+The model is the example's architecture by default (one LSTM layer of 20 units, windows of
 lahead = 1, stateful) with random weights: the weights do not change the cost. Keras is timed
 with ``predict_on_batch`` (its fastest path for one batch) and, for latency, ``predict`` too
 (what most code calls). Every runtime's predictions are checked against the Predictor's first.
