@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_stateful.core.config import LAYOUTS, ORDERS, require_int
+from lstm_stateful.core.config import LAYOUTS, ORDERS, require_columns, require_int
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import dirs
 
@@ -110,9 +110,8 @@ class ImportConfig:
             raise ConfigError("order", f"must be one of {', '.join(ORDERS)}, got {self.order!r}")
         if self.layout not in LAYOUTS:
             raise ConfigError("layout", f"must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
-        cols = self.inputs
-        if cols is not None and not (isinstance(cols, tuple) and cols and all(isinstance(c, str) and c for c in cols)):
-            raise ConfigError("input", f"must be a non-empty tuple of column names, got {cols!r}")
+        if self.inputs is not None:
+            require_columns("input", self.inputs)
         if Path(self.out).exists() and not (Path(self.out).is_dir() and not any(Path(self.out).iterdir())):
             raise ConfigError("out", f"{str(self.out)!r} exists; give a new (or empty) directory for the model")
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lstm_stateful.core.config import require_int
+from lstm_stateful.core.config import require_columns, require_int
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import dirs, series_file
 from lstm_stateful.io.atomic import write_with
@@ -38,11 +38,7 @@ class PredictConfig:
     drop_missing: bool = False
 
     def __post_init__(self) -> None:
-        cols = self.inputs
-        if not (isinstance(cols, tuple) and cols and all(isinstance(c, str) and c for c in cols)):
-            raise ConfigError("input", f"must be a non-empty tuple of column names, got {cols!r}")
-        if twice := next((c for i, c in enumerate(cols) if c in cols[:i]), None):
-            raise ConfigError("input", f"lists the column {twice!r} twice; name each input column once")
+        require_columns("input", self.inputs)
         require_int("chunk", self.chunk)
         if Path(self.out).is_dir():
             raise ConfigError("out", f"{str(self.out)!r} is a directory; give the path of the CSV file to write")

@@ -36,6 +36,15 @@ def require_int(flag: str, value: object, low: int = 1, high: int | None = None)
         raise ConfigError(flag, f"must be {allowed}, got {value!r}")
 
 
+def require_columns(param: str, cols: object, empty: bool = False) -> None:
+    """``cols`` must be a tuple of distinct, non-empty column names (and hold one, unless ``empty``)."""
+    if not (isinstance(cols, tuple) and (cols or empty) and all(isinstance(c, str) and c for c in cols)):
+        kind = "a tuple" if empty else "a non-empty tuple"
+        raise ConfigError(param, f"must be {kind} of column names, got {cols!r}")
+    if twice := next((c for i, c in enumerate(cols) if c in cols[:i]), None):
+        raise ConfigError(param, f"lists the column {twice!r} twice; name each input column once")
+
+
 def _require_positive_finite(flag: str, value: object) -> None:
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
         raise ConfigError(flag, f"must be a finite number > 0, got {value!r}")
@@ -95,11 +104,7 @@ class DataConfig:
 
     def _check_inputs(self) -> None:
         """Input columns: a tuple of distinct, non-empty names; a season: an int >= 2."""
-        cols = self.input_cols
-        if not (isinstance(cols, tuple) and all(isinstance(c, str) and c for c in cols)):
-            raise ConfigError("input", f"must be a tuple of column names, got {cols!r}")
-        if twice := next((c for i, c in enumerate(cols) if c in cols[:i]), None):
-            raise ConfigError("input", f"lists the column {twice!r} twice; name each input column once")
+        require_columns("input", self.input_cols, empty=True)
         if self.season is not None:
             require_int("season", self.season, 2)
             if self.season < self.horizon:
