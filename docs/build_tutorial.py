@@ -32,7 +32,7 @@ from nbclient import NotebookClient
 from nbconvert import MarkdownExporter
 
 from lstm_stateful.core import compile_cache
-from lstm_stateful.io.atomic import write_atomic, write_with
+from lstm_stateful.io.atomic import write_atomic, write_bytes_atomic
 
 DOCS = Path(__file__).resolve().parent
 NOTEBOOK = DOCS / "tutorial.ipynb"
@@ -124,13 +124,6 @@ def facts_of(nb: nbformat.NotebookNode) -> dict:
     return json.loads(text)
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    def write_to(tmp: Path) -> None:
-        tmp.write_bytes(data)
-
-    write_with(path, write_to)
-
-
 def write(nb: nbformat.NotebookNode, docs: Path = DOCS) -> list[Path]:
     """Write the executed notebook, its markdown and figures under ``docs``; remove figures
     the markdown no longer links. Returns the paths written."""
@@ -139,7 +132,7 @@ def write(nb: nbformat.NotebookNode, docs: Path = DOCS) -> list[Path]:
     figures_dir.mkdir(exist_ok=True)
     written = []
     for name, data in sorted(figures.items()):
-        _write_bytes(docs / name, data)
+        write_bytes_atomic(docs / name, data)
         written.append(docs / name)
     write_atomic(docs / MARKDOWN.name, markdown)
     write_atomic(docs / NOTEBOOK.name, notebook_text(nb))

@@ -84,3 +84,25 @@ def test_import_of_a_broken_keras_file(tmp_path: Path, capsys: pytest.CaptureFix
     path.write_bytes(content)
     usage_error(["import", str(path), "--out", str(tmp_path / "model")], capsys, "FILE", "broken.keras")
     assert not (tmp_path / "model").exists()
+
+
+def test_a_refused_export_makes_no_directory(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The model is read and checked before --out's directory is made."""
+    out = tmp_path / "new" / "deeper" / "m.keras"
+    usage_error(["export", "--model", str(model), "--format", "keras", "--out", str(out), "--batch-size", "2000000"],
+                capsys, "--batch-size", "[1, 1000001)")  # fmt: skip
+    onnx_out = str(out.with_suffix(".onnx"))
+    usage_error(["export", "--model", str(tmp_path / "none"), "--format", "onnx", "--out", onnx_out], capsys, "--model")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.keras
+def test_import_into_the_current_directory(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "m.keras"
+    assert main(["export", "--model", str(model), "--format", "keras", "--out", str(out)]) == 0
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert main(["import", str(out), "--out", ".", "--order", "newest-first"]) == 0
+    assert model_io.load_model(tmp_path / "here").model.cell == "simple"

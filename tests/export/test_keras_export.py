@@ -63,7 +63,7 @@ def ours(model: SavedModel, values: np.ndarray) -> np.ndarray:
 
 
 def load(path: Path) -> Any:
-    return keras_export.import_keras().saving.load_model(path)  # no custom objects
+    return keras_export.keras_module().saving.load_model(path)  # no custom objects
 
 
 def step_predictions(step: Any, model: SavedModel, wins: np.ndarray, slots: int) -> np.ndarray:
@@ -126,7 +126,8 @@ def test_refusals_are_one_line_and_write_nothing(tmp_path: Path) -> None:
     plain, path = saved_model("gru", 1, "stateful"), tmp_path / "m.keras"
     refused("model", "ONNX export carries it", saved_model("gru", 1, "stateful", transform="diff"), path)
     refused("batch_size", "must be a multiple of 2", saved_model("gru", 1, "stateful", batch_size=2), path, 3)
-    refused("batch_size", "positive integer", plain, path, 0)
+    refused("batch_size", "must be an integer in [1, 1000001), got 0", plain, path, 0)
+    refused("batch_size", "got 1000001", plain, path, 1_000_001)
     refused("out", "must end in .keras", plain, tmp_path / "m.h5")
     refused("out", "cannot write", plain, tmp_path / "missing" / "m.keras")
     (tmp_path / "file").write_text("")
@@ -155,12 +156,12 @@ def test_step_path() -> None:
 
 
 def test_keras_missing_or_on_another_backend_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    keras = keras_export.import_keras()
+    keras = keras_export.keras_module()
     with monkeypatch.context() as m:
         m.setattr(keras.backend, "backend", lambda: "jax")
         with pytest.raises(ConfigError, match="jax backend; set KERAS_BACKEND=tensorflow"):
-            keras_export.import_keras()
+            keras_export.keras_module()
     monkeypatch.setitem(sys.modules, "keras", None)  # what a missing package looks like to import
     with pytest.raises(ConfigError) as e:
-        keras_export.import_keras("keras_file")
+        keras_export.keras_module("keras_file")
     assert e.value.param == "keras_file" and e.value.problem == keras_export.KERAS_EXTRA

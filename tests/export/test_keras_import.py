@@ -84,7 +84,7 @@ def test_the_other_order_would_differ(tmp_path: Path) -> None:
 
 def test_a_functional_model_with_an_adapted_normalization(tmp_path: Path) -> None:
     """Keras's usual preprocessing: a Normalization adapted to data, and a Rescaling to the target's units."""
-    keras = keras_export.import_keras()
+    keras = keras_export.keras_module()
     values = series(1, 2, seed=6)[0] * 5 + 3
     norm = keras.layers.Normalization(axis=-1)
     norm.adapt(windows(values, "oldest-first"))
@@ -99,10 +99,10 @@ def test_a_functional_model_with_an_adapted_normalization(tmp_path: Path) -> Non
 
 
 def test_the_examples_model_trained_by_keras(tmp_path: Path) -> None:
-    """LSTM(50, stateful, batch_input_shape (1, 1, 1)) + Dense(1), one epoch of Keras's own
-    training on the example's data; its test predictions from a fresh state."""
+    """LSTM(20, stateful, batch_input_shape (1, 1, 1)) + Dense(1), the example's model, one
+    epoch of Keras's own training on the example's data; its test predictions from a fresh state."""
     data = reference.example_arrays(input_len=60, tsteps=2, lahead=1, batch_size=1)
-    model = reference.keras_model(True, lahead=1, batch_size=1, units=50, seed=0)
+    model = reference.keras_model(True, lahead=1, batch_size=1, units=20, seed=0)
     reference.keras_fit(model, True, 1, 1, data)
     x_test = data[2]
     expected = model.predict(x_test, batch_size=1, verbose=0)[:, 0]
@@ -132,13 +132,13 @@ def test_our_export_imports_back(tmp_path: Path) -> None:
 
 
 def sequential(*layers: Any, batch_shape: tuple[int | None, ...] = (None, LAHEAD, 1)) -> Any:
-    keras = keras_export.import_keras()
+    keras = keras_export.keras_module()
     return keras.Sequential([keras.Input(batch_shape=batch_shape), *layers])
 
 
 def _twice(k: Any) -> Any:
     """A functional model calling one layer twice: not a plain stack."""
-    keras = keras_export.import_keras()
+    keras = keras_export.keras_module()
     window = keras.Input(shape=(LAHEAD, 1))
     twice = k.SimpleRNN(1, return_sequences=True, name="twice")
     return keras.Model(window, k.Dense(1)(k.SimpleRNN(1)(twice(twice(window)))))
@@ -184,6 +184,25 @@ REFUSED: dict[str, tuple[Callable[[Any], Any], str]] = {
     ),
     "no_dense": (lambda k: sequential(k.LSTM(2, name="last")), "'last' (LSTM) stands where the final Dense(1) belongs"),
     "called_twice": (_twice, "'twice' (SimpleRNN) does not just take the layer before it"),
+    "after_dense": (
+        lambda k: sequential(k.LSTM(2), k.Dense(1), k.Activation("relu", name="act")),
+        "'act' (Activation) stands where the final Dense(1) belongs",
+    ),
+    "float16": (lambda k: sequential(k.LSTM(2, dtype="float16", name="half"), k.Dense(1)), "'half' (LSTM)"),
+    "inverted": (
+        lambda k: sequential(k.Normalization(mean=0.0, variance=1.0, invert=True, name="inv"), k.LSTM(2), k.Dense(1)),
+        "'inv' (Normalization)",
+    ),
+    "time_axis_norm": (
+        lambda k: sequential(
+            k.Normalization(axis=1, mean=np.zeros(LAHEAD), variance=np.ones(LAHEAD), name="tn"), k.LSTM(2), k.Dense(1)
+        ),
+        "'tn' (Normalization)",
+    ),
+    "vector_rescaling": (
+        lambda k: sequential(k.LSTM(2), k.Dense(1), k.Rescaling(scale=[2.0, 3.0], name="vec")),
+        "'vec' (Rescaling)",
+    ),
     "no_time_axis": (
         lambda k: sequential(k.LSTM(2, name="first"), k.Dense(1), batch_shape=(None, None, 1)),
         "'first' (LSTM) takes windows of shape (None, None, 1): the window length must be fixed",
@@ -194,7 +213,7 @@ REFUSED: dict[str, tuple[Callable[[Any], Any], str]] = {
 @pytest.mark.parametrize("case", list(REFUSED))
 def test_what_we_cannot_reproduce_is_refused_naming_the_layer(tmp_path: Path, case: str) -> None:
     build, fragment = REFUSED[case]
-    build(keras_export.import_keras().layers).save(tmp_path / "k.keras")
+    build(keras_export.keras_module().layers).save(tmp_path / "k.keras")
     with pytest.raises(ConfigError) as e:
         keras_import.import_keras_file(tmp_path / "k.keras", tmp_path / "m")
     assert e.value.param == "keras_file" and fragment in str(e.value) and "\n" not in str(e.value)
@@ -279,3 +298,14 @@ def test_a_batch_of_independent_streams_imports_as_contiguous(tmp_path: Path, la
         np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
     else:
         assert np.abs(got - expected).max() > 1e-3
+
+
+def test_a_constant_input_column_scales_by_kerass_epsilon(tmp_path: Path) -> None:
+    """Keras's Normalization divides by max(sqrt(variance), epsilon): a column of variance 0 is
+    scaled by epsilon, as Keras does, not by 0."""
+    keras = keras_export.keras_module()
+    sequential(keras.layers.Normalization(mean=0.5, variance=0.0), keras.layers.LSTM(2), keras.layers.Dense(1)).save(
+        tmp_path / "k.keras"
+    )
+    scaling = keras_import.read_keras(tmp_path / "k.keras").scaling
+    assert scaling.input_mean == (0.5,) and scaling.input_scale == (pytest.approx(keras.config.epsilon(), rel=1e-6),)

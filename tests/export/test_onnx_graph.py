@@ -266,6 +266,12 @@ def broken_files(tmp_path: Path) -> dict[str, Path]:
         weights.graph.initializer[3].raw_data[1:]
     )
     files["edited"] = weights.SerializeToString()
+    for key, old, new in (("state", '"int64"', '"int>4"'), ("config", '"n_features": 3', '"n_features": 2')):
+        edited = onnx.load(file)
+        prop = next(p for p in edited.metadata_props if p.key == key)
+        assert old in prop.value
+        prop.value = prop.value.replace(old, new)
+        files[f"edited {key}"] = edited.SerializeToString()
     node = onnx.helper.make_node("Identity", ["x"], ["y"])
     tensor = onnx.helper.make_tensor_value_info
     graph = onnx.helper.make_graph([node], "g", [tensor("x", 1, [1])], [tensor("y", 1, [1])])
@@ -282,6 +288,8 @@ def test_broken_and_foreign_files_are_refused_in_one_line(tmp_path: Path) -> Non
         "truncated": "is not an ONNX file, or is truncated",
         "garbage": "is not an ONNX file, or is truncated",
         "edited": "does not match the checksum in its metadata",
+        "edited state": "does not match the checksum in its metadata",
+        "edited config": "does not match the checksum in its metadata",
         "foreign": "is not an lstm-stateful graph",
         "missing": "cannot be read",
         "directory": "cannot be read",
@@ -317,7 +325,7 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pyte
         raise OSError("disk full")
 
     monkeypatch.setattr(Path, "write_bytes", half)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ConfigError, match=r"^out: cannot write .*m\.onnx.*: disk full$"):
         onnx_graph.write_onnx(random_model(), tmp_path / "m.onnx")
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"] and (tmp_path / "m.onnx").read_bytes() == b"old"
@@ -326,7 +334,7 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pyte
 def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^chunk: must be a positive integer, got 0$"):
         onnx_graph.build_onnx(random_model(), chunk=0)
-    with pytest.raises(ConfigError, match=r"^out: .* is not a directory$"):
+    with pytest.raises(ConfigError, match=r"^out: cannot write .*: No such file or directory$"):
         onnx_graph.write_onnx(random_model(), tmp_path / "no" / "m.onnx")
     assert onnx_graph.chunk_path(Path("d/model.onnx"), 16) == Path("d/model.chunk16.onnx")
 
@@ -336,3 +344,14 @@ def test_without_the_extra_one_line_names_it(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ConfigError) as caught:
         onnx_graph.import_onnx()
     assert str(caught.value) == "format: ONNX export needs the onnx extra: pip install 'lstm-stateful[onnx]'"
+
+
+def test_a_chunk_file_that_cannot_be_written_keeps_the_old_pair(tmp_path: Path) -> None:
+    """The one-step file is renamed into place only after the T-step one is written: a T-step
+    path that is a directory fails the export in one line, and the old one-step file stays."""
+    (tmp_path / "m.onnx").write_bytes(b"old")
+    (tmp_path / "m.chunk4.onnx").mkdir()
+    with pytest.raises(ConfigError, match=r"^out: cannot write .*m\.chunk4\.onnx"):
+        onnx_graph.write_onnx(random_model(), tmp_path / "m.onnx", chunk=4)
+    assert (tmp_path / "m.onnx").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.chunk4.onnx", "m.onnx"]

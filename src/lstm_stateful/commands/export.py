@@ -68,7 +68,8 @@ class ExportOutput:
 
 
 def export(cfg: ExportConfig) -> ExportOutput:
-    """Write ``cfg.model`` in ``cfg.format`` (see ``lstm_stateful.export``)."""
+    """Write ``cfg.model`` in ``cfg.format`` (see ``lstm_stateful.export``). The model is read
+    and checked before ``out``'s directory is made: a refusal leaves nothing behind."""
     from lstm_stateful.models.model_io import load_model
 
     start = time.perf_counter()
@@ -82,17 +83,19 @@ def export(cfg: ExportConfig) -> ExportOutput:
     else:
         from lstm_stateful.export import keras_export
 
-        keras_export.import_keras()
+        keras_export.keras_module()
         model = load_model(cfg.model)
+        batch_size = 1 if cfg.batch_size is None else cfg.batch_size
+        keras_export.check_exportable(model, batch_size)
         dirs.writable(Path(cfg.out).parent, "out")
-        files = keras_export.write_keras(model, Path(cfg.out), 1 if cfg.batch_size is None else cfg.batch_size)
+        files = keras_export.write_keras(model, Path(cfg.out), batch_size)
     return ExportOutput(tuple(files), model, time.perf_counter() - start)
 
 
 @dataclasses.dataclass(frozen=True)
 class ImportConfig:
     """keras_file: a Keras 3 ``.keras`` file of recurrent layers of one type and a final
-    Dense(1); out: the model directory to create (absent or empty); order: the order in
+    Dense(1); out: the model directory to create (absent or empty: checked when it is made); order: the order in
     which that model was fed each window (``oldest-first``, time order, as most Keras code
     does); inputs: names for its input columns (as ``predict --input`` will give them);
     layout: what the rows of a stateful model's fixed batch of B > 1 were: ``interleaved``,
@@ -112,8 +115,6 @@ class ImportConfig:
             raise ConfigError("layout", f"must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         if self.inputs is not None:
             require_columns("input", self.inputs)
-        if Path(self.out).exists() and not (Path(self.out).is_dir() and not any(Path(self.out).iterdir())):
-            raise ConfigError("out", f"{str(self.out)!r} exists; give a new (or empty) directory for the model")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,8 +131,7 @@ def import_keras(cfg: ImportConfig) -> ImportOutput:
     ``lstm_stateful.export.keras_import``)."""
     from lstm_stateful.export import keras_export, keras_import
 
-    keras_export.import_keras("keras_file")
+    keras_export.keras_module("keras_file")
     start = time.perf_counter()
-    dirs.writable(Path(cfg.out).parent, "out")
     model = keras_import.import_keras_file(Path(cfg.keras_file), Path(cfg.out), cfg.order, cfg.inputs, cfg.layout)
     return ImportOutput(model, Path(cfg.out), time.perf_counter() - start)

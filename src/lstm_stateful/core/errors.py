@@ -28,3 +28,10 @@ class ConfigError(ValueError):
         """``param: problem`` on one line, every parameter named through ``name_of``."""
         problem = _NAMED.sub(lambda m: name_of(m.group(1)), " ".join(self.problem.split()))
         return f"{name_of(self.param)}: {problem}"
+
+
+def foreign(text: str, limit: int = 300) -> str:
+    """Another library's message, fit to stand in a problem: its first line, at most ``limit``
+    characters, backticks made quotes (in a problem they name parameters)."""
+    first = (str(text).strip().splitlines() or [""])[0]
+    return first[:limit].replace("`", "'")

@@ -62,7 +62,7 @@ KerasObject = Any
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
+def native_stderr_silenced() -> Iterator[None]:
     """Point file descriptor 2 at the null device for a while. TensorFlow's C++ start-up
     writes log lines there (absl, oneDNN) before any Python setting can stop them, and a
     command's stderr holds its one error line; Python's own exceptions still propagate."""
@@ -77,7 +77,7 @@ def _native_stderr_silenced() -> Iterator[None]:
         os.close(null)
 
 
-def import_keras(param: str = "format") -> ModuleType:
+def keras_module(param: str = "format") -> ModuleType:
     """``keras`` on its TensorFlow backend, or a one-line ``ConfigError`` on ``param``: the
     extra to install, or the other backend it was already imported with.
 
@@ -87,7 +87,7 @@ def import_keras(param: str = "format") -> ModuleType:
     if first:
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     try:
-        with _native_stderr_silenced() if first else contextlib.nullcontext():
+        with native_stderr_silenced() if first else contextlib.nullcontext():
             keras = importlib.import_module("keras")
     except ImportError as e:
         missing = (e.name or "").partition(".")[0] in ("keras", "tensorflow")
@@ -99,16 +99,22 @@ def import_keras(param: str = "format") -> ModuleType:
     return keras
 
 
+# The largest stateful batch written: a million streams' states are tens of megabytes to
+# gigabytes; beyond that building the model exhausts memory instead of failing in one line.
+MAX_BATCH_SIZE = 1_000_000
+
+
 def step_path(path: Path) -> Path:
     """Where the step model goes beside ``path``: ``m.keras`` -> ``m.step.keras``."""
     path = Path(path)
     return path.with_name(path.name.removesuffix(SUFFIX) + ".step" + SUFFIX)
 
 
-def _check(model: SavedModel, batch_size: int) -> None:
+def check_exportable(model: SavedModel, batch_size: int) -> None:
     """Refuse what a plain Keras model cannot reproduce: a transform, or B not a multiple of
-    the stream's slots."""
-    require_int("batch_size", batch_size)
+    the stream's slots; and a B whose states alone would not fit in memory (Keras allocates
+    them when it builds the model)."""
+    require_int("batch_size", batch_size, 1, MAX_BATCH_SIZE + 1)
     if model.data.transform != "none":
         problem = "needs the previous raw rows, which a plain Keras model cannot hold"
         raise ConfigError("model", f"learned {model.data.transform}: the transform {problem}; ONNX export carries it")
@@ -199,8 +205,8 @@ def keras_models(model: SavedModel, batch_size: int) -> tuple[KerasObject, Keras
     """The model for ``predict`` (B = ``batch_size`` streams if stateful) and the step model
     (see the module's docstring). Refuses a transform, and a B that is not a multiple of a
     stateful interleaved model's slots."""
-    _check(model, batch_size)
-    keras = import_keras()
+    check_exportable(model, batch_size)
+    keras = keras_module()
     return _predict_model(keras, model, batch_size), _step_model(keras, model)
 
 

@@ -48,8 +48,8 @@ import numpy as np
 from lstm_stateful.core import cells
 from lstm_stateful.core.config import LAYOUTS, ORDERS, DataConfig, ExperimentConfig, ModelConfig
 from lstm_stateful.core.data import Scaling
-from lstm_stateful.core.errors import ConfigError
-from lstm_stateful.export.keras_export import KERAS_LAYERS, SUFFIX, import_keras
+from lstm_stateful.core.errors import ConfigError, foreign
+from lstm_stateful.export.keras_export import KERAS_LAYERS, SUFFIX, keras_module, native_stderr_silenced
 from lstm_stateful.models import model_io
 from lstm_stateful.models.model_io import SavedModel
 
@@ -91,10 +91,10 @@ def _load(keras: ModuleType, path: Path) -> KerasObject:
     if not zipfile.is_zipfile(path):
         raise ConfigError(PARAM, f"{where} is not a Keras 3 file (not a zip archive: truncated or corrupted?)")
     try:
-        return keras.saving.load_model(path, compile=False)
+        with native_stderr_silenced():  # TensorFlow logs natively on some files (float16 kernels)
+            return keras.saving.load_model(path, compile=False)
     except Exception as e:  # Keras raises many kinds (ValueError, KeyError, OSError, BadZipFile...)
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-        raise ConfigError(PARAM, f"{where} cannot be read by Keras ({first})") from None
+        raise ConfigError(PARAM, f"{where} cannot be read by Keras ({foreign(str(e)) or type(e).__name__})") from None
 
 
 def _chain(keras: ModuleType, model: KerasObject) -> list[KerasObject]:
@@ -154,11 +154,11 @@ def _stack(keras: ModuleType, layers: list[KerasObject]) -> Stack:
         raise _refuse(lone, f"has no recurrent layers and Dense(1) with it: {_TAKES} {_STACK}")
     recurrent_types = tuple(getattr(keras.layers, name) for name in CELLS)
     *recurrent, dense = layers
+    if type(dense) is not keras.layers.Dense:  # first: a layer after the Dense is the one out of place
+        raise _refuse(dense, f"stands where the final Dense(1) belongs: {_TAKES} {_STACK}")
     for layer in recurrent:
         if type(layer) not in recurrent_types:
             raise _refuse(layer, f"cannot be imported: {_TAKES} {_STACK}")
-    if type(dense) is not keras.layers.Dense:
-        raise _refuse(dense, f"stands where the final Dense(1) belongs: {_TAKES} {_STACK}")
     if not recurrent:
         raise _refuse(dense, f"has no recurrent layer before it: {_TAKES} {_STACK}")
     return Stack(norm, recurrent, dense, rescale)
@@ -315,7 +315,7 @@ def read_keras(
         raise ConfigError("order", f"must be one of {', '.join(ORDERS)}, got {order!r}")
     if layout not in LAYOUTS:
         raise ConfigError("layout", f"must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    keras = import_keras(PARAM)
+    keras = keras_module(PARAM)
     path = Path(path)
     loaded = _load(keras, path)
     stack = _stack(keras, _chain(keras, loaded))
@@ -344,14 +344,22 @@ def import_keras_file(
     """``read_keras(path, order, inputs, layout)`` written as the model directory ``out``, which must
     not exist or be empty. The directory is written whole under a temporary name beside
     ``out`` and renamed into place: a failure leaves no directory behind."""
-    out = Path(out)
+    out = Path(out).absolute()  # "." has no name to put a temporary beside
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise ConfigError("out", f"{str(out)!r} exists; give a new (or empty) directory for the model")
     model = read_keras(path, order, inputs, layout)
+    save_imported(model, out)
+    return model
+
+
+def save_imported(model: SavedModel, out: Path) -> None:
+    """Write ``model`` as the directory ``out`` (its parents made as needed), whole: under a
+    temporary name beside it, then renamed into place."""
     cfg = ExperimentConfig(data=model.data, model=model.model, seeds=1)
     saved = {"mode": model.mode, "seed_index": model.seed_index, "scaling": model.scaling, "metrics": {}}
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()  # ours alone: an existing one (never in practice) is an error, not reused
     except OSError as e:
         raise _unwritable(out, e) from None
@@ -363,7 +371,6 @@ def import_keras_file(
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(tmp)
-    return model
 
 
 def _unwritable(out: Path, e: OSError) -> ConfigError:

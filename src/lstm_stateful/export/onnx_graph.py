@@ -21,7 +21,8 @@ fed). A stateless model carries no recurrent state: those tensors are left out.
 The T-step variant (``chunk``) is an ONNX ``Scan`` over x (B, T, F) with the one-step graph as
 its body: y (B, T), and the same state tensors. The graph's metadata holds the model's config,
 mode and scaling, the state tensors (name, output, shape with "B", dtype) and a SHA-256 of the
-graph, which ``OnnxPredictor`` checks, so a truncated or edited file is refused in one line.
+graph and the rest of the metadata, which ``OnnxPredictor`` checks, so a truncated or edited
+file is refused in one line.
 """
 
 from __future__ import annotations
@@ -39,19 +40,21 @@ import numpy as np
 from lstm_stateful import __version__
 from lstm_stateful.core.cells import CellParams, GRUParams, LSTMParams
 from lstm_stateful.core.config import DataConfig, ModelConfig, require_int
-from lstm_stateful.core.errors import ConfigError
-from lstm_stateful.io.atomic import write_with
+from lstm_stateful.core.errors import ConfigError, foreign
+from lstm_stateful.io.atomic import write_bytes_atomic, write_with
 from lstm_stateful.models.model_io import SavedModel
 from lstm_stateful.models.stream import as_table, check_values, history_depth, slots
 
 ONNX_EXTRA = "ONNX export needs the onnx extra: pip install 'lstm-stateful[onnx]'"
 FORMAT = "lstm-stateful/onnx"
 FORMAT_VERSION = 1
+# The metadata key of the checksum over the graph and the rest of the metadata.
+CHECKSUM_KEY = "sha256"
 # Opset 17 and IR version 8 (the IR that introduced it): what most runtimes of the last years read.
 OPSET = 17
 IR_VERSION = 8
 # ONNX TensorProto element types (fixed by the format).
-_FLOAT, _INT64, _BOOL, _DOUBLE = 1, 7, 9, 11
+_FLOAT, _INT64, _DOUBLE = 1, 7, 11
 _DTYPES = {"float32": _FLOAT, "int64": _INT64}
 
 
@@ -364,9 +367,13 @@ def _chunk_graph(b: _Builder, model: SavedModel, chunk: int) -> Any:
     return b.onnx.helper.make_graph(b.nodes, "lstm_stateful_chunk", inputs, results, initializer=b.initializers)
 
 
-def _graph_sha256(graph: Any) -> str:
-    """SHA-256 of a GraphProto's deterministic serialization: nodes, weights, names and shapes."""
-    return hashlib.sha256(graph.SerializeToString(deterministic=True)).hexdigest()
+def _checksum(graph: Any, meta: dict[str, str]) -> str:
+    """SHA-256 of a GraphProto's deterministic serialization (nodes, weights, names and
+    shapes) and of the metadata beside it (every key but this checksum's), so that an edit
+    to either is caught."""
+    digest = hashlib.sha256(graph.SerializeToString(deterministic=True))
+    digest.update(json.dumps({k: v for k, v in meta.items() if k != CHECKSUM_KEY}, sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def _metadata(model: SavedModel, chunk: int | None) -> dict[str, str]:
@@ -400,7 +407,8 @@ def build_onnx(model: SavedModel, chunk: int | None = None) -> Any:
         producer_version=__version__,
         ir_version=IR_VERSION,
     )
-    onnx.helper.set_model_props(proto, _metadata(model, chunk) | {"graph_sha256": _graph_sha256(graph)})
+    meta = _metadata(model, chunk)
+    onnx.helper.set_model_props(proto, meta | {CHECKSUM_KEY: _checksum(graph, meta)})
     return proto
 
 
@@ -410,29 +418,35 @@ def chunk_path(path: Path, chunk: int) -> Path:
     return path.with_name(f"{path.stem}.chunk{chunk}{path.suffix}")
 
 
-def _write_bytes(path: Path, blob: bytes) -> None:
-    def write(tmp: Path) -> None:
-        tmp.write_bytes(blob)
-
-    write_with(path, write)
-
-
 def write_onnx(model: SavedModel, path: Path, chunk: int | None = None) -> tuple[Path, ...]:
     """Write the one-step graph to ``path`` and, with ``chunk``, the T-step one to
     ``chunk_path(path, chunk)``; each checked by ``onnx.checker`` (full check) before any is
     written, each written atomically. Returns the files written."""
     onnx, _ = import_onnx()
     path = Path(path)
-    if not path.parent.is_dir():
-        raise ConfigError("out", f"{str(path.parent)!r} is not a directory")
     graphs = [(path, build_onnx(model))]
     if chunk is not None:
         graphs.append((chunk_path(path, chunk), build_onnx(model, chunk)))
     for _, proto in graphs:
         onnx.checker.check_model(proto, full_check=True)
-    for target, proto in graphs:
-        _write_bytes(target, proto.SerializeToString())
+    try:
+        _write_all(graphs)
+    except OSError as e:
+        raise ConfigError("out", f"cannot write {str(e.filename or path)!r}: {e.strerror or e}") from None
     return tuple(target for target, _ in graphs)
+
+
+def _write_all(graphs: list[tuple[Path, Any]]) -> None:
+    """Write every graph, each atomically; the first is renamed into place only after the others
+    are, so a failure leaves the old first file (or none) beside whatever others succeeded."""
+    (first, proto), rest = graphs[0], graphs[1:]
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(proto.SerializeToString())
+        for target, other in rest:
+            write_bytes_atomic(target, other.SerializeToString())
+
+    write_with(first, write)
 
 
 class GraphInfo(NamedTuple):
@@ -459,7 +473,7 @@ def _read_graph(onnx: ModuleType, path: Path) -> tuple[Any, bytes]:
     try:
         return onnx.load_model_from_string(blob), blob
     except decode_error as e:
-        raise _bad(path, f"is not an ONNX file, or is truncated ({e})") from None
+        raise _bad(path, f"is not an ONNX file, or is truncated ({foreign(str(e))})") from None
 
 
 def _graph_info(proto: Any, path: Path) -> GraphInfo:
@@ -470,7 +484,7 @@ def _graph_info(proto: Any, path: Path) -> GraphInfo:
     if meta.get("format_version") != str(FORMAT_VERSION):
         problem = f"has format version {meta.get('format_version')!r}; this lstm-stateful reads {FORMAT_VERSION}"
         raise _bad(path, problem)
-    if meta.get("graph_sha256") != _graph_sha256(proto.graph):
+    if meta.get(CHECKSUM_KEY) != _checksum(proto.graph, meta):
         raise _bad(path, "does not match the checksum in its metadata: the file is corrupted or was modified")
     try:
         config = json.loads(meta["config"])
@@ -491,7 +505,7 @@ def _session(ort: ModuleType, blob: bytes, path: Path, info: GraphInfo) -> Any:
     try:
         session = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
     except Exception as e:  # ONNX Runtime's errors are bare Exception subclasses of its own
-        raise _bad(path, f"ONNX Runtime cannot run it ({' '.join(str(e).split())})") from None
+        raise _bad(path, f"ONNX Runtime cannot run it ({foreign(' '.join(str(e).split()))})") from None
     inputs, outputs = [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
     if inputs != ["x", *(t.name for t in info.state)] or outputs != ["y", *(t.output for t in info.state)]:
         raise _bad(path, f"has inputs {inputs} and outputs {outputs}, not the ones its metadata lists")

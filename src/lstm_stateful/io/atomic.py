@@ -103,3 +103,12 @@ def write_atomic(path: Path, text: str) -> None:
             f.write(text)
 
     write_with(path, write)
+
+
+def write_bytes_atomic(path: Path, blob: bytes) -> None:
+    """Write ``blob`` to ``path`` atomically."""
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(blob)
+
+    write_with(path, write)

@@ -35,8 +35,8 @@ import safetensors.numpy
 from lstm_stateful.core import cells
 from lstm_stateful.core.config import MODES, DataConfig, ExperimentConfig, ModelConfig
 from lstm_stateful.core.data import Scaling
-from lstm_stateful.core.errors import ConfigError
-from lstm_stateful.io.atomic import write_atomic, write_with
+from lstm_stateful.core.errors import ConfigError, foreign
+from lstm_stateful.io.atomic import write_atomic, write_bytes_atomic
 
 FORMAT = "lstm-stateful/model"
 FORMAT_VERSION = 3
@@ -115,11 +115,7 @@ def save_model(directory: Path, params: cells.ModelParams, cfg: ExperimentConfig
     arrays = {k: np.ascontiguousarray(v) for k, v in _flat(params).items()}
     blob = safetensors.numpy.save(arrays, metadata=_stamp(FORMAT_VERSION))
     listing = {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": _sha256(v)} for k, v in arrays.items()}
-
-    def write_weights(tmp: Path) -> None:
-        tmp.write_bytes(blob)
-
-    write_with(directory / WEIGHTS_FILE, write_weights)
+    write_bytes_atomic(directory / WEIGHTS_FILE, blob)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -193,7 +189,7 @@ def _parse_npz(path: Path, blob: bytes) -> dict[str, np.ndarray]:
         with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile) as e:
-        raise _bad(path, f"is not a valid weights file ({e})") from None
+        raise _bad(path, f"is not a valid weights file ({foreign(str(e))})") from None
 
 
 def _parse_safetensors(path: Path, blob: bytes, version: int) -> dict[str, np.ndarray]:
@@ -201,7 +197,7 @@ def _parse_safetensors(path: Path, blob: bytes, version: int) -> dict[str, np.nd
     try:
         arrays = safetensors.numpy.load(blob)
     except (safetensors.SafetensorError, ValueError) as e:
-        raise _bad(path, f"is not a valid safetensors file ({e})") from None
+        raise _bad(path, f"is not a valid safetensors file ({foreign(str(e))})") from None
     except KeyError as e:  # safetensors.numpy's dtype table lacks it (BF16, F8_*)
         raise _bad(path, f"holds an array of dtype {e}, which NumPy cannot read; models hold float32") from None
     # The parse succeeded, so the header is there: 8 bytes of length (little-endian), then JSON.
