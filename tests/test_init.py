@@ -9,7 +9,7 @@ import lstm_stateful
 
 PACKAGE = Path(lstm_stateful.__file__).parent
 # Each layer, bottom up; a module may import from its own layer and those below it.
-LAYERS = ["core", "io", "engine", "models", "export", "sweep", "render", "commands", "cli"]
+LAYERS = ["core", "io", "engine", "models", "export", "serve", "sweep", "render", "commands", "cli"]
 
 
 def test_every_export_resolves() -> None:

@@ -9,15 +9,16 @@ out by role, each layer importing only those below it:
     engine/    the experiment: config -> data -> one compiled training program -> scores
     models/    saved models and the streaming predictor
     export/    portable models: ONNX graphs with explicit state, Keras files out and in
+    serve/     the prediction service: durable stream states, batched rounds, the HTTP app
     sweep/     grid, store, executors, sweep training, summary; the search (space, tune)
     render/    console, figures, HTML pages, a run's output files
-    commands/  run, sweep, tune, predict, report, export, import: a validated config in, a
-               result object out
+    commands/  run, sweep, tune, predict, report, export, import, serve: a validated config
+               in, a result object out
     cli.py     flags -> configs -> a command -> print
 
 The commands are exported as ``run_command``, ``sweep_command``, ``tune_command``,
-``predict_command``, ``report_command``, ``export_command`` and ``import_command`` (``run``
-is the experiment itself, with no files).
+``predict_command``, ``report_command``, ``export_command``, ``import_command`` and
+``serve_command`` (``run`` is the experiment itself, with no files).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _EXPORTS = {
     "lstm_stateful.engine.experiment": ("ModeResult", "RunResult", "Training", "prepare", "run", "train"),
     "lstm_stateful.io.series_file": ("read_columns",),
     "lstm_stateful.models.model_io": ("SavedModel", "load_model", "save_model"),
-    "lstm_stateful.models.stream": ("History", "Predictor", "PredictorState", "StreamState", "stream_chunk"),
+    "lstm_stateful.models.stream": ("History", "Predictor", "PredictorState", "StreamState", "feed", "stream_chunk"),
     "lstm_stateful.sweep.executors": ("DaskExecutor", "LocalExecutor"),
     "lstm_stateful.sweep.grid": ("Axis", "Point", "Group", "SweepSpec", "point_key", "parse_grid", "parse_range"),
     "lstm_stateful.sweep.store": ("Record", "Store"),
@@ -61,6 +62,7 @@ _EXPORTS = {
     "lstm_stateful.export.onnx_graph": ("OnnxPredictor", "StateTensor", "build_onnx", "state_tensors", "write_onnx"),
     "lstm_stateful.export.keras_export": ("keras_models", "write_keras"),
     "lstm_stateful.export.keras_import": ("read_keras",),
+    "lstm_stateful.commands.serve": ("ServeConfig",),
 }  # fmt: skip
 # Exported under another name: (module, attribute).
 _RENAMED = {
@@ -71,6 +73,7 @@ _RENAMED = {
     "tune_command": ("lstm_stateful.commands.tune", "tune"),
     "export_command": ("lstm_stateful.commands.export", "export"),
     "import_command": ("lstm_stateful.commands.export", "import_keras"),
+    "serve_command": ("lstm_stateful.commands.serve", "serve"),
 }
 _SOURCE = {name: (module, name) for module, names in _EXPORTS.items() for name in names} | _RENAMED
 

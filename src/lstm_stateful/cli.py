@@ -297,6 +297,51 @@ def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...]
 
 
 @cli.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path),
+              help="A saved model directory (run --save DIR writes DIR/stateful).")  # fmt: skip
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; any but loopback (127.0.0.1, ::1, localhost) "
+              "needs --token-file.")  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65_535), default=8000, show_default=True,
+              help="The port to listen on; 0 picks a free one (the ready line shows it).")  # fmt: skip
+@click.option("--state", type=click.Path(path_type=Path), default=None,
+              help="The SQLite file holding every stream's state (one server per file).  "
+              "[default: MODEL/streams.sqlite]")  # fmt: skip
+@click.option("--token-file", type=click.Path(path_type=Path), default=None,
+              help="A file holding a token: every request must then send Authorization: Bearer <token>.")  # fmt: skip
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,
+              help="The largest request body (413 beyond).")  # fmt: skip
+@click.option("--max-chunk", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="The most values one request may carry (422 beyond).")  # fmt: skip
+@click.option("--batch-wait-ms", type=click.FloatRange(0, 1000), default=2.0, show_default=True,
+              help="How long concurrent requests are gathered into one batched step.")  # fmt: skip
+def serve(
+    model_dir: Path,
+    host: str,
+    port: int,
+    state: Path | None,
+    token_file: Path | None,
+    max_body_bytes: int,
+    max_chunk: int,
+    batch_wait_ms: float,
+) -> None:
+    """Serve a saved model over HTTP: one state per stream, kept across requests and restarts.
+
+    POST /v1/streams/{id}/predict with {"seq": n, "values": [...]} returns the predictions;
+    each request is applied exactly once and committed before its answer. Docs at /docs.
+    """
+    from lstm_stateful.commands.serve import ServeConfig
+    from lstm_stateful.commands.serve import serve as command
+
+    def ready(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
+
+    cfg = ServeConfig(model_dir, host, port, state, token_file, max_body_bytes, max_chunk, batch_wait_ms)
+    command(cfg, ready)
+
+
+@cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 def report(path: Path) -> None:
     """Write PATH/report.html, one self-contained page, for a run or a sweep directory."""

@@ -20,8 +20,10 @@ average's reference), and returns predictions in the data's units (``core.transf
 stream's first point has no difference: it predicts NaN and fills no window, so the first
 ``lahead`` points predict NaN; so do the points before a moving average's reference exists.
 
-``stream_chunk`` is the pure, compiled core; ``Predictor`` holds a stream's state
-between calls and converts raw values to the model's units and back.
+``stream_chunk`` is the pure, compiled core; ``feed`` the pure step from raw values to
+predictions in the data's units (the service stacks many streams' states through it);
+``Predictor`` holds a stream's state between calls and converts raw values to the model's
+units and back.
 """
 
 from __future__ import annotations
@@ -306,20 +308,36 @@ class Predictor:
 
     def _feed(self, table: np.ndarray) -> np.ndarray:
         """table: (B, n, F) raw values -> (B, n) predictions in the data's units."""
-        ready = _prepare(self.model, self._state.history, table)
-        n = table.shape[1]
-        xs = np.zeros((_bucket(n), *table.shape[::2]), np.float32)  # (T, B, F), padded
-        xs[:n] = ready.inputs.swapaxes(0, 1)
-        fed = np.zeros(xs.shape[:2], bool)
-        fed[:n] = ready.fed.T
-        stream, preds = stream_chunk(
-            self._params,
-            self._state.stream,
-            xs,
-            fed,
-            stateful=self.model.mode == "stateful",
-            oldest_first=self.model.data.order == "oldest-first",
-        )
-        self._state = PredictorState(stream, ready.history)
-        z = np.asarray(preds[:n]).T.astype(np.float64)
-        return transform_mod.from_model(self.model.data.transform, self.model.scaling.raw_target(z), ready.reference)
+        self._state, preds = feed(self.model, self._params, self._state, table)
+        return preds
+
+
+def feed(
+    model: SavedModel, params: ModelParams, state: PredictorState, table: np.ndarray
+) -> tuple[PredictorState, np.ndarray]:
+    """Feed B streams n raw rows each: the pure core of ``Predictor.predict``.
+
+    params: the model's weights (host or device arrays); state: the B streams' state
+    (``Predictor.snapshot``, or stacked from several); table: (B, n, F) raw values, already
+    checked (``check_values``). Returns the state after them and (B, n) float64 predictions
+    in the data's units. The chunk axis is padded to a power of two, so ragged chunks
+    compile one program per size class (and per B).
+    """
+    ready = _prepare(model, state.history, table)
+    n = table.shape[1]
+    xs = np.zeros((_bucket(n), *table.shape[::2]), np.float32)  # (T, B, F), padded
+    xs[:n] = ready.inputs.swapaxes(0, 1)
+    fed = np.zeros(xs.shape[:2], bool)
+    fed[:n] = ready.fed.T
+    stream, preds = stream_chunk(
+        params,
+        state.stream,
+        xs,
+        fed,
+        stateful=model.mode == "stateful",
+        oldest_first=model.data.order == "oldest-first",
+    )
+    # Sliced on the host: slicing the device array would compile a program per shape.
+    z = np.asarray(preds)[:n].T.astype(np.float64)
+    raw = transform_mod.from_model(model.data.transform, model.scaling.raw_target(z), ready.reference)
+    return PredictorState(stream, ready.history), raw

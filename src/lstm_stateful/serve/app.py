@@ -1,0 +1,210 @@
+"""The HTTP service: a FastAPI app over a ``Service`` (JSON in and out, OpenAPI at /docs).
+
+Routes: ``POST /v1/streams/{id}/predict``, ``GET`` and ``DELETE /v1/streams/{id}``,
+``GET /v1/model``, ``GET /healthz``. The predict route reads the raw body itself (its size
+counted as it arrives: 413 over the limit) and checks it (``body``: 422 with one line)
+before anything is queued; no pydantic model stands on that path, and the schemas are
+declared for the OpenAPI page only. With a token, every request needs
+``Authorization: Bearer <token>`` (401 otherwise, compared in constant time), the docs too.
+Error bodies are ``{"detail": "one line"}`` (409 adds the server's ``seq``).
+
+FastAPI is imported here: import this module only once the serve extra is known to be there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import math
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, NamedTuple
+
+from fastapi import FastAPI, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lstm_stateful.models.model_io import SavedModel
+from lstm_stateful.serve import openapi
+from lstm_stateful.serve.batcher import Batcher
+from lstm_stateful.serve.body import STREAM_ID, STREAM_ID_RULE, Limits, Rejected, check_stream_id, parse_predict
+from lstm_stateful.serve.streams import Delete, Service, error_body
+
+JSON = "application/json"
+# The path parameter as the OpenAPI page shows it; the routes check it themselves (one-line 422).
+StreamId = Annotated[
+    str,
+    PathParam(description=f"The stream: {STREAM_ID_RULE}.", json_schema_extra={"pattern": f"^{STREAM_ID.pattern}$"}),
+]
+
+
+class Settings(NamedTuple):
+    """token: the bearer token every request must carry (None: no auth); max_body_bytes:
+    the largest body; max_chunk: the most steps a request; batch_wait_ms: how long a round
+    gathers requests."""
+
+    token: bytes | None = None
+    max_body_bytes: int = 1 << 20
+    max_chunk: int = 10_000
+    batch_wait_ms: float = 2.0
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe: NaN and the infinities (a metric not measured) as null, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def model_info(model: SavedModel, meta: dict) -> dict:
+    """What ``GET /v1/model`` shows. meta: the model directory's ``model.json``."""
+    d, m = model.data, model.model
+    return _finite(
+        {
+            "mode": model.mode,
+            "cell": m.cell,
+            "layers": m.layers,
+            "units": m.units,
+            "n_features": m.n_features,
+            "input_cols": list(d.input_cols),
+            "lahead": d.lahead,
+            "order": d.order,
+            "transform": d.transform,
+            "scaling": model.scaling._asdict(),
+            "metrics": meta.get("metrics", {}),
+            "config": meta.get("experiment", {}),
+        }
+    )
+
+
+def _json(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status, headers=headers, media_type=JSON)
+
+
+class BearerAuth:
+    """Pure ASGI middleware: HTTP requests without ``Authorization: Bearer <token>`` get 401."""
+
+    def __init__(self, app: ASGIApp, token: bytes) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        detail = "missing or wrong bearer token: send Authorization: Bearer <token>"
+        response = _json(401, error_body(detail), {"WWW-Authenticate": "Bearer"})
+        await response(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        value = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        scheme, _, credentials = value.partition(b" ")
+        # Compared in constant time, whatever the scheme, so the timing tells nothing.
+        same = hmac.compare_digest(credentials.strip(), self.token)
+        return same and scheme.lower() == b"bearer"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) once it is over ``limit`` bytes: by its Content-Length when it
+    has one, else counted as it arrives (chunked)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise Rejected(413, f"body: {length} bytes, over the limit of {limit} (--max-body-bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Rejected(413, f"body: over the limit of {limit} bytes (--max-body-bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_app(service: Service, info: dict, settings: Settings) -> FastAPI:
+    """The app. ``info``: what ``GET /v1/model`` returns (``model_info``)."""
+    batcher = Batcher(service.process, settings.batch_wait_ms / 1000)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        try:
+            yield
+        finally:  # uvicorn has let the requests in flight finish: apply what is queued, then stop
+            await batcher.stop()
+
+    app = FastAPI(title="lstm-stateful serve", version=openapi.API_VERSION, description=openapi.DESCRIPTION,
+                  lifespan=lifespan)  # fmt: skip
+    if settings.token is not None:
+        app.add_middleware(BearerAuth, token=settings.token)
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    _stream_routes(app, service, batcher, settings)
+    _model_routes(app, json.dumps(info).encode())
+    return app
+
+
+def _stream_routes(app: FastAPI, service: Service, batcher: Batcher, settings: Settings) -> None:
+    """POST /v1/streams/{id}/predict, GET and DELETE /v1/streams/{id}."""
+    m = service.engine.model
+    limits = Limits(m.model.n_features, m.data.transform, settings.max_chunk)
+
+    @app.post("/v1/streams/{stream_id}/predict", **openapi.PREDICT)
+    async def predict(stream_id: StreamId, request: Request) -> Response:
+        """Feed the stream one value or a chunk; its predictions (exactly once, see above)."""
+        try:
+            op = parse_predict(stream_id, await read_body(request, settings.max_body_bytes), limits)
+        except Rejected as e:
+            return _json(e.status, error_body(e.detail))
+        except ClientDisconnect:  # gone before its body was read: nothing to apply, nobody to answer
+            return Response(status_code=400)
+        outcome = await batcher.submit(op)
+        return _json(outcome.status, outcome.body)
+
+    @app.get("/v1/streams/{stream_id}", **openapi.STREAM)
+    async def get_stream(stream_id: StreamId) -> Response:
+        """The stream's values accepted (seq), created and updated times."""
+        try:
+            check_stream_id(stream_id)
+        except Rejected as e:
+            return _json(e.status, error_body(e.detail))
+        record = service.get(stream_id)
+        if record is None:
+            return _json(404, error_body(f"stream {stream_id!r} is unknown (never started, or deleted)"))
+        view = {"id": stream_id, "seq": record.seq, "created": record.created, "updated": record.updated}
+        return _json(200, json.dumps(view).encode())
+
+    @app.delete("/v1/streams/{stream_id}", status_code=204, **openapi.DELETE)
+    async def delete_stream(stream_id: StreamId) -> Response:
+        """Forget the stream: its next request starts from seq 0 and a zero state."""
+        try:
+            check_stream_id(stream_id)
+        except Rejected as e:
+            return _json(e.status, error_body(e.detail))
+        outcome = await batcher.submit(Delete(stream_id))
+        return Response(status_code=204) if outcome.status == 204 else _json(outcome.status, outcome.body)
+
+
+def _model_routes(app: FastAPI, model_body: bytes) -> None:
+    """GET /v1/model (``model_body``, JSON) and GET /healthz."""
+
+    @app.get("/v1/model", **openapi.MODEL)
+    async def get_model() -> Response:
+        """The model served: config, scores, scaling."""
+        return _json(200, model_body)
+
+    @app.get("/healthz", **openapi.HEALTH)
+    async def healthz() -> Response:
+        """Up and serving."""
+        return _json(200, b'{"status":"ok"}')
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+    """FastAPI's own checks (path parameters) as one line, as every other error."""
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return _json(422, error_body(f"{where or 'request'}: {first.get('msg', 'invalid')}"))

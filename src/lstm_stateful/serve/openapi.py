@@ -1,0 +1,123 @@
+"""The OpenAPI description of the service's routes (the schemas /docs shows).
+
+The routes read and write raw JSON (no pydantic model on the request path), so the
+request and response schemas are declared here, as OpenAPI fragments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+API_VERSION = "1"
+DESCRIPTION = (
+    "Streaming predictions from a stateful (or stateless) recurrent model, one state per stream, kept across "
+    "requests and restarts.\n\n"
+    "**Exactly once.** `seq` is how many values of the stream the client has already had accepted. The server "
+    "applies a request only when `seq` equals its own count; a retry of the last applied request (same `seq`, "
+    "same values) returns the same predictions without applying them again; anything else gets 409 with the "
+    "server's `seq`, to resynchronise. A stream is created by its first request, with `seq` 0.\n\n"
+    "**Durable.** Each accepted request is committed to SQLite before its response is sent."
+)
+
+_ERROR = {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}
+_CONFLICT = {
+    "type": "object",
+    "required": ["detail", "seq"],
+    "properties": {"detail": {"type": "string"}, "seq": {"type": "integer", "description": "The server's seq."}},
+}
+
+
+def _content(schema: dict, example: object | None = None) -> dict:
+    body: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        body["example"] = example
+    return {"application/json": body}
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": _content(_ERROR)}
+
+
+_AUTH = {401: _error("A token is required and was missing or wrong (`Authorization: Bearer <token>`).")}
+_BAD_ID = {422: _error("The stream id is not 1 to 64 characters of A-Z a-z 0-9 . _ ~ -")}
+_NUMBER_LISTS = {
+    "type": "array",
+    "items": {"oneOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]},
+}
+
+PREDICT_REQUEST = {
+    "type": "object",
+    "required": ["seq", "values"],
+    "additionalProperties": False,
+    "properties": {
+        "seq": {"type": "integer", "minimum": 0, "description": "Values of this stream accepted so far."},
+        "values": {
+            "description": "One input: a number or a list of numbers. F inputs: one list of F numbers, or a list "
+            "of them (one per step). Finite, within float32's range.",
+            "oneOf": [{"type": "number"}, _NUMBER_LISTS],
+        },
+    },
+}
+PREDICT_RESPONSE = {
+    "type": "object",
+    "required": ["seq", "predictions"],
+    "properties": {
+        "seq": {"type": "integer", "description": "seq + number of values: the next request's seq."},
+        "predictions": {
+            "type": "array",
+            "items": {"type": ["number", "null"]},
+            "description": "One per value, in the data's units; null while the window fills.",
+        },
+    },
+}
+
+PREDICT: dict[str, Any] = {
+    "summary": "Feed a stream and get its predictions",
+    "openapi_extra": {
+        "requestBody": {"required": True, "content": _content(PREDICT_REQUEST, {"seq": 0, "values": [0.05]})}
+    },
+    "responses": {
+        200: {
+            "description": "Applied (or a retry of the last applied request).",
+            "content": _content(PREDICT_RESPONSE),
+        },
+        409: {"description": "`seq` does not match the stream's.", "content": _content(_CONFLICT)},
+        413: _error("The body is over the size limit."),
+        422: _error("A bad body or stream id (one-line reason); nothing was applied."),
+        **_AUTH,
+    },
+}
+STREAM: dict[str, Any] = {
+    "summary": "A stream's progress",
+    "responses": {
+        200: {
+            "description": "The stream.",
+            "content": _content(
+                {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "seq": {"type": "integer"},
+                        "created": {"type": "string", "format": "date-time"},
+                        "updated": {"type": "string", "format": "date-time"},
+                    },
+                }
+            ),
+        },
+        404: _error("Unknown stream."),
+        **_BAD_ID,
+        **_AUTH,
+    },
+}
+DELETE: dict[str, Any] = {
+    "summary": "Forget a stream",
+    "responses": {204: {"description": "Forgotten."}, 404: _error("Unknown stream."), **_BAD_ID, **_AUTH},
+}
+MODEL: dict[str, Any] = {
+    "summary": "The model served",
+    "responses": {200: {"description": "Mode, cell, layers, inputs, scaling, metrics and config."}, **_AUTH},
+}
+HEALTH: dict[str, Any] = {
+    "summary": "Liveness",
+    "responses": {200: {"description": "Serving.", "content": _content({"type": "object"}, {"status": "ok"})}, **_AUTH},
+}

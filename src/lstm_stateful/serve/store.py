@@ -1,0 +1,177 @@
+"""The service's durable state: one SQLite file (WAL, ``synchronous=FULL``), one row per stream.
+
+A row holds what the stream has had accepted (``seq``), its state (safetensors bytes, see
+``engine.StateCodec``), and the last request applied (its ``seq`` and the SHA-256 of its
+values) with the response sent for it, so that a retry gets the same response. The service
+writes each round of accepted requests in one transaction and answers only after it
+commits: whatever a client was told is on the disk, and a process killed at any moment
+leaves the file at its last commit.
+
+One writer per file: an exclusive ``flock`` on ``FILE.lock`` beside it, taken before the
+database is opened and held until ``close`` (the kernel drops it when the process dies, so
+a killed server never leaves it behind). The file also records the model it serves (the
+weights' SHA-256 from ``model.json``): another model's streams would not fit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from lstm_stateful.core.errors import ConfigError
+
+FORMAT = "lstm-stateful/streams"
+FORMAT_VERSION = "1"
+LOCK_SUFFIX = ".lock"
+_COLUMNS = ("id", "seq", "state", "last_seq", "last_values_sha256", "last_response", "created", "updated")
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS streams (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL, "
+    "last_seq INTEGER NOT NULL, last_values_sha256 TEXT NOT NULL, last_response TEXT NOT NULL, "
+    "created TEXT NOT NULL, updated TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+_UPSERT = f"INSERT OR REPLACE INTO streams ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
+class Row(NamedTuple):
+    """One stream as stored. seq: values accepted; state: safetensors bytes; last_seq,
+    last_values_sha256, last_response: the last request applied and the JSON sent for it;
+    created, updated: ISO 8601 UTC."""
+
+    id: str
+    seq: int
+    state: bytes
+    last_seq: int
+    last_values_sha256: str
+    last_response: str
+    created: str
+    updated: str
+
+
+def _bad(path: Path, problem: str) -> ConfigError:
+    return ConfigError("state", f"{str(path)!r} {problem}")
+
+
+def _lock(path: Path) -> int:
+    """Take the exclusive lock beside ``path``; its file descriptor (closing it releases)."""
+    lock = path.with_name(path.name + LOCK_SUFFIX)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise _bad(path, f"cannot be used: cannot create its lock file ({e.strerror or e})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise ConfigError("state", f"{path} is in use by another server (one writer per state file)") from None
+    return fd
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open (or create) the database in WAL mode with full syncs. Transactions are explicit."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise _bad(path, f"cannot use write-ahead logging (journal mode {mode!r}); put it on a local disk")
+        db.execute("PRAGMA synchronous=FULL")
+        for statement in _SCHEMA:
+            db.execute(statement)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _claim(db: sqlite3.Connection, path: Path, model_sha256: str) -> None:
+    """Record the format and the model in a new file; refuse another format's or model's."""
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    if not meta:
+        stamp = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_sha256": model_sha256}
+        with _transaction(db):
+            db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", stamp.items())
+        return
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise _bad(path, f"is not a state file of this lstm-stateful ({FORMAT} version {FORMAT_VERSION})")
+    if meta.get("model_sha256") != model_sha256:
+        raise _bad(path, "holds the streams of another model (its weights' sha256 differs); give a new --state file")
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+class Store:
+    """The state file of one server: open with ``Store.open``, close with ``close``."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection, lock_fd: int) -> None:
+        self.path = path
+        self._db = db
+        self._lock_fd: int | None = lock_fd
+
+    @classmethod
+    def open(cls, path: str | Path, model_sha256: str) -> Store:
+        """Lock ``path``, open it (created if absent) and check it serves ``model_sha256``.
+
+        Every problem is a ``ConfigError`` on ``state``: in use by another server, not a
+        usable SQLite file, another model's.
+        """
+        path = Path(path)
+        if path.is_dir() or not path.parent.is_dir():
+            problem = "is a directory" if path.is_dir() else "is in a directory that does not exist"
+            raise _bad(path, f"{problem}; give the path of a state file (.sqlite)")
+        fd = _lock(path)
+        try:
+            db = _connect(path)
+            try:
+                _claim(db, path, model_sha256)
+            except BaseException:
+                db.close()
+                raise
+        except sqlite3.Error as e:
+            os.close(fd)
+            raise _bad(path, f"is not a usable SQLite file ({e})") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(path, db, fd)
+
+    def rows(self) -> list[Row]:
+        """Every stream, as last committed."""
+        cursor = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM streams")
+        return [Row(*row) for row in cursor]
+
+    def write(self, upserts: Sequence[Row], deletes: Sequence[str] = ()) -> None:
+        """Write ``upserts`` (replacing those streams' rows) and remove ``deletes``, in one
+        transaction; returns once it is committed (synced to the disk)."""
+        with _transaction(self._db):
+            self._db.executemany(_UPSERT, upserts)
+            self._db.executemany("DELETE FROM streams WHERE id = ?", [(d,) for d in deletes])
+
+    def close(self) -> None:
+        """Close the database, then release the lock (idempotent)."""
+        if self._lock_fd is None:
+            return
+        try:
+            self._db.close()
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,212 @@
+"""Streams and rounds: the exactly-once rules, and a round of requests applied together.
+
+A stream's record (``Stream``) holds the values it has had accepted (``seq``), its state,
+and the last request applied with the response sent for it. A request carries the ``seq``
+its client believes in:
+
+* ``seq`` equal to the stream's: the values are applied (a new stream is created by seq 0);
+* ``seq`` and values equal to the last applied request's (a retry whose answer was lost):
+  the stored response again, nothing applied;
+* anything else: 409 with the stream's ``seq`` (0 for an unknown stream), to resynchronise.
+
+A round takes at most one request per stream (the batcher sees to it). ``plan_round``
+decides each, feeds the applied ones through the engine grouped by chunk length (one
+batched step per length), and returns the outcomes with the records to write; ``Service``
+writes them in one transaction and only then makes them current, so an outcome is
+returned only for what is on the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+import numpy as np
+
+from lstm_stateful.core.errors import ConfigError
+from lstm_stateful.serve.engine import Engine, Leaves
+from lstm_stateful.serve.store import Row, Store
+
+log = logging.getLogger(__name__)
+
+
+class Stream(NamedTuple):
+    """One stream's record. seq: values accepted; state: its leaves (``engine``); last_seq,
+    last_sha256, last_response: the last request applied (its seq, the SHA-256 of its
+    values) and the JSON sent for it; created, updated: ISO 8601 UTC."""
+
+    seq: int
+    state: Leaves
+    last_seq: int
+    last_sha256: str
+    last_response: bytes
+    created: str
+    updated: str
+
+
+class Predict(NamedTuple):
+    """A checked request: feed ``values`` (n, F) raw float64 to stream ``stream`` at ``seq``."""
+
+    stream: str
+    seq: int
+    values: np.ndarray
+    sha256: str
+
+
+class Delete(NamedTuple):
+    """Forget stream ``stream``: its next request starts from seq 0 and a zero state."""
+
+    stream: str
+
+
+Op = Predict | Delete
+
+
+class Outcome(NamedTuple):
+    """An answer: HTTP status and JSON body (empty for 204)."""
+
+    status: int
+    body: bytes
+
+
+class Round(NamedTuple):
+    """What a round decided: one outcome per request, the records to write, the streams to remove."""
+
+    outcomes: list[Outcome]
+    upserts: dict[str, Stream]
+    deletes: list[str]
+
+
+def values_sha256(values: np.ndarray) -> str:
+    """The identity of a request's values: SHA-256 of their float64 bytes, (n, F) in C order."""
+    return hashlib.sha256(np.ascontiguousarray(values, np.float64).tobytes()).hexdigest()
+
+
+def utc_now() -> str:
+    """Now, ISO 8601 UTC to the millisecond: ``2026-01-31T12:00:00.123Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def error_body(detail: str, **extra: object) -> bytes:
+    """``{"detail": "..."}`` (one line), with any extra fields."""
+    return json.dumps({"detail": " ".join(detail.split()), **extra}).encode()
+
+
+def response_body(seq: int, predictions: np.ndarray) -> bytes:
+    """``{"seq": seq, "predictions": [...]}``, NaN (a filling window) as null."""
+    preds = [p if math.isfinite(p) else None for p in predictions.tolist()]
+    return json.dumps({"seq": seq, "predictions": preds}, separators=(",", ":")).encode()
+
+
+def decide(current: Stream | None, op: Predict) -> Outcome | None:
+    """None: apply ``op``; else the answer without applying it (the stored response, or 409)."""
+    server = 0 if current is None else current.seq
+    if op.seq == server:
+        return None
+    if current is not None and op.seq == current.last_seq and op.sha256 == current.last_sha256:
+        return Outcome(200, current.last_response)
+    if current is None:
+        detail = f"stream {op.stream!r} is unknown (new or deleted): start it with seq 0, not {op.seq}"
+    elif op.seq == current.last_seq:
+        detail = f"seq {op.seq} was applied with other values; the stream has {server} values: send seq {server}"
+    else:
+        detail = f"seq {op.seq} does not match the stream's {server} values accepted: send seq {server}"
+    return Outcome(409, error_body(detail, seq=server))
+
+
+def plan_round(engine: Engine, streams: Mapping[str, Stream], ops: Sequence[Op], now: str) -> Round:
+    """Decide and compute one round (at most one op per stream); changes nothing."""
+    if len({op.stream for op in ops}) != len(ops):  # each is decided against its stream's record before the round
+        raise ValueError("a round holds at most one request per stream")
+    outcomes: dict[int, Outcome] = {}
+    deletes: list[str] = []
+    by_length: dict[int, list[tuple[int, Predict]]] = {}  # the requests to apply, by chunk length
+    for i, op in enumerate(ops):
+        current = streams.get(op.stream)
+        if isinstance(op, Delete):
+            if current is not None:
+                deletes.append(op.stream)
+            outcomes[i] = Outcome(204, b"") if current is not None else Outcome(404, _unknown(op.stream))
+        elif (answer := decide(current, op)) is not None:
+            outcomes[i] = answer
+        else:
+            by_length.setdefault(op.values.shape[0], []).append((i, op))
+    upserts: dict[str, Stream] = {}
+    for n, group in by_length.items():
+        records = _apply(engine, streams, [op for _, op in group], n, now)
+        for (i, op), record in zip(group, records, strict=True):
+            upserts[op.stream] = record
+            outcomes[i] = Outcome(200, record.last_response)
+    return Round([outcomes[i] for i in range(len(ops))], upserts, deletes)
+
+
+def _unknown(stream: str) -> bytes:
+    return error_body(f"stream {stream!r} is unknown (never started, or deleted)")
+
+
+def _apply(engine: Engine, streams: Mapping[str, Stream], ops: Sequence[Predict], n: int, now: str) -> list[Stream]:
+    """Feed requests of n values each in one batched step: their streams' new records."""
+    currents = [streams.get(op.stream) for op in ops]
+    states = [engine.initial if c is None else c.state for c in currents]
+    new_states, preds = engine.step(states, np.stack([op.values for op in ops]))
+    records = []
+    for op, current, state, p in zip(ops, currents, new_states, preds, strict=True):
+        body = response_body(op.seq + n, p)
+        created = now if current is None else current.created
+        records.append(Stream(op.seq + n, state, op.seq, op.sha256, body, created, now))
+    return records
+
+
+class Service:
+    """The streams of one model, current in memory and durable in a ``Store``.
+
+    ``process`` runs one round at a time (the batcher's worker thread); ``get`` may be
+    called from any thread and sees only committed records.
+    """
+
+    def __init__(self, engine: Engine, store: Store) -> None:
+        self.engine = engine
+        self.store = store
+        self.streams: dict[str, Stream] = {row.id: self._record(row) for row in store.rows()}
+
+    def _record(self, row: Row) -> Stream:
+        try:
+            state = self.engine.codec.decode(bytes(row.state))
+        except ValueError as e:
+            raise ConfigError("state", f"{str(self.store.path)!r}: stream {row.id!r} holds a state that does not "
+                              f"fit the model: {e}") from None  # fmt: skip
+        return Stream(row.seq, state, row.last_seq, row.last_values_sha256, row.last_response.encode(),
+                      row.created, row.updated)  # fmt: skip
+
+    def get(self, stream: str) -> Stream | None:
+        return self.streams.get(stream)
+
+    def process(self, ops: Sequence[Op]) -> list[Outcome]:
+        """Apply one round: compute, commit in one transaction, then make it current."""
+        try:
+            plan = plan_round(self.engine, self.streams, ops, utc_now())
+        except Exception as e:  # a bug, not bad input: answer every request of the round, keep serving
+            log.exception("a round failed")
+            return [Outcome(500, error_body(f"internal error: {type(e).__name__}: {e}"))] * len(ops)
+        rows = [self._row(name, record) for name, record in plan.upserts.items()]
+        try:
+            self.store.write(rows, plan.deletes)
+        except (sqlite3.Error, OSError) as e:
+            log.error("writing the state file failed: %s", e)
+            failed = Outcome(503, error_body(f"the state could not be written ({e}); nothing was applied: retry"))
+            changed = set(plan.upserts) | set(plan.deletes)
+            return [failed if op.stream in changed else o for op, o in zip(ops, plan.outcomes, strict=True)]
+        self.streams.update(plan.upserts)
+        for name in plan.deletes:
+            del self.streams[name]
+        return plan.outcomes
+
+    def _row(self, name: str, r: Stream) -> Row:
+        state = self.engine.codec.encode(r.state)
+        return Row(name, r.seq, state, r.last_seq, r.last_sha256, r.last_response.decode(), r.created, r.updated)
