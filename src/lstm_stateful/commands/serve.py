@@ -59,7 +59,7 @@ class ServeConfig:
     state: the SQLite state file (default ``model/streams.sqlite``); token_file: a file
     holding the bearer token every request must then carry (required for a host other than
     loopback); max_body_bytes: the largest request body (413 beyond); max_chunk: the most
-    values a request (422 beyond); batch_wait_ms: how long a round gathers requests."""
+    values of a request (422 beyond); batch_wait_ms: how long a round gathers requests."""
 
     model: Path
     host: str = "127.0.0.1"
@@ -73,7 +73,7 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not (isinstance(self.host, str) and self.host.strip()):
             raise ConfigError("host", f"must be an address or host name, got {self.host!r}")
-        require_int("port", self.port, 0, 65_535)
+        require_int("port", self.port, 0, 65_536)
         require_int("max_body_bytes", self.max_body_bytes)
         require_int("max_chunk", self.max_chunk)
         wait = self.batch_wait_ms
