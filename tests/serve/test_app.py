@@ -57,7 +57,7 @@ async def served(directory: Path, state: Path, **settings: Any) -> AsyncIterator
     """The app over ``directory``'s model and the state file ``state``, its lifespan running."""
     model = model_io.load_model(directory)
     meta = json.loads((directory / model_io.CONFIG_FILE).read_text())
-    with Store.open(state, meta["weights"]["sha256"]) as store:
+    with Store.open(state, serve_cmd.model_identity(meta)) as store:
         service = Service(Engine(model, max_batch=8), store)
         app = build_app(service, model_info(model, meta), Settings(**settings))
         async with app.router.lifespan_context(app):
@@ -340,7 +340,7 @@ async def test_a_request_whose_client_left_is_applied_once(model_dir: Path, tmp_
         waiting = asyncio.ensure_future(batcher.submit(op))
         await asyncio.sleep(0)  # queued
         waiting.cancel()  # the client went away before its round
-        for _ in range(200):
+        for _ in range(3000):  # up to 30 s: the round compiles first, on a busy 2-core machine too
             if service.get("gone") is not None:
                 break
             await asyncio.sleep(0.01)
@@ -483,5 +483,30 @@ def test_the_command_serves_until_sigterm(model_dir: Path, tmp_path: Path) -> No
             proc.kill()
             proc.wait()
     assert proc.returncode == 0 and err == "" and out == "", (proc.returncode, err)
-    with Store.open(state, json.loads((model_dir / model_io.CONFIG_FILE).read_text())["weights"]["sha256"]) as store:
+    identity = serve_cmd.model_identity(json.loads((model_dir / model_io.CONFIG_FILE).read_text()))
+    with Store.open(state, identity) as store:
         assert [(row.id, row.seq) for row in store.rows()] == [("p", 4)]  # committed, and the lock released
+
+
+def test_the_state_file_is_bound_to_what_the_states_depend_on(model_dir: Path) -> None:
+    """Not the weights alone: a model.json whose scaling or mode differs reads states otherwise."""
+    meta = json.loads((model_dir / model_io.CONFIG_FILE).read_text())
+    base = serve_cmd.model_identity(meta)
+    assert serve_cmd.model_identity(json.loads(json.dumps(meta))) == base
+    assert serve_cmd.model_identity(meta | {"metrics": {"r2": 0.0}}) == base  # scores do not matter
+    assert serve_cmd.model_identity(meta | {"mode": "stateless"}) != base
+    scaled = meta | {"scaling": meta["scaling"] | {"target_scale": 2 * meta["scaling"]["target_scale"]}}
+    assert serve_cmd.model_identity(scaled) != base
+    data = meta["experiment"]["data"] | {"lahead": meta["experiment"]["data"]["lahead"] + 1}
+    assert serve_cmd.model_identity(meta | {"experiment": meta["experiment"] | {"data": data}}) != base
+
+
+def test_a_body_nested_too_deeply_is_a_422() -> None:
+    """json.loads recurses per nesting level: a few kilobytes of brackets raise RecursionError,
+    which must be a one-line 422, not a 500."""
+    from lstm_stateful.serve.body import Limits, Rejected, parse_predict
+
+    body = b'{"seq": 3, "values": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(Rejected, match=r"^body: nested too deeply") as e:
+        parse_predict("s", body, Limits(1, "none", 10_000))
+    assert e.value.status == 422

@@ -102,3 +102,24 @@ def test_a_file_of_another_model_or_kind_is_refused(tmp_path: Path) -> None:
         Store.open(tmp_path / "no" / "s.sqlite", SHA)
     with pytest.raises(ConfigError, match="is a directory"):
         Store.open(tmp_path, SHA)
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        ("UPDATE streams SET state = 'text' WHERE id = 'a'", r"damaged row for stream 'a' \(column types"),
+        ("UPDATE streams SET seq = 'abc' WHERE id = 'a'", "damaged row for stream 'a'"),
+        ("UPDATE streams SET last_response = x'00' WHERE id = 'a'", "damaged row for stream 'a'"),
+    ],
+)
+def test_a_damaged_row_is_one_line_at_start(tmp_path: Path, edit: str, fragment: str) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store.open(path, SHA) as store:
+        store.write([_row("a"), _row("b")])
+    db = sqlite3.connect(path)
+    db.execute(edit)
+    db.commit()
+    db.close()
+    with Store.open(path, SHA) as store, pytest.raises(ConfigError, match=fragment) as e:
+        store.rows()
+    assert e.value.param == "state" and "\n" not in str(e.value)

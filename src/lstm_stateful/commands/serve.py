@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import errno
 import gc
+import hashlib
 import ipaddress
 import json
 import math
@@ -118,7 +119,7 @@ def read_token(path: Path) -> bytes:
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0: a free one)."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
                                                              flags=socket.AI_PASSIVE)[0]  # fmt: skip
     except (socket.gaierror, UnicodeError) as e:
         raise ConfigError("host", f"{host!r} cannot be resolved ({e})") from None
@@ -136,7 +137,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def model_identity(meta: dict) -> str:
+    """What a state file is bound to: SHA-256 of everything in ``model.json`` that a stream's
+    state depends on (the weights' checksum, the mode, the scaling, the data and model
+    settings), so that states are never fed to a model that reads them otherwise."""
+    experiment = meta.get("experiment", {})
+    parts = {"weights": meta["weights"]["sha256"], "mode": meta.get("mode"), "scaling": meta.get("scaling"),
+             "data": experiment.get("data"), "model": experiment.get("model")}  # fmt: skip
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
 def _url(host: str, port: int) -> str:
+    host = host.strip("[]")
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
@@ -155,7 +167,7 @@ def serve(cfg: ServeConfig, ready: Callable[[str], None]) -> None:
     meta = json.loads((Path(cfg.model) / CONFIG_FILE).read_text(encoding="utf-8"))
     compile_cache.enable(compile_cache.default_cache_dir())  # without a cache it only compiles each time
     with (
-        Store.open(cfg.state_file, meta["weights"]["sha256"]) as store,
+        Store.open(cfg.state_file, model_identity(meta)) as store,
         contextlib.closing(bind(cfg.host, cfg.port)) as sock,
     ):
         engine = Engine(model)

@@ -58,6 +58,8 @@ def parse_predict(stream: str, body: bytes, limits: Limits) -> Predict:
         doc = json.loads(body, parse_constant=_no_constant)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise Rejected(422, f"body: not valid JSON: {e}") from None
+    except RecursionError:  # lists nested a thousand deep: no body of ours is
+        raise Rejected(422, "body: nested too deeply; values are numbers, or lists of numbers") from None
     if not isinstance(doc, dict) or set(doc) != {"seq", "values"}:
         got = f"fields {sorted(doc)}" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}"
         raise Rejected(422, f'body: must be an object {{"seq": n, "values": [...]}}, got {got}')

@@ -35,7 +35,13 @@ _SCHEMA = (
     "created TEXT NOT NULL, updated TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
+# The Python type of each column as SQLite returns it (a damaged or hand-edited row differs).
+_TYPES = (str, int, bytes, int, str, str, str, str)
 _UPSERT = f"INSERT OR REPLACE INTO streams ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
+def _types(row: tuple) -> str:
+    return ", ".join(f"{name} {type(v).__name__}" for name, v in zip(_COLUMNS, row, strict=True))
 
 
 class Row(NamedTuple):
@@ -99,7 +105,9 @@ def _claim(db: sqlite3.Connection, path: Path, model_sha256: str) -> None:
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise _bad(path, f"is not a state file of this lstm-stateful ({FORMAT} version {FORMAT_VERSION})")
     if meta.get("model_sha256") != model_sha256:
-        raise _bad(path, "holds the streams of another model (its weights' sha256 differs); give a new --state file")
+        raise _bad(path, "holds the streams of another model (its weights or settings differ); give a new --state file")
+    with _transaction(db):  # a file it cannot write (read-only, a full disk) is refused now, not per request
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened', datetime('now'))")
 
 
 @contextlib.contextmanager
@@ -107,10 +115,12 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        # A failed COMMIT (SQLITE_BUSY, say) can leave the transaction open: the next BEGIN would fail.
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 class Store:
@@ -149,9 +159,16 @@ class Store:
         return cls(path, db, fd)
 
     def rows(self) -> list[Row]:
-        """Every stream, as last committed."""
-        cursor = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM streams")
-        return [Row(*row) for row in cursor]
+        """Every stream, as last committed; a damaged file or a row of the wrong types is one
+        ``ConfigError`` on ``state``."""
+        try:
+            rows = [Row(*row) for row in self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM streams")]
+        except sqlite3.Error as e:
+            raise _bad(self.path, f"cannot be read ({e})") from None
+        for row in rows:
+            if tuple(type(v) for v in row) != _TYPES:
+                raise _bad(self.path, f"holds a damaged row for stream {row.id!r} (column types {_types(row)})")
+        return rows
 
     def write(self, upserts: Sequence[Row], deletes: Sequence[str] = ()) -> None:
         """Write ``upserts`` (replacing those streams' rows) and remove ``deletes``, in one
