@@ -315,6 +315,8 @@ def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...]
               help="The most values one request may carry (422 beyond).")  # fmt: skip
 @click.option("--batch-wait-ms", type=click.FloatRange(0, 1000), default=2.0, show_default=True,
               help="How long concurrent requests are gathered into one batched step.")  # fmt: skip
+@click.option("--max-streams", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="The most streams held (507 for a new one beyond); delete those no longer fed.")  # fmt: skip
 def serve(
     model_dir: Path,
     host: str,
@@ -324,6 +326,7 @@ def serve(
     max_body_bytes: int,
     max_chunk: int,
     batch_wait_ms: float,
+    max_streams: int,
 ) -> None:
     """Serve a saved model over HTTP: one state per stream, kept across requests and restarts.
 
@@ -337,7 +340,7 @@ def serve(
         click.echo(line)
         sys.stdout.flush()
 
-    cfg = ServeConfig(model_dir, host, port, state, token_file, max_body_bytes, max_chunk, batch_wait_ms)
+    cfg = ServeConfig(model_dir, host, port, state, token_file, max_body_bytes, max_chunk, batch_wait_ms, max_streams)
     command(cfg, ready)
 
 

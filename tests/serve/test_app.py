@@ -53,12 +53,14 @@ class Served(NamedTuple):
 
 
 @contextlib.asynccontextmanager
-async def served(directory: Path, state: Path, **settings: Any) -> AsyncIterator[Served]:
+async def served(
+    directory: Path, state: Path, max_streams: int | None = None, **settings: Any
+) -> AsyncIterator[Served]:
     """The app over ``directory``'s model and the state file ``state``, its lifespan running."""
     model = model_io.load_model(directory)
     meta = json.loads((directory / model_io.CONFIG_FILE).read_text())
     with Store.open(state, serve_cmd.model_identity(meta)) as store:
-        service = Service(Engine(model, max_batch=8), store)
+        service = Service(Engine(model, max_batch=8), store, max_streams)
         app = build_app(service, model_info(model, meta), Settings(**settings))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
@@ -510,3 +512,27 @@ def test_a_body_nested_too_deeply_is_a_422() -> None:
     with pytest.raises(Rejected, match=r"^body: nested too deeply") as e:
         parse_predict("s", body, Limits(1, "none", 10_000))
     assert e.value.status == 422
+
+
+@pytest.mark.anyio
+async def test_new_streams_beyond_the_limit_get_507(model_dir: Path, tmp_path: Path) -> None:
+    async with served(model_dir, tmp_path / "s.sqlite", max_streams=2) as app:
+        c = app.client
+        assert [(await _post(c, name, 0, [0.1])).status_code for name in ("a", "b")] == [200, 200]
+        full = await _post(c, "c", 0, [0.1])
+        assert full.status_code == 507 and "limit of 2 streams (--max-streams)" in full.json()["detail"]
+        assert (await _post(c, "a", 1, [0.2])).status_code == 200  # known streams go on
+        assert (await c.delete("/v1/streams/b")).status_code == 204
+        assert (await _post(c, "c", 0, [0.1])).status_code == 200 and await _seq(c, "c") == 1
+
+
+def test_the_serve_flags_defaults_are_the_configs() -> None:
+    """The CLI repeats ServeConfig's defaults in its --help: they must agree."""
+    import dataclasses
+
+    from lstm_stateful.cli import cli
+
+    options = {p.name: p.default for p in cli.commands["serve"].params}
+    for field in dataclasses.fields(serve_cmd.ServeConfig):
+        if field.name in options and field.name != "model":
+            assert options[field.name] == field.default, field.name

@@ -60,7 +60,9 @@ class ServeConfig:
     state: the SQLite state file (default ``model/streams.sqlite``); token_file: a file
     holding the bearer token every request must then carry (required for a host other than
     loopback); max_body_bytes: the largest request body (413 beyond); max_chunk: the most
-    values of a request (422 beyond); batch_wait_ms: how long a round gathers requests."""
+    values of a request (422 beyond); batch_wait_ms: how long a round gathers requests;
+    max_streams: the most streams held (a new one beyond gets 507; each is held in memory
+    and on disk until deleted)."""
 
     model: Path
     host: str = "127.0.0.1"
@@ -70,6 +72,7 @@ class ServeConfig:
     max_body_bytes: int = 1 << 20
     max_chunk: int = 10_000
     batch_wait_ms: float = 2.0
+    max_streams: int = 100_000
 
     def __post_init__(self) -> None:
         if not (isinstance(self.host, str) and self.host.strip()):
@@ -77,6 +80,7 @@ class ServeConfig:
         require_int("port", self.port, 0, 65_536)
         require_int("max_body_bytes", self.max_body_bytes)
         require_int("max_chunk", self.max_chunk)
+        require_int("max_streams", self.max_streams)
         wait = self.batch_wait_ms
         if not (isinstance(wait, int | float) and not isinstance(wait, bool) and 0 <= wait <= MAX_BATCH_WAIT_MS):
             raise ConfigError("batch_wait_ms", f"must be a number of milliseconds in [0, {MAX_BATCH_WAIT_MS:g}]")
@@ -171,7 +175,7 @@ def serve(cfg: ServeConfig, ready: Callable[[str], None]) -> None:
         contextlib.closing(bind(cfg.host, cfg.port)) as sock,
     ):
         engine = Engine(model)
-        service = Service(engine, store)
+        service = Service(engine, store, cfg.max_streams)
         engine.warm_up()
         settings = app_mod.Settings(token, cfg.max_body_bytes, cfg.max_chunk, float(cfg.batch_wait_ms))
         app = app_mod.build_app(service, app_mod.model_info(model, meta), settings)

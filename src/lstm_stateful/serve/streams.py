@@ -120,8 +120,11 @@ def decide(current: Stream | None, op: Predict) -> Outcome | None:
     return Outcome(409, error_body(detail, seq=server))
 
 
-def plan_round(engine: Engine, streams: Mapping[str, Stream], ops: Sequence[Op], now: str) -> Round:
-    """Decide and compute one round (at most one op per stream); changes nothing."""
+def plan_round(
+    engine: Engine, streams: Mapping[str, Stream], ops: Sequence[Op], now: str, max_streams: int | None = None
+) -> Round:
+    """Decide and compute one round (at most one op per stream); changes nothing. A request
+    that would start a stream beyond ``max_streams`` is refused (507)."""
     if len({op.stream for op in ops}) != len(ops):  # each is decided against its stream's record before the round
         raise ValueError("a round holds at most one request per stream")
     outcomes: dict[int, Outcome] = {}
@@ -135,6 +138,8 @@ def plan_round(engine: Engine, streams: Mapping[str, Stream], ops: Sequence[Op],
             outcomes[i] = Outcome(204, b"") if current is not None else Outcome(404, _unknown(op.stream))
         elif (answer := decide(current, op)) is not None:
             outcomes[i] = answer
+        elif current is None and max_streams is not None and len(streams) + _starting(by_length) >= max_streams:
+            outcomes[i] = Outcome(507, _full(max_streams))
         else:
             by_length.setdefault(op.values.shape[0], []).append((i, op))
     upserts: dict[str, Stream] = {}
@@ -144,6 +149,16 @@ def plan_round(engine: Engine, streams: Mapping[str, Stream], ops: Sequence[Op],
             upserts[op.stream] = record
             outcomes[i] = Outcome(200, record.last_response)
     return Round([outcomes[i] for i in range(len(ops))], upserts, deletes)
+
+
+def _starting(by_length: Mapping[int, list[tuple[int, Predict]]]) -> int:
+    """Requests of the round so far that start a new stream (seq 0)."""
+    return sum(op.seq == 0 for group in by_length.values() for _, op in group)
+
+
+def _full(max_streams: int) -> bytes:
+    limit = f"the server holds its limit of {max_streams} streams (--max-streams)"
+    return error_body(f"{limit}; delete streams no longer fed")
 
 
 def _unknown(stream: str) -> bytes:
@@ -170,9 +185,10 @@ class Service:
     called from any thread and sees only committed records.
     """
 
-    def __init__(self, engine: Engine, store: Store) -> None:
+    def __init__(self, engine: Engine, store: Store, max_streams: int | None = None) -> None:
         self.engine = engine
         self.store = store
+        self.max_streams = max_streams
         self.streams: dict[str, Stream] = {row.id: self._record(row) for row in store.rows()}
 
     def _record(self, row: Row) -> Stream:
@@ -190,7 +206,7 @@ class Service:
     def process(self, ops: Sequence[Op]) -> list[Outcome]:
         """Apply one round: compute, commit in one transaction, then make it current."""
         try:
-            plan = plan_round(self.engine, self.streams, ops, utc_now())
+            plan = plan_round(self.engine, self.streams, ops, utc_now(), self.max_streams)
         except Exception as e:  # a bug, not bad input: answer every request of the round, keep serving
             log.exception("a round failed")
             return [Outcome(500, error_body(f"internal error: {type(e).__name__}: {e}"))] * len(ops)
