@@ -190,15 +190,21 @@ def as_table(arr: np.ndarray, b: int, n_features: int) -> tuple[np.ndarray, tupl
     return arr.reshape(b, -1, n_features), shape
 
 
-def check_values(table: np.ndarray, transform: str) -> None:
-    """Finite, within float32's range (the model computes in float32: a value beyond it
-    would become an infinity), and positive for log-diff. table: (B, n, F)."""
-    usable = np.isfinite(table) & (np.abs(table) <= np.finfo(np.float32).max)
+def first_unusable(table: np.ndarray, transform: str) -> tuple[int, ...] | None:
+    """The index of the first value the model cannot take, or None. Usable: finite, within
+    float32's range (the model computes in float32: a value beyond it would become an
+    infinity), and positive for log-diff. table: any shape."""
+    usable = np.abs(table) <= np.finfo(np.float32).max  # False for NaN and the infinities too
     if transform == "log-diff":
         usable &= table > 0
-    if usable.all():
+    return None if usable.all() else tuple(int(i) for i in np.argwhere(~usable)[0])
+
+
+def check_values(table: np.ndarray, transform: str) -> None:
+    """``first_unusable`` as one line naming the value and where it is. table: (B, n, F)."""
+    bad = first_unusable(table, transform)
+    if bad is None:
         return
-    bad = tuple(int(i) for i in np.argwhere(~usable)[0])
     # One input: say (stream, step), as the values were given; several: which input too.
     where = f"(stream, step) {bad[:2]}" if table.shape[2] == 1 else f"(stream, step, input) {bad}"
     why = "; the model learned log-diff, which needs values > 0" if np.isfinite(table[bad]) else ""

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from lstm_stateful.models.stream import first_unusable
 from lstm_stateful.serve.streams import Predict, values_sha256
 
 STREAM_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
@@ -95,13 +96,11 @@ def _table(values: object, limits: Limits) -> np.ndarray:
 
 
 def _check_finite(table: np.ndarray, transform: str) -> None:
-    """Finite, within float32's range, and > 0 for log-diff. table: (n, F)."""
-    usable = np.abs(table) <= _FLOAT32_MAX  # False for NaN and the infinities too
-    if transform == "log-diff":
-        usable &= table > 0
-    if usable.all():
+    """Finite, within float32's range, and > 0 for log-diff (``stream.first_unusable``). table: (n, F)."""
+    bad = first_unusable(table, transform)
+    if bad is None:
         return
-    step, column = (int(i) for i in np.argwhere(~usable)[0])
+    step, column = bad
     where = f"item {step}" if table.shape[1] == 1 else f"step {step}, input {column},"
     value = float(table[step, column])
     if abs(value) <= _FLOAT32_MAX:
