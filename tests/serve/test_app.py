@@ -536,3 +536,40 @@ def test_the_serve_flags_defaults_are_the_configs() -> None:
     for field in dataclasses.fields(serve_cmd.ServeConfig):
         if field.name in options and field.name != "model":
             assert options[field.name] == field.default, field.name
+
+
+@pytest.mark.anyio
+async def test_no_answer_goes_out_before_its_round_commits(model_dir: Path, tmp_path: Path) -> None:
+    """The state file's write is held half-way: the request stays unanswered (and its stream
+    unchanged in memory) until the commit returns; then the answer comes."""
+    import threading
+
+    model = model_io.load_model(model_dir)
+    values = VALUES[:3].reshape(3, 1)
+    writing, release = threading.Event(), threading.Event()
+    with Store.open(tmp_path / "s.sqlite", "x") as store:
+        write = store.write
+
+        def held(*args: Any, **kwargs: Any) -> None:
+            writing.set()
+            assert release.wait(30)
+            write(*args, **kwargs)
+
+        store.write = held  # type: ignore[method-assign]
+        service = Service(Engine(model, max_batch=1), store)
+        batcher = Batcher(service.process, wait_s=0.0)
+        batcher.start()
+        answer = asyncio.ensure_future(batcher.submit(Predict("held", 0, values, values_sha256(values))))
+        assert await asyncio.to_thread(writing.wait, 30)  # the round is writing its transaction
+        await asyncio.sleep(0.05)
+        assert not answer.done() and service.get("held") is None  # nothing answered, nothing current
+        release.set()
+        outcome = await asyncio.wait_for(answer, 30)
+        await batcher.stop()
+    assert outcome.status == 200 and service.get("held") is not None and service.streams["held"].seq == 3
+
+
+def test_equal_numbers_are_the_same_values() -> None:
+    """A retry that writes 0.0 as -0.0 (or 1 as 1.0) is the same request."""
+    assert values_sha256(np.array([[-0.0], [1.0]])) == values_sha256(np.array([[0.0], [1]]))
+    assert values_sha256(np.array([[0.0], [1.0]])) != values_sha256(np.array([[0.0], [1.5]]))

@@ -238,6 +238,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(
     other 16 retry (same seq, same values) until the new server answers on the same port,
     and carry on as if nothing had happened."""
     state, n, delay = tmp_path / "kill.sqlite", 2000, random.uniform(0.3, 1.5)
+    print(f"SIGKILL {delay:.3f} s into the load")  # shown with a failure, to reproduce its moment
     series = series_of(6, n)
     first = servers.start(model_dir, state)
     clients = [connect(first.url, f"kill-{i}", timeout=5, retry_for=0 if i < STRICT else 60) for i in range(STREAMS)]

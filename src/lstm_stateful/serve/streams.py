@@ -84,8 +84,9 @@ class Round(NamedTuple):
 
 
 def values_sha256(values: np.ndarray) -> str:
-    """The identity of a request's values: SHA-256 of their float64 bytes, (n, F) in C order."""
-    return hashlib.sha256(np.ascontiguousarray(values, np.float64).tobytes()).hexdigest()
+    """The identity of a request's values: SHA-256 of their float64 bytes, (n, F) in C order.
+    -0.0 counts as 0.0 (adding 0.0 makes it so): equal numbers are the same values."""
+    return hashlib.sha256((np.ascontiguousarray(values, np.float64) + 0.0).tobytes()).hexdigest()
 
 
 def utc_now() -> str:
