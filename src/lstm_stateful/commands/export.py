@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_stateful.core.config import LAYOUTS, ORDERS, require_columns, require_int
+from lstm_stateful.core.config import LAYOUTS, ORDERS, require_choice, require_columns, require_int
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import dirs
 
@@ -45,8 +45,7 @@ class ExportConfig:
     batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ConfigError("format", f"must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        require_choice("format", self.format, tuple(FORMATS))
         if self.chunk is not None:
             require_int("chunk", self.chunk)
             if self.format != "onnx":
@@ -109,10 +108,8 @@ class ImportConfig:
     layout: str = "interleaved"
 
     def __post_init__(self) -> None:
-        if self.order not in ORDERS:
-            raise ConfigError("order", f"must be one of {', '.join(ORDERS)}, got {self.order!r}")
-        if self.layout not in LAYOUTS:
-            raise ConfigError("layout", f"must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        require_choice("order", self.order, ORDERS)
+        require_choice("layout", self.layout, LAYOUTS)
         if self.inputs is not None:
             require_columns("input", self.inputs)
 

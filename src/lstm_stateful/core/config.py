@@ -50,7 +50,8 @@ def _require_positive_finite(flag: str, value: object) -> None:
         raise ConfigError(flag, f"must be a finite number > 0, got {value!r}")
 
 
-def _require_choice(flag: str, value: object, allowed: tuple[str, ...]) -> None:
+def require_choice(flag: str, value: object, allowed: tuple[str, ...]) -> None:
+    """``value`` must be one of ``allowed``."""
     if value not in allowed:
         raise ConfigError(flag, f"must be one of {', '.join(allowed)}, got {value!r}")
 
@@ -94,10 +95,10 @@ class DataConfig:
         _require_positive_finite("amplitude", self.amplitude)
         if not (isinstance(self.train_ratio, int | float) and 0 < self.train_ratio < 1):
             raise ConfigError("train_ratio", f"must be in (0, 1), got {self.train_ratio!r}")
-        _require_choice("layout", self.layout, LAYOUTS)
-        _require_choice("order", self.order, ORDERS)
-        _require_choice("task", self.task, TASKS)
-        _require_choice("transform", self.transform, TRANSFORMS)
+        require_choice("layout", self.layout, LAYOUTS)
+        require_choice("order", self.order, ORDERS)
+        require_choice("task", self.task, TASKS)
+        require_choice("transform", self.transform, TRANSFORMS)
         self._check_inputs()
         self._check_source()
         self._check_sizes()
@@ -212,7 +213,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         require_int("units", self.units)
-        _require_choice("cell", self.cell, CELLS)
+        require_choice("cell", self.cell, CELLS)
         require_int("n_features", self.n_features)
         require_int("layers", self.layers)
 

@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lstm_stateful.core import cells
-from lstm_stateful.core.config import LAYOUTS, ORDERS, DataConfig, ExperimentConfig, ModelConfig
+from lstm_stateful.core.config import LAYOUTS, ORDERS, DataConfig, ExperimentConfig, ModelConfig, require_choice
 from lstm_stateful.core.data import Scaling
 from lstm_stateful.core.errors import ConfigError, foreign
 from lstm_stateful.export.keras_export import KERAS_LAYERS, SUFFIX, keras_module, native_stderr_silenced
@@ -311,10 +311,8 @@ def read_keras(
     order: how the Keras model was fed each window; inputs: names of its F input columns;
     layout: what the rows of a stateful model's fixed batch were (see the module's docstring).
     """
-    if order not in ORDERS:
-        raise ConfigError("order", f"must be one of {', '.join(ORDERS)}, got {order!r}")
-    if layout not in LAYOUTS:
-        raise ConfigError("layout", f"must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    require_choice("order", order, ORDERS)
+    require_choice("layout", layout, LAYOUTS)
     keras = keras_module(PARAM)
     path = Path(path)
     loaded = _load(keras, path)
