@@ -131,6 +131,8 @@ _INITS: dict[str, Callable[[np.random.Generator, int, int], CellParams]] = {
 }
 # The parameter type of each ``--cell``.
 PARAM_TYPES: dict[str, type[CellParams]] = {"lstm": LSTMParams, "gru": GRUParams, "simple": SimpleRNNParams}
+# The state type of each ``--cell``: its fields name a layer's state arrays (h, and c for an LSTM).
+CARRY_TYPES: dict[str, type[LayerCarry]] = {"lstm": LSTMCarry, "gru": RNNCarry, "simple": RNNCarry}
 
 
 def init_params(rng: np.random.Generator, cfg: ModelConfig) -> ModelParams:
@@ -149,9 +151,9 @@ def init_params(rng: np.random.Generator, cfg: ModelConfig) -> ModelParams:
 
 def zero_carry(batch_size: int, cfg: ModelConfig) -> Carry:
     """A fresh state: per layer, zeros of shape (batch_size, units) per state array of ``cfg.cell``."""
+    carry_type = CARRY_TYPES[cfg.cell]
     zeros = jnp.zeros((batch_size, cfg.units), jnp.float32)
-    layer = LSTMCarry(h=zeros, c=zeros) if cfg.cell == "lstm" else RNNCarry(h=zeros)
-    return (layer,) * cfg.layers
+    return (carry_type(*(zeros for _ in carry_type._fields)),) * cfg.layers
 
 
 def _dot(a: jax.Array, b: Weights) -> jax.Array:

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_stateful.core.cells import CellParams, ModelParams
+from lstm_stateful.core.cells import CARRY_TYPES, CellParams, ModelParams
 from lstm_stateful.core.config import require_int
 from lstm_stateful.core.data import Scaling
 from lstm_stateful.core.errors import ConfigError
@@ -176,7 +176,7 @@ def _state_names(model: SavedModel) -> list[list[str]]:
     """Per layer, its state inputs' names: ``layer{k}_h`` (and ``layer{k}_c``); none if stateless."""
     if model.mode != "stateful":
         return [[] for _ in range(model.model.layers)]
-    parts = ("h", "c") if model.model.cell == "lstm" else ("h",)
+    parts = CARRY_TYPES[model.model.cell]._fields
     return [[f"layer{k}_{p}" for p in parts] for k in range(model.model.layers)]
 
 

@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lstm_stateful import __version__
-from lstm_stateful.core.cells import CellParams, GRUParams, LSTMParams
+from lstm_stateful.core.cells import CARRY_TYPES, CellParams, GRUParams, LSTMParams
 from lstm_stateful.core.config import DataConfig, ModelConfig, require_int
 from lstm_stateful.core.errors import ConfigError, foreign
 from lstm_stateful.io.atomic import write_bytes_atomic, write_with
@@ -96,7 +96,7 @@ def state_tensors(model: SavedModel) -> tuple[StateTensor, ...]:
     if s > 1:
         found.append(("steps", ("B",), "int64"))
     if model.mode == "stateful":
-        parts = ("h", "c") if m.cell == "lstm" else ("h",)
+        parts = CARRY_TYPES[m.cell]._fields
         found += [(f"layer{k}_{p}", ("B", s, m.units), "float32") for k in range(m.layers) for p in parts]
     if d.transform != "none":
         found += [("history", ("B", history_depth(model), m.n_features), "float32"), ("seen", ("B",), "int64")]
@@ -266,7 +266,7 @@ def _stack(
     last = ""
     for k, params in enumerate(model.params.cells):
         w, r, bias, op = _weights(b, params)
-        parts = ("h", "c") if op == "LSTM" else ("h",)
+        parts = CARRY_TYPES[model.model.cell]._fields
         starts = [_layer_start(b, state[f"layer{k}_{p}"], slot) for p in parts] if stateful else []
         attrs = {"linear_before_reset": 1} if op == "GRU" else {}
         inputs = [seq, w, r, bias, *(["", *starts] if starts else [])]  # "" : no sequence_lens

@@ -31,7 +31,7 @@ from lstm_stateful.models.model_io import SavedModel
 from lstm_stateful.serve import openapi
 from lstm_stateful.serve.batcher import Batcher
 from lstm_stateful.serve.body import STREAM_ID, STREAM_ID_RULE, Limits, Rejected, check_stream_id, parse_predict
-from lstm_stateful.serve.streams import Delete, Service, error_body
+from lstm_stateful.serve.streams import Delete, Service, error_body, unknown_body
 
 JSON = "application/json"
 # The path parameter as the OpenAPI page shows it; the routes check it themselves (one-line 422).
@@ -128,7 +128,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def build_app(service: Service, info: dict, settings: Settings) -> FastAPI:
     """The app. ``info``: what ``GET /v1/model`` returns (``model_info``)."""
-    batcher = Batcher(service.process, settings.batch_wait_ms / 1000)
+    # A round is full at the engine's largest batch: more streams would be cut into pieces anyway.
+    batcher = Batcher(service.process, settings.batch_wait_ms / 1000, full=service.engine.max_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -168,25 +169,30 @@ def _stream_routes(app: FastAPI, service: Service, batcher: Batcher, settings: S
     @app.get("/v1/streams/{stream_id}", **openapi.STREAM)
     async def get_stream(stream_id: StreamId) -> Response:
         """The stream's values accepted (seq), created and updated times."""
-        try:
-            check_stream_id(stream_id)
-        except Rejected as e:
-            return _json(e.status, error_body(e.detail))
+        if (refused := _bad_id(stream_id)) is not None:
+            return refused
         record = service.get(stream_id)
         if record is None:
-            return _json(404, error_body(f"stream {stream_id!r} is unknown (never started, or deleted)"))
+            return _json(404, unknown_body(stream_id))
         view = {"id": stream_id, "seq": record.seq, "created": record.created, "updated": record.updated}
         return _json(200, json.dumps(view).encode())
 
     @app.delete("/v1/streams/{stream_id}", status_code=204, **openapi.DELETE)
     async def delete_stream(stream_id: StreamId) -> Response:
         """Forget the stream: its next request starts from seq 0 and a zero state."""
-        try:
-            check_stream_id(stream_id)
-        except Rejected as e:
-            return _json(e.status, error_body(e.detail))
+        if (refused := _bad_id(stream_id)) is not None:
+            return refused
         outcome = await batcher.submit(Delete(stream_id))
         return Response(status_code=204) if outcome.status == 204 else _json(outcome.status, outcome.body)
+
+
+def _bad_id(stream_id: str) -> Response | None:
+    """The 422 for a stream id out of its alphabet or length, or None."""
+    try:
+        check_stream_id(stream_id)
+    except Rejected as e:
+        return _json(e.status, error_body(e.detail))
+    return None
 
 
 def _model_routes(app: FastAPI, model_body: bytes) -> None:

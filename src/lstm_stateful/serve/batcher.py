@@ -17,9 +17,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+from lstm_stateful.serve.engine import MAX_BATCH
 from lstm_stateful.serve.streams import Delete, Op, Outcome, error_body
-
-FULL = 64
 
 
 class Pending(NamedTuple):
@@ -55,7 +54,7 @@ def take_round(pending: Sequence[Pending]) -> tuple[list[Pending], list[Pending]
 class Batcher:
     """The queue and its worker. process: one round's ops -> their outcomes (runs in a thread)."""
 
-    def __init__(self, process: Callable[[Sequence[Op]], list[Outcome]], wait_s: float, full: int = FULL) -> None:
+    def __init__(self, process: Callable[[Sequence[Op]], list[Outcome]], wait_s: float, full: int = MAX_BATCH) -> None:
         self._process = process
         self.wait_s = wait_s
         self.full = full

@@ -30,14 +30,14 @@ from lstm_stateful.models import stream
 from lstm_stateful.models.model_io import SavedModel
 
 Leaves = tuple[np.ndarray, ...]
-# Batch sizes that are powers of two up to here; beyond it, multiples of it.
-_POWERS_UP_TO = 64
+# The largest batch class by default: batch sizes are powers of two up to it, multiples of it beyond.
+MAX_BATCH = 64
 
 
 def size_classes(max_batch: int) -> tuple[int, ...]:
     """The padded batch sizes: 1, 2, 4, ..., 64, then 128, 192, ... up to ``max_batch``."""
-    powers = tuple(1 << k for k in range(7) if 1 << k <= max_batch)
-    return powers + tuple(range(2 * _POWERS_UP_TO, max_batch + 1, _POWERS_UP_TO))
+    powers = tuple(1 << k for k in range(MAX_BATCH.bit_length()) if 1 << k <= max_batch)
+    return powers + tuple(range(2 * MAX_BATCH, max_batch + 1, MAX_BATCH))
 
 
 def size_class(b: int, classes: Sequence[int]) -> int:
@@ -93,7 +93,7 @@ class Engine:
     size class).
     """
 
-    def __init__(self, model: SavedModel, max_batch: int = _POWERS_UP_TO) -> None:
+    def __init__(self, model: SavedModel, max_batch: int = MAX_BATCH) -> None:
         self.model = model
         self.classes = size_classes(max(1, max_batch))
         self.max_batch = self.classes[-1]

@@ -136,7 +136,7 @@ def plan_round(
         if isinstance(op, Delete):
             if current is not None:
                 deletes.append(op.stream)
-            outcomes[i] = Outcome(204, b"") if current is not None else Outcome(404, _unknown(op.stream))
+            outcomes[i] = Outcome(204, b"") if current is not None else Outcome(404, unknown_body(op.stream))
         elif (answer := decide(current, op)) is not None:
             outcomes[i] = answer
         elif current is None and max_streams is not None and len(streams) + _starting(by_length) >= max_streams:
@@ -162,7 +162,8 @@ def _full(max_streams: int) -> bytes:
     return error_body(f"{limit}; delete streams no longer fed")
 
 
-def _unknown(stream: str) -> bytes:
+def unknown_body(stream: str) -> bytes:
+    """The 404 body of a stream the service does not hold."""
     return error_body(f"stream {stream!r} is unknown (never started, or deleted)")
 
 
