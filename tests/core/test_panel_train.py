@@ -46,7 +46,7 @@ def test_run_steps_equals_a_plain_loop_and_masked_steps_keep_the_state() -> None
     params = jax.tree.map(lambda a: a[0], _params(spec)[0])
     x = pt.features(jnp.asarray(data.z), jnp.asarray(data.phase), P)
     ok = jnp.asarray(data.valid)
-    carry, out = pt.run_steps(params, zero_carry(4, spec.model), x, ok)
+    carry, _ = pt.run_steps(params, zero_carry(4, spec.model), x, ok)
     c = zero_carry(4, spec.model)
     for t in range(x.shape[1]):
         c, _ = pt._masked_step(params, c, x[:, t], ok[:, t])
@@ -65,7 +65,7 @@ def test_one_series_state_never_reaches_another() -> None:
     params = _params(spec)
     changed = list(panel.values)
     changed[1] = changed[1] * 3 + 7
-    spec2, data2, origins2 = _setup(Panel(panel.ids, tuple(changed), panel.starts, panel.clock))
+    _, data2, origins2 = _setup(Panel(panel.ids, tuple(changed), panel.starts, panel.clock))
     assert origins == origins2
     # The scaling of series 1 differs, but the other series' inputs do not.
     a = np.asarray(pt.forecast_fleet(*params, data, origins=origins, spec=spec))

@@ -102,7 +102,7 @@ def check_lengths(panel: Panel, horizon: int, windows: int, period: int, needed:
         raise ConfigError(
             "data",
             f"series {panel.ids[shortest]!r} has {lengths[shortest]} values, too short: a series needs {needed} "
-            f"({uses}); {int(np.sum(lengths < needed))} of {len(panel)} series are shorter",
+            f"({uses}); {int(np.sum(lengths < needed))} of {len(panel)} series fall short",
         )
 
 

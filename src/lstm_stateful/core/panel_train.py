@@ -55,6 +55,7 @@ class FleetSpec(NamedTuple):
     first_chunk: int
     n_chunks: int
     epochs: int
+    residual: bool = True
 
 
 class PanelData(NamedTuple):
@@ -165,9 +166,11 @@ def targets(
     before ``stop`` (the validation origin: nothing after it is trained on)."""
     cols = start + jnp.arange(spec.chunk)
     if spec.head == 1:
-        return jax.lax.dynamic_slice_in_dim(z, start, spec.chunk, 1)[..., None], jax.lax.dynamic_slice_in_dim(
-            valid, start, spec.chunk, 1
-        )[..., None].astype(jnp.float32)
+        y = jax.lax.dynamic_slice_in_dim(z, start, spec.chunk, 1)
+        if spec.residual:
+            y = y - jax.lax.dynamic_slice_in_dim(z, start - spec.period, spec.chunk, 1)
+        w = jax.lax.dynamic_slice_in_dim(valid, start, spec.chunk, 1)
+        return y[..., None], w[..., None].astype(jnp.float32)
     ahead = cols[:, None] + jnp.arange(spec.horizon)[None, :]  # (C, H)
     inside = ahead < stop
     clipped = jnp.minimum(ahead, z.shape[1] - 1)
@@ -303,6 +306,8 @@ def _rollout(
             y = run_windows(
                 params, spec.model, windows(x, col, 1, spec.lahead)[:, 0], windows(ok, col, 1, spec.lahead)[:, 0]
             )[:, 0]
+        if spec.residual:
+            y = y + zb[:, col - spec.period]
         return (c, zb.at[:, col].set(y)), y
 
     _, ys = jax.lax.scan(step, (carry, data.z), jnp.arange(spec.horizon))

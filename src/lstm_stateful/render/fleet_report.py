@@ -35,10 +35,10 @@ LEGEND = (
     "are the validation part); its scores are averaged over its windows, then over the series. MASE: mean "
     "absolute error over the in-sample error of the seasonal naive forecast; sMAPE, MAPE in percent; RMSE, MAE in "
     "the data's units. Beats seasonal naive: the share of series whose MASE is below seasonal naive's. Validation "
-    "MASE: on the validation part. Unscored: series whose MASE is undefined (a constant history) or not finite, "
-    "left out of every mean. Difference: the mean over series of our MASE minus the best baseline's, with its 95% "
-    "percentile bootstrap interval over series; a model is better only when the whole interval is below 0. "
-    "Numbers are rounded: hover over one for its full precision, or read metrics.csv."
+    "MASE: on the validation part (— for a model not forecast there). Unscored: series whose MASE is undefined (a "
+    "constant history) or not finite, left out of every mean. Difference: the mean over series of our MASE minus "
+    "the best baseline's, with its 95% percentile bootstrap interval over series; a model is better only when the "
+    "whole interval is below 0. Numbers are rounded: hover over one for its full precision, or read metrics.csv."
 )
 
 
