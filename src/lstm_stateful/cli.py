@@ -285,18 +285,17 @@ def _run_fleet(ctx: click.Context, out: Path | None) -> None:
     from lstm_stateful.core.panel_config import FLEET_SETTINGS
     from lstm_stateful.render.fleet_console import print_fleet
 
-    for name in ("save", "show", "rerun"):
+    for name in ("show", "rerun"):
         if _typed(ctx, name):
             raise ConfigError(name, "is not available for a panel run (with `id`) yet")
-    typed = [n for n in ctx.params if _typed(ctx, n) and n not in ("out", "seed_forecasts", "no_cache")]
+    typed = [n for n in ctx.params if _typed(ctx, n) and n not in ("out", "save", "seed_forecasts", "no_cache")]
     settings = {SETTING_OF.get(n, n): ctx.params[n] for n in typed}
     if unknown := next((n for n in settings if n not in FLEET_SETTINGS), None):
         raise ConfigError(unknown, "is a setting of a single-series run; a panel run (with `id`) does not take it")
     cfg = command.configure(settings)
     out = out or dirs_timestamped()
-    options = command.FleetOptions(
-        out=out, seed_forecasts=ctx.params["seed_forecasts"], cache=not ctx.params["no_cache"]
-    )
+    p = ctx.params
+    options = command.FleetOptions(out, p["save"], p["seed_forecasts"], cache=not p["no_cache"])
     console = Console(highlight=False)
     console.print(f"Reading the panel {cfg.panel.file} ...")
     try:
@@ -309,6 +308,8 @@ def _run_fleet(ctx: click.Context, out: Path | None) -> None:
     total = output.result.timings["total_s"]
     console.print(f"Wrote forecasts.csv, metrics.csv, results.json, figures and report.html to {output.out_dir}/ "
                   f"({total:.1f} s for {len(output.result.panel)} series).")  # fmt: skip
+    if options.save is not None:
+        console.print(f"Saved both models (every seed) to {options.save}/stateful and {options.save}/stateless.")
 
 
 def dirs_timestamped() -> Path:
@@ -344,14 +345,27 @@ def _print_run(console: Console, output: RunOutput, show: bool) -> None:
 @click.option("--chunk", type=click.IntRange(min=1), default=65_536, show_default=True,
               help="Rows read and predicted at a time (memory stays bounded by it).")  # fmt: skip
 @_drop_missing
+@click.option("--id", "id_col", default=None, help="Panel: the --data column naming each series (a fleet model).")
+@click.option("--time", "time_col", default=None, help="Panel: the --data column of times.")
+@click.option("--horizon", type=click.IntRange(min=1), default=None,
+              help="Panel: steps to forecast from each series' end [default: the model's].")  # fmt: skip
+@click.option("--fill", type=click.Choice(FILLS), default=None, help="Panel: fill missing timestamps and values.")
+@click.pass_context
 def predict(
-    model_dir: Path, data_file: Path, input_cols: tuple[str, ...], out: Path, chunk: int, drop_missing: bool
-) -> None:
+    ctx: click.Context, model_dir: Path, data_file: Path, input_cols: tuple[str, ...], out: Path, chunk: int,
+    drop_missing: bool, id_col: str | None, time_col: str | None, horizon: int | None, fill: str | None,
+) -> None:  # fmt: skip
     """Stream a file through a saved model, one point at a time, the state starting from zero.
 
     Writes row, one column per input, prediction (in the data's units; empty while the window
-    fills: the first lahead-1 rows, lahead with a transform).
+    fills: the first lahead-1 rows, lahead with a transform). With --id and --time: forecast
+    every series of a panel from its end with a fleet model (run --id ... --save DIR).
     """
+    if id_col is not None:
+        _predict_fleet(model_dir, data_file, input_cols, out, id_col, time_col, horizon, fill)
+        return
+    if typed := next((n for n in ("time_col", "horizon", "fill") if _typed(ctx, n)), None):
+        raise ConfigError(typed, "is a setting of a panel forecast; name the series' column with `id`")
     from lstm_stateful.commands.predict import PredictConfig
     from lstm_stateful.commands.predict import predict as command
 
@@ -360,6 +374,23 @@ def predict(
     Console(highlight=False).print(
         f"Predicted {done.rows:,} rows with the {model.mode} {model.model.cell} model (seed {model.seed_index}) "
         f"in {done.seconds:.1f} s; wrote {done.out}."
+    )
+
+
+def _predict_fleet(
+    model_dir: Path, data_file: Path, inputs: tuple[str, ...], out: Path, id_col: str, time_col: str | None,
+    horizon: int | None, fill: str | None,
+) -> None:  # fmt: skip
+    from lstm_stateful.commands.fleet_predict import FleetPredictConfig, predict_fleet
+
+    if time_col is None:
+        raise ConfigError("time", "is required with `id`: name the --data column of times")
+    if len(inputs) != 1:
+        raise ConfigError("input", f"a panel takes one value column, got {len(inputs)}: {', '.join(inputs)}")
+    done = predict_fleet(FleetPredictConfig(model_dir, data_file, id_col, time_col, inputs[0], out, horizon, fill))
+    Console(highlight=False).print(
+        f"Forecast {done.horizon} steps of {done.series:,} series ({done.new_series:,} new to the model) with the "
+        f"{done.model.mode} fleet model in {done.seconds:.1f} s; wrote {done.out}."
     )
 
 

@@ -30,9 +30,12 @@ if TYPE_CHECKING:
 @dataclasses.dataclass(frozen=True)
 class FleetOptions:
     """Where a fleet run writes. out: the run directory (None: ``runs/<UTC timestamp>``);
-    seed_forecasts: also write each seed's forecasts; cache: JAX's persistent compilation cache."""
+    save: also save both models, every seed, in ``save/stateful`` and ``save/stateless``
+    (``predict --id`` forecasts with them); seed_forecasts: also write each seed's forecasts;
+    cache: JAX's persistent compilation cache."""
 
     out: Path | None = None
+    save: Path | None = None
     seed_forecasts: bool = False
     cache: bool = True
 
@@ -81,6 +84,8 @@ def fleet(
     panel = panel if panel is not None else read(cfg)
     check(cfg, panel)
     out_dir = options.out or dirs.timestamped(Path("runs"))
+    if options.save is not None:
+        dirs.writable(options.save, "save")
     partial = _partial_dir(out_dir)
     try:
         if options.cache:
@@ -88,9 +93,20 @@ def fleet(
         result = run_fleet(cfg, panel, on_stage)
         _write(result, partial, options)
         _move_into(partial, out_dir)
+        if options.save is not None:
+            save_models(result, options.save)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return FleetOutput(result, out_dir)
+
+
+def save_models(result: FleetResult, directory: Path) -> None:
+    """Both models of ``result``, every seed, as ``directory/stateful`` and ``directory/stateless``."""
+    from lstm_stateful.models.fleet_model import FleetModel, save_fleet_model
+
+    for mode, params in zip(("stateful", "stateless"), result.params, strict=True):
+        model = FleetModel(result.config, mode, params, result.panel.ids, result.scaling, result.panel.clock)
+        save_fleet_model(directory / mode, model)
 
 
 def _partial_dir(out_dir: Path) -> Path:

@@ -202,3 +202,23 @@ def layout(
     phase = (np.mod(ordinal, period) / period).astype(np.float32)
     origins = tuple(lead + train_stop + k * horizon for k in range(windows + 1))
     return Layout(z, present, valid, phase, lead - align, (align + train_stop) // chunk, origins, lead)
+
+
+def future_layout(panel: Panel, scaling: PanelScaling, horizon: int, period: int, lahead: int) -> Layout:
+    """The arrays to forecast every series' next ``horizon`` values from its end: the panel
+    right-aligned, then ``horizon`` empty columns (their phase set by the clock); the one
+    origin is the first of them. ``first_chunk`` and ``n_chunks`` are unused (0)."""
+    lengths = panel.lengths
+    lead = lahead - 1 + period
+    n = lead + int(lengths.max()) + horizon
+    present = np.zeros((len(panel), n), bool)
+    padded = np.zeros((len(panel), n))
+    for s, values in enumerate(panel.values):
+        padded[s, n - horizon - values.shape[0] : n - horizon] = values
+        present[s, n - horizon - values.shape[0] : n - horizon] = True
+    z = np.zeros((len(panel), n), np.float32)
+    z[present] = scaling.to_model(padded)[present]
+    local = np.arange(n)[None, :] - (n - horizon - lengths[:, None])
+    valid = present & (local >= period)
+    phase = (np.mod(panel.starts[:, None] + local, period) / period).astype(np.float32)
+    return Layout(z, present, valid, phase, 0, 0, (n - horizon,), lead)

@@ -360,3 +360,11 @@ def forecast_fleet(
     full = jax.vmap(lambda p: _forecast_mode(p, device, origins, spec, True))(stateful)
     window = jax.vmap(lambda p: _forecast_mode(p, device, origins, spec, False))(stateless)
     return jnp.stack([full, window])
+
+
+@functools.partial(jax.jit, static_argnames=("origin", "spec", "stateful"))
+def forecast_model(params: ModelParams, data: PanelData, *, origin: int, spec: FleetSpec, stateful: bool) -> jax.Array:
+    """One model's forecasts, every seed, of the H columns from ``origin``: (seeds, S, H),
+    model units (a saved fleet model forecasting a panel from its end)."""
+    device = _on_device(data)
+    return jax.vmap(lambda p: _forecast_mode(p, device, (origin,), spec, stateful)[:, 0])(params)
