@@ -40,9 +40,12 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 # Parameters whose flag is not ``--`` + the name with dashes.
-FLAG_OF = {"path": "PATH", "results": "--from", "keras_file": "FILE"}
+FLAG_OF = {"path": "PATH", "results": "--from", "keras_file": "FILE", "name": "NAME"}
 # Click parameter names -> experiment settings, where they differ.
-SETTING_OF = {"data_file": "data", "input_cols": "input", "target_col": "target", "id_col": "id", "time_col": "time"}
+SETTING_OF = {
+    "data_file": "data", "input_cols": "input", "target_col": "target", "id_col": "id", "time_col": "time",
+    "rerun": "results", "seed_forecasts": "seed_forecasts",
+}  # fmt: skip
 
 
 def flag_of(name: str) -> str:
@@ -177,7 +180,7 @@ def _stats_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value is None:
         return None
     names = tuple(n.strip() for n in value.split(",")) if value.strip() != "none" else ()
-    if bad := next((n for n in names if n not in STATS), None):
+    if (bad := next((n for n in names if n not in STATS), None)) is not None:
         raise click.BadParameter(f"{bad!r} is not a statsforecast baseline; use {', '.join(STATS)} or none")
     return names
 
@@ -257,7 +260,9 @@ def run(ctx: click.Context, out: Path | None, save: Path | None, show: bool, rer
         _run_fleet(ctx, out)
         return
     if typed := next((n for n in PANEL_ONLY if _typed(ctx, n)), None):
-        raise ConfigError(typed, "is a setting of a panel run; name the series' column with `id`")
+        raise ConfigError(
+            SETTING_OF.get(typed, typed), "is a setting of a panel run; name the series' column with `id`"
+        )
     settings = _given(ctx)
     if rerun is not None:
         cfg, columns = command.rerun_config(rerun, given=settings), None
@@ -287,7 +292,7 @@ def _run_fleet(ctx: click.Context, out: Path | None) -> None:
 
     for name in ("show", "rerun"):
         if _typed(ctx, name):
-            raise ConfigError(name, "is not available for a panel run (with `id`) yet")
+            raise ConfigError(SETTING_OF.get(name, name), "is not available for a panel run (with `id`) yet")
     typed = [n for n in ctx.params if _typed(ctx, n) and n not in ("out", "save", "seed_forecasts", "no_cache")]
     settings = {SETTING_OF.get(n, n): ctx.params[n] for n in typed}
     if unknown := next((n for n in settings if n not in FLEET_SETTINGS), None):

@@ -134,18 +134,13 @@ def _add(*extra: list[str]) -> Callable[[Rows], Rows]:
         pytest.param(None, ["--tsteps", "2"], "--tsteps", "a panel run (with --id) does not take it", id="tsteps"),
         pytest.param(None, ["--standardize"], "--standardize", "does not take it", id="standardize"),
         pytest.param(None, ["--stats", "foo"], "--stats", "'foo' is not a statsforecast baseline", id="stats-foo"),
-        pytest.param(None, ["--save", "SAVE"], "--save", "is not available for a panel run", id="save"),
+        pytest.param(None, ["--show"], "--show", "is not available for a panel run", id="show"),
         pytest.param(
             None,
             ["--from", "results.json"],
             "--from",
             "is not available for a panel run",
             id="from",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="cli.py:288 names the click parameter `rerun`: the line says --rerun, "
-                "a flag that does not exist",
-            ),
         ),
     ],
 )
@@ -159,8 +154,8 @@ def test_bad_panel_is_one_line_exit_2_and_writes_nothing(
 ) -> None:
     rows = _rows()
     data = _write(tmp_path / "panel.csv", mutate(rows) if mutate else rows)
-    extra = [str(tmp_path / "m") if a == "SAVE" else a for a in extra]
-    err = usage_error([*_panel_args(data, *extra), "--out", str(tmp_path / "out")], capsys, fragment)
+    out = ["--out", str(tmp_path / "out"), "--save", str(tmp_path / "saved")]
+    err = usage_error([*_panel_args(data, *extra), *out], capsys, fragment)
     assert err.startswith(f"lstm-stateful: error: {flag}: ") and flag in RUN_FLAGS, err
     _left_nothing(tmp_path, "panel.csv")
 
@@ -175,11 +170,6 @@ def test_bad_panel_is_one_line_exit_2_and_writes_nothing(
         pytest.param(
             ["--time", "date"],
             "--time",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="cli.py:172/259 PANEL_ONLY holds the click name time_col: the line says --time-col, "
-                "a flag that does not exist",
-            ),
         ),
     ],
 )
@@ -285,26 +275,16 @@ def test_fill_previous_accepts_a_gap(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert [r["time"] for r in s0] == ["2022-04-01", "2022-05-01", "2022-06-01"]  # the filled month counts
 
 
-# ----- bugs found in src (xfail until fixed) ----------------------------------------------------
+# ----- bugs found in src by these tests, fixed ----------------------------------------------------
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # log1p(-5): fail on the outcome, not the warning
-@pytest.mark.xfail(
-    strict=True,
-    reason="commands/fleet.py:67 checks --scaling log on the training part only: a value < -1 in the "
-    "validation part exits 0 with NaN forecasts for our models and drops the series from the means",
-)
 def test_log_scaling_refuses_negatives_the_model_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = _write(tmp_path / "panel.csv", _change(25, 2, "-5")(_rows()))  # s0's validation part: rows 24..26
     usage_error([*_panel_args(data), "--out", str(tmp_path / "out")], capsys, "--scaling: ")
     _left_nothing(tmp_path, "panel.csv")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/panel_scores.py:148: when no series has a finite MASE (every series flat) the run trains, "
-    "then exits 2 with '--mean-mase: no model has a finite mean MASE', a flag that does not exist",
-)
 def test_flat_series_do_not_name_a_flag_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = _write(tmp_path / "panel.csv", [[f"s{s}", _month((2020, 1), i), "5"] for s in range(3) for i in range(30)])
     code = main([*_panel_args(data), "--out", str(tmp_path / "out")])
@@ -312,11 +292,6 @@ def test_flat_series_do_not_name_a_flag_that_does_not_exist(tmp_path: Path, caps
     assert code == 0 or (code == 2 and _named_flag(err) in RUN_FLAGS), err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/panel.py:48 Clock.label computes origin + k * step: the file's time 2.8 is labelled "
-    "2.8000000000000003 in forecasts.csv",
-)
 def test_decimal_times_are_labelled_as_the_file_writes_them(tmp_path: Path) -> None:
     rows = [[f"s{s}", str((i + s) / 10), str(1 + i % 5 + s)] for s in range(2) for i in range(30)]
     data = _write(tmp_path / "panel.csv", rows)
@@ -325,11 +300,6 @@ def test_decimal_times_are_labelled_as_the_file_writes_them(tmp_path: Path) -> N
     assert sorted(set(s0)) == ["2.7", "2.8", "2.9"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/panel.py:54 Clock.label drops the UTC offset: 2020-01-02T03:00:00+02:00 is labelled "
-    "2020-01-02T01:00:00, a different (naive) time",
-)
 def test_stamps_with_an_offset_keep_their_instant(tmp_path: Path) -> None:
     zone = dt.timezone(dt.timedelta(hours=2))
     stamps = [dt.datetime(2020, 1, 1, tzinfo=zone) + dt.timedelta(hours=i) for i in range(28)]
@@ -338,6 +308,14 @@ def test_stamps_with_an_offset_keep_their_instant(tmp_path: Path) -> None:
     assert main([*_panel_args(data), "--out", str(tmp_path / "out")]) == 0
     s0 = [r["time"] for r in _csv_rows(tmp_path / "out" / "forecasts.csv") if r["series"] == "s0"]
     assert [dt.datetime.fromisoformat(t) for t in dict.fromkeys(s0)] == stamps[-3:]
+
+
+def test_refused_out_leaves_no_save_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write(tmp_path / "panel.csv", _rows())
+    (tmp_path / "taken").write_text("a file\n")
+    args = ["--out", str(tmp_path / "taken"), "--save", str(tmp_path / "saved")]
+    usage_error([*_panel_args(data), *args], capsys, "--out: ", "is not a directory")
+    _left_nothing(tmp_path, "panel.csv", "taken")
 
 
 # ----- dataset ---------------------------------------------------------------------------------
@@ -357,11 +335,6 @@ def test_unknown_dataset_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     _left_nothing(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="io/datasets.py:36 raises ConfigError('name') and cli.FLAG_OF has no 'name': the line says "
-    "--name, a flag that does not exist (the argument is NAME)",
-)
 def test_dataset_without_the_extra_names_no_made_up_flag(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,12 +62,19 @@ def read(cfg: FleetConfig) -> Panel:
 
 
 def check(cfg: FleetConfig, panel: Panel) -> None:
-    """What can be refused before training: too short a series, a scaling outside its domain."""
-    from lstm_stateful.core.panel import fit_scaling
+    """What can be refused before training: too short a series, a scaling outside its domain,
+    a panel whose every series is constant before its test (MASE then has no scale)."""
+    import numpy as np
+
+    from lstm_stateful.core.panel import check_scaling_domain
+    from lstm_stateful.core.panel_scores import mase_scale
     from lstm_stateful.engine.fleet import split
 
     parts = split(cfg, panel)
-    fit_scaling(cfg.panel.scaling, parts.train, panel.ids, max(cfg.panel.period, cfg.panel.horizon))
+    check_scaling_domain(cfg.panel.scaling, panel)
+    if not any(np.isfinite(mase_scale(h, cfg.panel.period)) for h in parts.histories[-1]):
+        problem = "every series is constant before its test: MASE has no scale and no model can be scored"
+        raise ConfigError("data", problem)
 
 
 def fleet(
@@ -84,9 +91,9 @@ def fleet(
     panel = panel if panel is not None else read(cfg)
     check(cfg, panel)
     out_dir = options.out or dirs.timestamped(Path("runs"))
-    if options.save is not None:
-        dirs.writable(options.save, "save")
     partial = _partial_dir(out_dir)
+    if options.save is not None:  # created only once the run has succeeded
+        _check_parent(options.save, "save")
     try:
         if options.cache:
             compile_cache.enable(compile_cache.default_cache_dir())
@@ -107,6 +114,15 @@ def save_models(result: FleetResult, directory: Path) -> None:
     for mode, params in zip(("stateful", "stateless"), result.params, strict=True):
         model = FleetModel(result.config, mode, params, result.panel.ids, result.scaling, result.panel.clock)
         save_fleet_model(directory / mode, model)
+
+
+def _check_parent(path: Path, param: str) -> None:
+    """``path`` can be made later: it is a directory or absent, under a writable directory."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(param, f"{str(path)!r} exists and is not a directory")
+    parent = next(p for p in (path, *path.parents) if p.exists())
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(param, f"cannot write under {str(parent)!r}")
 
 
 def _partial_dir(out_dir: Path) -> Path:

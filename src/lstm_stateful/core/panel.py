@@ -30,7 +30,8 @@ class Clock:
     "month": origin is the first grid month as ``year * 12 + month - 1``, step a count of
     months (1 monthly, 3 quarterly, 12 yearly), ``day`` the day of month every stamp has;
     "seconds": origin is a POSIX time in seconds (UTC), step a count of seconds.
-    ``dates``: the file's stamps had no time of day (labels are then dates alone).
+    ``dates``: the file's stamps had no time of day (labels are then dates alone); ``utc``:
+    they carried a UTC offset (labels are then in UTC, written with ``+00:00``).
     """
 
     kind: str = "number"
@@ -38,6 +39,7 @@ class Clock:
     step: float = 1.0
     day: int = 1
     dates: bool = False
+    utc: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in CLOCK_KINDS:
@@ -48,13 +50,16 @@ class Clock:
     def label(self, ordinal: int) -> str:
         """The time of grid ordinal ``ordinal`` as the file would write it (ISO 8601 for dates)."""
         if self.kind == "number":
-            value = self.origin + ordinal * self.step
-            return str(int(value)) if float(value).is_integer() else repr(float(value))
+            # 12 significant digits: 0.1 steps label 2.8, not 2.8000000000000003.
+            value = float(f"{self.origin + ordinal * self.step:.12g}")
+            return str(int(value)) if value.is_integer() else repr(value)
         if self.kind == "month":
             month = int(self.origin) + ordinal * int(self.step)
             return dt.date(month // 12, month % 12 + 1, self.day).isoformat()
         moment = dt.datetime.fromtimestamp(self.origin + ordinal * self.step, dt.UTC)
-        return moment.date().isoformat() if self.dates else moment.replace(tzinfo=None).isoformat()
+        if self.dates:
+            return moment.date().isoformat()
+        return moment.isoformat() if self.utc else moment.replace(tzinfo=None).isoformat()
 
     def labels(self, ordinals: np.ndarray) -> list[str]:
         """``label`` of each ordinal, in order."""
@@ -132,6 +137,16 @@ class PanelScaling:
     def _columns(self, ndim: int) -> tuple[np.ndarray, np.ndarray]:
         shape = (-1,) + (1,) * (ndim - 1)
         return self.loc.reshape(shape), self.scale.reshape(shape)
+
+
+def check_scaling_domain(kind: str, panel: Panel) -> None:
+    """log scaling reads every value a model is fed through log1p: all must be >= 0."""
+    if kind != "log":
+        return
+    for s, values in enumerate(panel.values):
+        if (low := float(np.min(values))) < 0:
+            problem = f"log needs values >= 0; series {panel.ids[s]!r} has {low:g}"
+            raise ConfigError("scaling", f"{problem}; use mean-abs or standard")
 
 
 def fit_scaling(kind: str, train: list[np.ndarray], ids: tuple[str, ...], recent: int) -> PanelScaling:

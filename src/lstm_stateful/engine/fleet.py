@@ -20,7 +20,15 @@ import numpy as np
 from lstm_stateful.core import panel_baselines, panel_scores
 from lstm_stateful.core import panel_train as pt
 from lstm_stateful.core.cells import ModelParams
-from lstm_stateful.core.panel import Layout, Panel, PanelScaling, check_lengths, fit_scaling, layout
+from lstm_stateful.core.panel import (
+    Layout,
+    Panel,
+    PanelScaling,
+    check_lengths,
+    check_scaling_domain,
+    fit_scaling,
+    layout,
+)
 from lstm_stateful.core.panel_config import FleetConfig
 
 # Our models, in reporting order: "combined" is the mean of the two models' forecasts.
@@ -174,6 +182,7 @@ def run_fleet(cfg: FleetConfig, panel: Panel, on_stage: StageCallback | None = N
     start = time.perf_counter()
     parts = split(cfg, panel)
     p = cfg.panel
+    check_scaling_domain(p.scaling, panel)
     scaling = fit_scaling(p.scaling, parts.train, panel.ids, max(p.period, p.horizon))
     stage("training")
     params, losses, ours = train_and_forecast(cfg, panel, scaling)

@@ -123,6 +123,7 @@ class _Times(NamedTuple):
     dates: bool
     texts: list[str]
     codes: np.ndarray
+    aware: bool = False
 
 
 class _Table(NamedTuple):
@@ -366,7 +367,7 @@ def _date_times(moments: list[_Moment], texts: list[str], codes: np.ndarray, col
     monthly = len(days) == 1 and all(m.midnight for m in moments)
     months = np.array([m.month for m in moments], np.int64)[codes] if monthly else None
     dates = all(m.date_only for m in moments)
-    return _Times("date", posix, months, days.pop() if monthly else 1, dates, texts, codes)
+    return _Times("date", posix, months, days.pop() if monthly else 1, dates, texts, codes, bool(aware.all()))
 
 
 # ----- Parquet -------------------------------------------------------------------------------
@@ -552,7 +553,7 @@ def _grid(table: _Table, order: np.ndarray, codes: np.ndarray) -> tuple[Clock, n
     else:
         t, kind, day, dates = times.values[order], "seconds", 1, times.dates
     step = int(np.diff(t)[same].min())
-    clock = Clock(kind, float(t.min()), float(step), day, dates)
+    clock = Clock(kind, float(t.min()), float(step), day, dates, utc=times.aware and kind == "seconds")
     off = (t - t.min()) % step != 0
     if off.any():
         _refuse_irregular(table, order, codes, t, clock, np.flatnonzero(off))
