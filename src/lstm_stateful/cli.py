@@ -503,6 +503,103 @@ def report(path: Path) -> None:
     Console(highlight=False).print(f"Wrote {command(path)}.")
 
 
+def _panel_search_settings(ctx: click.Context, own: tuple[str, ...], refused: tuple[str, ...]) -> dict[str, object]:
+    """``sweep``/``tune`` with ``--id``: the typed flags as flat fleet settings. ``own``: the
+    command's flags that are not settings; ``refused``: those a search on a panel does not take."""
+    from lstm_stateful.core.panel_config import FLEET_SETTINGS
+
+    if typed := next((n for n in refused if _typed(ctx, n)), None):
+        flag = max(next(p.opts for p in ctx.command.params if p.name == typed), key=len)
+        raise ConfigError(flag, f"is not available for a {ctx.info_name} on a panel (with `id`)")
+    names = [n for n in ctx.params if _typed(ctx, n) and n not in own]
+    settings = {SETTING_OF.get(n, n): ctx.params[n] for n in names}
+    if unknown := next((n for n in settings if n not in FLEET_SETTINGS), None):
+        raise ConfigError(unknown, "is a setting of a single-series run; a panel run (with `id`) does not take it")
+    return settings
+
+
+def _refuse_panel_flags(ctx: click.Context) -> None:
+    """``sweep``/``tune`` without ``--id``: a flag of a panel run is refused."""
+    if typed := next((n for n in PANEL_ONLY if _typed(ctx, n)), None):
+        problem = "is a setting of a panel run; name the series' column with `id`"
+        raise ConfigError(SETTING_OF.get(typed, typed), problem)
+
+
+def _print_fleet_table(console: Console, title: str, header: list[str], rows: list[list[str]]) -> None:
+    """A table of points or trials (``commands.fleet_search.table_header``), the best first."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", collapse_padding=True, pad_edge=False)
+    for name in header:
+        table.add_column(name, justify="left" if name == "model" else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def _sweep_fleet(ctx: click.Context) -> None:
+    """``sweep --id``: every point of the grid, a fleet run each (``commands.fleet_search``), printed."""
+    from lstm_stateful.commands import fleet_search as search
+    from lstm_stateful.sweep.grid import parse_range
+
+    p = ctx.params
+    refused = ("store", "jobs", "workers", "scheduler", "redraw", "seed_forecasts")
+    settings = _panel_search_settings(ctx, ("grid", "out", "no_cache"), refused)
+    if "lahead" in settings:  # sweep's --lahead is a range; around a panel's grid, one value
+        if len(values := parse_range("lahead", str(settings["lahead"]))) != 1:
+            raise ConfigError("lahead", "takes one value with `id`; vary it with `grid` lahead=A,B,...")
+        settings["lahead"] = values[0]
+    if not p["grid"]:
+        raise ConfigError("grid", "is required with `id`: give the settings to vary, KEY=V1,V2,... (repeatable)")
+    axes = search.parse_fleet_grid(p["grid"])
+    base = search.fleet_base(settings, [a.key for a in axes], "grid")
+    console = Console(highlight=False)
+    console.print(f"Reading the panel {base.panel.file} ...")
+
+    def show(point: search.FleetPoint) -> None:
+        console.print(f"trained {search.describe(point.settings, point.score)}")
+
+    try:
+        o = search.fleet_sweep(base, axes, p["out"], cache=not p["no_cache"], on_point=show)
+    except KeyboardInterrupt:
+        store = Path(p["out"]) / search.SWEEP_STORE
+        console.print(f"Interrupted. Finished points are kept in {store}; run the same command again to resume.")
+        raise click.exceptions.Abort() from None
+    _print_fleet_table(console, "Points, by validation MASE (objective)", *search.sweep_table(o))
+    console.print(f"Wrote {o.summary_path.name} to {o.out_dir}/ (store {o.store_path}); trained {o.trained} of "
+                  f"{len(o.points)} points in {o.seconds:.1f} s.")  # fmt: skip
+
+
+def _tune_fleet(ctx: click.Context) -> None:
+    """``tune --id``: a search over fleet runs (``commands.fleet_search.fleet_tune``), printed."""
+    from lstm_stateful.commands import fleet_search as search
+
+    p = ctx.params
+    settings = _panel_search_settings(ctx, ("space", "trials", "out", "no_cache"),
+                                      ("batch", "validation", "mode", "seed_forecasts"))  # fmt: skip
+    dims = search.parse_fleet_space(p["space"])
+    base = search.fleet_base(settings, [d.name for d in dims], "space")
+    console = Console(highlight=False)
+    console.print(f"Reading the panel {base.panel.file} ...")
+
+    def show(t: search.FleetTrial) -> None:
+        console.print(f"trial {t.number}: {search.describe(t.params, t.score) if t.score else t.state}")
+
+    try:
+        o = search.fleet_tune(base, dims, p["trials"], p["out"], cache=not p["no_cache"], on_trial=show)
+    except KeyboardInterrupt:
+        study = Path(p["out"]) / search.STUDY_FILE
+        console.print(f"Interrupted. Finished trials are kept in {study}; run the same command again to resume.")
+        raise click.exceptions.Abort() from None
+    _print_fleet_table(console, "Best trials, by validation MASE (objective)", *search.tune_table(o, top=10))
+    assert o.best.score is not None  # a complete trial
+    console.print(f"Best: trial {o.best.number}, {search.describe(o.best.params, o.best.score)} "
+                  f"(best baseline {o.best.score.best_baseline} {o.best.score.baseline_mase:.4g}).")  # fmt: skip
+    console.print(f"Wrote trials.csv and best.json to {o.out_dir}/ (study {o.study_name} in {o.study_path}); "
+                  f"trained {o.trained} trial(s) in {o.seconds:.1f} s.")  # fmt: skip
+
+
 @cli.command()
 @click.option("--grid", multiple=True, metavar="KEY=V1,V2,...",
               help="A setting and its values: lr=1e-3,1e-2 or units=8,32 (repeatable; all combinations).")  # fmt: skip
@@ -525,6 +622,7 @@ def report(path: Path) -> None:
 @click.option(
     "--report", "redraw", is_flag=True, help="Redraw summary.csv and the figures of the last sweep in the store."
 )
+@_panel_options
 @click.pass_context
 def sweep(
     ctx: click.Context, grid: tuple[str, ...], tsteps: str | None, lahead: str | None, redraw: bool, **flags: object
@@ -533,9 +631,14 @@ def sweep(
     (tsteps, lahead) point, the phase diagram of the example's rule.
 
     Finished points are kept in the store; rerunning the same command trains only the rest.
+    With --data FILE --id COL --time COL --input COL --grid ...: one fleet run (as run --id)
+    per point, kept in OUT/fleet_sweep.jsonl and ranked by validation MASE in OUT/summary.csv.
     """
     from lstm_stateful.commands import sweep as command
 
+    if ctx.params["id_col"] is not None:
+        return _sweep_fleet(ctx)
+    _refuse_panel_flags(ctx)
     options = command.SweepOptions(
         out=flags["out"], store=flags["store"], jobs=flags["jobs"], workers=flags["workers"],  # type: ignore[arg-type]
         scheduler=flags["scheduler"], cache=not flags["no_cache"],  # type: ignore[arg-type]
@@ -587,16 +690,22 @@ def _print_sweep(output: SweepOutput, verb: str = "from", console: Console | Non
 @_int("lahead", "Input steps each sample feeds the model.")
 @_experiment_options(seeds=_default("seeds"))  # type: ignore[arg-type]
 @_data_file_options
+@_panel_options
 @click.pass_context
 def tune(ctx: click.Context, space: tuple[str, ...], out: Path, **flags: object) -> None:
     """Search settings with Optuna (TPE): trials scored on the last part of the training rows,
     then the best retrained on all of them and scored once on the test rows, beside the baselines.
 
     The study is OUT/tune.sqlite: the same command again resumes it; optuna-dashboard shows it.
+    With --data FILE --id COL --time COL --input COL: each trial a fleet run (as run --id),
+    scored by its validation MASE; the study is OUT/fleet_tune.sqlite.
     """
     from lstm_stateful.commands import tune as command
     from lstm_stateful.render.tune_console import TuneConsole, print_tune_summary
 
+    if ctx.params["id_col"] is not None:
+        return _tune_fleet(ctx)
+    _refuse_panel_flags(ctx)
     p = ctx.params
     cfg = command.TuneConfig(
         space, _given(ctx), p["trials"], p["batch"], out, p["validation"], p["mode"], cache=not p["no_cache"]

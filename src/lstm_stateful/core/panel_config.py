@@ -52,7 +52,7 @@ class PanelConfig:
     scaling: str = "log"
     strategy: str = "recursive"
     fill: str | None = None
-    lahead: int = 6
+    lahead: int = 3
     chunk: int = 24
     batch_size: int = 128
     stats: tuple[str, ...] = ("ets", "theta", "arima")
@@ -103,7 +103,7 @@ class PanelConfig:
 
 
 def fleet_model() -> ModelConfig:
-    return ModelConfig(units=48, n_features=SEASONAL_FEATURES)
+    return ModelConfig(units=32, n_features=SEASONAL_FEATURES)
 
 
 def fleet_train() -> TrainConfig:
