@@ -107,9 +107,10 @@ def test_date_clocks(tmp_path: Path, stamps: list[str], clock: Clock, labels: di
 def test_stamps_with_an_offset_are_read_in_utc(tmp_path: Path) -> None:
     rows = "a,2020-01-01T02:00:00+02:00,1\na,2020-01-01T03:00:00+02:00,2\nb,2020-01-01T02:00:00Z,3\n"
     panel = _read(tmp_path, rows + "b,2020-01-01T01:00:00+00:00,4\n")
-    assert panel.clock == Clock("seconds", _posix("2020-01-01T00:00"), 3_600.0, 1, False)
+    assert panel.clock == Clock("seconds", _posix("2020-01-01T00:00"), 3_600.0, 1, False, utc=True)
     assert panel.starts.tolist() == [0, 1] and _values(panel) == [[1, 2], [4, 3]]
-    assert panel.clock.labels(np.arange(3)) == ["2020-01-01T00:00:00", "2020-01-01T01:00:00", "2020-01-01T02:00:00"]
+    hours = ["2020-01-01T00:00:00+00:00", "2020-01-01T01:00:00+00:00", "2020-01-01T02:00:00+00:00"]
+    assert panel.clock.labels(np.arange(3)) == hours
 
 
 def test_numbers_integer_ids_sorted_as_numbers(tmp_path: Path) -> None:
@@ -336,7 +337,7 @@ def test_parquet_times_of_each_type(tmp_path: Path) -> None:
         (pa.array(hours, pa.timestamp("ms")), Clock("seconds", _posix("2020-01-01T00:00"), 3_600.0, 1, False)),
         (
             pa.array([h.replace(tzinfo=dt.UTC) for h in hours], pa.timestamp("us", tz="UTC")),
-            Clock("seconds", _posix("2020-01-01T00:00"), 3_600.0, 1, False),
+            Clock("seconds", _posix("2020-01-01T00:00"), 3_600.0, 1, False, utc=True),
         ),
         (pa.array([1.0, 0.0, 2.0, 1.0]), Clock("number", 0.0, 1.0)),
         (pa.array([11, 10, 12, 11], pa.int64()), Clock("number", 10.0, 1.0)),

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lstm_stateful.commands.fleet import check, read
+from lstm_stateful.commands.tune import csv_cell
 from lstm_stateful.core.config import dashed, require_int
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.core.panel_config import FLEET_SETTINGS, SCALINGS, STRATEGIES, FleetConfig, fleet_config
@@ -259,18 +260,10 @@ SCORE_COLUMNS = (
 )  # fmt: skip
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def _score_cells(s: FleetScore) -> list[str]:
     """The ``SCORE_COLUMNS`` of ``s`` (floats in full: they read back equal)."""
     values = [s.objective, s.objective_model, *(s.val_mase[m] for m in OURS), *(s.test_mase[m] for m in OURS)]
-    return [_cell(v) for v in (*values, s.best_baseline, s.baseline_mase, s.seconds)]
+    return [csv_cell(v) for v in (*values, s.best_baseline, s.baseline_mase, s.seconds)]
 
 
 def _short(value: object) -> str:
@@ -420,7 +413,7 @@ def summary_csv(keys: Sequence[str], points: Sequence[FleetPoint]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["rank", *keys, *SCORE_COLUMNS])
     for rank, p in enumerate(points, 1):
-        writer.writerow([rank, *(_cell(p.settings[k]) for k in keys), *_score_cells(p.score)])
+        writer.writerow([rank, *(csv_cell(p.settings[k]) for k in keys), *_score_cells(p.score)])
     return buf.getvalue()
 
 
@@ -633,7 +626,7 @@ def trials_csv(dims: Sequence[Dimension], rows: Sequence[FleetTrial]) -> str:
     writer.writerow(["number", "state", *names, *SCORE_COLUMNS, "failure"])
     for r in rows:
         score = _score_cells(r.score) if r.score is not None else [""] * len(SCORE_COLUMNS)
-        writer.writerow([r.number, r.state, *(_cell(r.params.get(n)) for n in names), *score, _cell(r.failure)])
+        writer.writerow([r.number, r.state, *(csv_cell(r.params.get(n)) for n in names), *score, csv_cell(r.failure)])
     return buf.getvalue()
 
 

@@ -151,7 +151,8 @@ def tune(cfg: TuneConfig, view: TuneView | None = None) -> TuneOutput:
     return TuneOutput(search, rows, best, best_config, result, out, study_path, trained, time.perf_counter() - start)
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
+    """A value as a CSV cell: empty for None, true/false, floats round-trippable."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -167,9 +168,9 @@ def trials_csv(search: Search, rows: list[TrialRow]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["number", "state", "value", *names, *(f"val_mse_{m}" for m in MODES), "failure"])
     for r in rows:
-        params = [_cell(r.params.get(n)) for n in names]
-        writer.writerow([r.number, r.state, _cell(r.value), *params, *(_cell(r.mse[m]) for m in MODES),
-                         _cell(r.failure)])  # fmt: skip
+        params = [csv_cell(r.params.get(n)) for n in names]
+        writer.writerow([r.number, r.state, csv_cell(r.value), *params, *(csv_cell(r.mse[m]) for m in MODES),
+                         csv_cell(r.failure)])  # fmt: skip
     return buf.getvalue()
 
 

@@ -51,12 +51,12 @@ from lstm_stateful.io.series_file import (
     _check_parquet,
     _duplicates,
     _is_missing,
-    _Lines,
     _missing,
     _parquet_module,
     _parquet_values,
     _parse,
     check_path,
+    csv_rows,
 )
 
 if TYPE_CHECKING:  # pyarrow is optional (the parquet extra): imported when a Parquet file is read
@@ -192,28 +192,17 @@ def _read_csv(path: Path, names: tuple[str, str, str], fill: str | None) -> _Tab
 
 def _csv_cells(path: Path, names: tuple[str, str, str]) -> tuple[list[list[str]], list[int]]:
     """The id, time and value cells, each (N,), and each row's line."""
+    cells: list[list[str]] = [[], [], []]
+    ids, times, values = cells
+    line_nos: list[int] = []
     with path.open(newline="", encoding="utf-8-sig") as f:
-        lines = _Lines(f)
-        reader = csv.reader(lines)
-        header = [h.strip() for h in next(reader, [])]
-        if not header:
-            raise ConfigError("data", f"{str(path)!r} is empty: expected a header line of column names")
-        _duplicates(header, names, path)
-        _missing(list(names), header, dict(zip(names, FLAGS, strict=True)), path)
-        a, b, c = (header.index(n) for n in names)
-        cells: list[list[str]] = [[], [], []]
-        ids, times, values = cells
-        line_nos: list[int] = []
-        # Cells (str) only: a list per row would be tracked by the garbage collector, whose
-        # passes over a million of them cost more than the parsing.
-        for fields in reader:
-            if len(fields) < len(header):
-                where = f"line {lines.line_no} of {str(path)!r}"
-                raise ConfigError("data", f"{where} has {len(fields)} fields, the header {len(header)}")
-            ids.append(fields[a])
-            times.append(fields[b])
-            values.append(fields[c])
-            line_nos.append(lines.line_no)
+        # Cells (str) are kept, not a list per row: a million lists held at once would be
+        # tracked by the garbage collector, whose passes cost more than the parsing.
+        for line_no, (i, t, v) in csv_rows(f, path, list(names), dict(zip(names, FLAGS, strict=True))):
+            ids.append(i)
+            times.append(t)
+            values.append(v)
+            line_nos.append(line_no)
     return cells, line_nos
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
@@ -133,26 +133,35 @@ class _Lines:
                 yield line
 
 
+def csv_rows(
+    f: Iterator[str], path: Path, names: list[str], flags: Mapping[str, str]
+) -> Iterator[tuple[int, list[str]]]:
+    """Each data row of an open CSV file as (its line, the cells of ``names`` in that order),
+    once the header is checked: not empty, no column named twice, every name there (a missing
+    one is an error on its flag in ``flags``); a row shorter than the header is an error."""
+    lines = _Lines(f)
+    reader = csv.reader(lines)
+    header = [h.strip() for h in next(reader, [])]
+    if not header:
+        raise ConfigError("data", f"{str(path)!r} is empty: expected a header line of column names")
+    _duplicates(header, names, path)
+    _missing(names, header, dict(flags), path)
+    index = [header.index(c) for c in names]
+    for fields in reader:
+        if len(fields) < len(header):
+            where = f"line {lines.line_no} of {str(path)!r}"
+            raise ConfigError("data", f"{where} has {len(fields)} fields, the header {len(header)}")
+        yield lines.line_no, [fields[i] for i in index]
+
+
 def _csv_chunks(path: Path, reading: Reading, chunk: int) -> Iterator[Chunk]:
-    names, flags = list(reading.columns), reading.columns
     with path.open(newline="", encoding="utf-8-sig") as f:
-        lines = _Lines(f)
-        reader = csv.reader(lines)
-        header = [h.strip() for h in next(reader, [])]
-        if not header:
-            raise ConfigError("data", f"{str(path)!r} is empty: expected a header line of column names")
-        _duplicates(header, names, path)
-        _missing(names, header, flags, path)
-        index = [header.index(c) for c in names]
         texts: list[list[str]] = []
         line_nos: list[int] = []
         first = 0
-        for fields in reader:
-            if len(fields) < len(header):
-                where = f"line {lines.line_no} of {str(path)!r}"
-                raise ConfigError("data", f"{where} has {len(fields)} fields, the header {len(header)}")
-            texts.append([fields[i] for i in index])
-            line_nos.append(lines.line_no)
+        for line_no, cells in csv_rows(f, path, list(reading.columns), reading.columns):
+            texts.append(cells)
+            line_nos.append(line_no)
             if len(texts) == chunk:
                 yield _parse_chunk(texts, line_nos, first, reading)
                 first, texts, line_nos = first + len(texts), [], []

@@ -25,6 +25,7 @@ from lstm_stateful.core.errors import ConfigError, foreign
 from lstm_stateful.core.panel import Clock, PanelScaling
 from lstm_stateful.core.panel_config import FleetConfig
 from lstm_stateful.io.atomic import write_atomic, write_bytes_atomic
+from lstm_stateful.models.model_io import array_sha256, flat_params, unflat_params
 
 FORMAT = "lstm-stateful/fleet-model"
 FORMAT_VERSION = 1
@@ -44,29 +45,11 @@ class FleetModel(NamedTuple):
     clock: Clock
 
 
-def _flat(params: cells.ModelParams) -> dict[str, np.ndarray]:
-    layers = {f"cells.{k}.{name}": a for k, cell in enumerate(params.cells) for name, a in cell._asdict().items()}
-    dense = {f"dense.{name}": a for name, a in params.dense._asdict().items()}
-    return {name: np.ascontiguousarray(np.asarray(a)) for name, a in (layers | dense).items()}
-
-
-def _unflat(arrays: dict[str, np.ndarray], cfg: cells.ModelConfig) -> cells.ModelParams:
-    def part(prefix: str) -> dict[str, np.ndarray]:
-        return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
-
-    stack = tuple(cells.PARAM_TYPES[cfg.cell](**part(f"cells.{k}.")) for k in range(cfg.layers))
-    return cells.ModelParams(stack, cells.DenseParams(**part("dense.")))
-
-
-def _sha256(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
-
-
 def save_fleet_model(directory: Path, model: FleetModel) -> None:
     """Write ``model`` into ``directory`` (created): the weights first, ``model.json`` last,
     each atomically."""
     directory.mkdir(parents=True, exist_ok=True)
-    arrays = _flat(model.params) | {"scaling.loc": model.scaling.loc, "scaling.scale": model.scaling.scale}
+    arrays = flat_params(model.params) | {"scaling.loc": model.scaling.loc, "scaling.scale": model.scaling.scale}
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     blob = safetensors.numpy.save(arrays, metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
     write_bytes_atomic(directory / WEIGHTS_FILE, blob)
@@ -89,7 +72,7 @@ def save_fleet_model(directory: Path, model: FleetModel) -> None:
             "file": WEIGHTS_FILE,
             "sha256": hashlib.sha256(blob).hexdigest(),
             "arrays": {
-                k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": _sha256(v)} for k, v in arrays.items()
+                k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": array_sha256(v)} for k, v in arrays.items()
             },
         },
     }
@@ -130,7 +113,7 @@ def _arrays(directory: Path, meta: dict) -> dict[str, np.ndarray]:
         raise _bad(path, f"holds arrays {sorted(arrays)}; {CONFIG_FILE} lists {sorted(listing)}")
     for name, a in arrays.items():
         want = listing[name]
-        if list(a.shape) != want["shape"] or str(a.dtype) != want["dtype"] or _sha256(a) != want["sha256"]:
+        if list(a.shape) != want["shape"] or str(a.dtype) != want["dtype"] or array_sha256(a) != want["sha256"]:
             raise _bad(path, f"array {name} does not match its shape, dtype or checksum in {CONFIG_FILE}")
     return arrays
 
@@ -147,7 +130,7 @@ def load_fleet_model(directory: str | Path) -> FleetModel:
         ids = tuple(str(i) for i in meta["ids"])
         arrays = _arrays(directory, meta)
         scaling = PanelScaling(meta["scaling"], arrays.pop("scaling.loc"), arrays.pop("scaling.scale"))
-        params = _unflat(arrays, cfg.model)
+        params = unflat_params(arrays, cfg.model)
     except (KeyError, TypeError) as e:
         raise _bad(directory / CONFIG_FILE, f"is missing or has a malformed field ({foreign(str(e))})") from None
     if scaling.loc.shape != (len(ids),):

@@ -75,15 +75,15 @@ class SavedModel(NamedTuple):
     seed_index: int
 
 
-def _flat(params: cells.ModelParams) -> dict[str, np.ndarray]:
+def flat_params(params: cells.ModelParams) -> dict[str, np.ndarray]:
     """{"cells.0.kernel": array, ..., "cells.1.bias": array, ..., "dense.bias": array}."""
     layers = {f"cells.{k}.{name}": a for k, cell in enumerate(params.cells) for name, a in cell._asdict().items()}
     dense = {f"dense.{name}": a for name, a in params.dense._asdict().items()}
     return {name: np.asarray(a) for name, a in (layers | dense).items()}
 
 
-def _unflat(arrays: dict[str, np.ndarray], cfg: ModelConfig) -> cells.ModelParams:
-    """The inverse of ``_flat`` (names checked by the caller)."""
+def unflat_params(arrays: dict[str, np.ndarray], cfg: ModelConfig) -> cells.ModelParams:
+    """The inverse of ``flat_params`` (names checked by the caller)."""
 
     def part(prefix: str) -> dict[str, np.ndarray]:
         return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
@@ -92,7 +92,7 @@ def _unflat(arrays: dict[str, np.ndarray], cfg: ModelConfig) -> cells.ModelParam
     return cells.ModelParams(stack, cells.DenseParams(**part("dense.")))
 
 
-def _sha256(a: np.ndarray) -> str:
+def array_sha256(a: np.ndarray) -> str:
     """An array's checksum: SHA-256 of its bytes in C order."""
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
@@ -100,7 +100,7 @@ def _sha256(a: np.ndarray) -> str:
 def expected_arrays(cfg: ModelConfig) -> dict[str, tuple[tuple[int, ...], str]]:
     """Name -> (shape, dtype) of every array a model of ``cfg`` has."""
     # The initialiser draws on the host in microseconds: the simplest source of the shapes.
-    template = _flat(cells.init_params(np.random.default_rng(0), cfg))
+    template = flat_params(cells.init_params(np.random.default_rng(0), cfg))
     return {name: (a.shape, str(a.dtype)) for name, a in template.items()}
 
 
@@ -112,9 +112,9 @@ def save_model(directory: Path, params: cells.ModelParams, cfg: ExperimentConfig
     names is then removed, so that the directory holds one model.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.ascontiguousarray(v) for k, v in _flat(params).items()}
+    arrays = {k: np.ascontiguousarray(v) for k, v in flat_params(params).items()}
     blob = safetensors.numpy.save(arrays, metadata=_stamp(FORMAT_VERSION))
-    listing = {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": _sha256(v)} for k, v in arrays.items()}
+    listing = {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": array_sha256(v)} for k, v in arrays.items()}
     write_bytes_atomic(directory / WEIGHTS_FILE, blob)
     meta = {
         "format": FORMAT,
@@ -221,7 +221,7 @@ def _check_arrays(path: Path, arrays: dict[str, np.ndarray], listing: dict | Non
         if arrays[name].shape != shape or str(arrays[name].dtype) != dtype:
             got = f"{arrays[name].shape} {arrays[name].dtype}"
             raise _bad(path, f"array {name} is {got}; the config says {shape} {dtype}")
-        if listing is not None and listing.get(name, {}).get("sha256") != _sha256(arrays[name]):
+        if listing is not None and listing.get(name, {}).get("sha256") != array_sha256(arrays[name]):
             raise _bad(path, f"array {name} does not match its checksum in {CONFIG_FILE}")
 
 
@@ -233,7 +233,7 @@ def _read_weights(directory: Path, meta: dict, cfg: ModelConfig) -> cells.ModelP
     arrays = _read_arrays(directory, meta)
     path = directory / _weights_file(meta["format_version"])
     _check_arrays(path, arrays, listing if meta["format_version"] > 1 else None, cfg)
-    return _unflat(arrays, cfg)
+    return unflat_params(arrays, cfg)
 
 
 def _scaling(meta: dict, n_features: int, path: Path) -> Scaling:
