@@ -17,8 +17,10 @@ out by role, each layer importing only those below it:
     cli.py     flags -> configs -> a command -> print
 
 The commands are exported as ``run_command``, ``sweep_command``, ``tune_command``,
-``predict_command``, ``report_command``, ``export_command``, ``import_command`` and
-``serve_command`` (``run`` is the experiment itself, with no files).
+``predict_command``, ``report_command``, ``export_command``, ``import_command``,
+``serve_command`` and ``fleet_command`` (``run`` on a panel; ``run`` is the experiment
+itself, with no files). Fleets (one model over a panel of series): ``read_panel``,
+``fleet_config``, ``run_fleet``, ``predict_fleet``, ``fleet_sweep`` and ``fleet_tune``.
 """
 
 from __future__ import annotations
@@ -63,6 +65,16 @@ _EXPORTS = {
     "lstm_stateful.export.keras_export": ("keras_models", "write_keras"),
     "lstm_stateful.export.keras_import": ("read_keras",),
     "lstm_stateful.commands.serve": ("ServeConfig",),
+    "lstm_stateful.core.panel": ("Clock", "Panel", "PanelScaling"),
+    "lstm_stateful.core.panel_config": ("FleetConfig", "PanelConfig", "fleet_config"),
+    "lstm_stateful.core.panel_scores": ("bootstrap_difference", "mase_scale", "metrics"),
+    "lstm_stateful.core.panel_baselines": ("simple_forecasts", "stats_forecasts"),
+    "lstm_stateful.io.panel_file": ("read_panel",),
+    "lstm_stateful.engine.fleet": ("FleetResult", "run_fleet"),
+    "lstm_stateful.models.fleet_model": ("FleetModel", "load_fleet_model", "save_fleet_model"),
+    "lstm_stateful.commands.fleet": ("FleetOptions", "FleetOutput"),
+    "lstm_stateful.commands.fleet_predict": ("FleetPredictConfig", "FleetPredictOutput", "predict_fleet"),
+    "lstm_stateful.commands.fleet_search": ("fleet_sweep", "fleet_tune"),
 }  # fmt: skip
 # Exported under another name: (module, attribute).
 _RENAMED = {
@@ -74,6 +86,7 @@ _RENAMED = {
     "export_command": ("lstm_stateful.commands.export", "export"),
     "import_command": ("lstm_stateful.commands.export", "import_keras"),
     "serve_command": ("lstm_stateful.commands.serve", "serve"),
+    "fleet_command": ("lstm_stateful.commands.fleet", "fleet"),
 }
 _SOURCE = {name: (module, name) for module, names in _EXPORTS.items() for name in names} | _RENAMED
 

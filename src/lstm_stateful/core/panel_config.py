@@ -54,7 +54,7 @@ class PanelConfig:
     fill: str | None = None
     lahead: int = 3
     chunk: int = 24
-    batch_size: int = 128
+    batch_size: int = 64
     stats: tuple[str, ...] = ("ets", "theta", "arima")
 
     def __post_init__(self) -> None:
@@ -107,7 +107,7 @@ def fleet_model() -> ModelConfig:
 
 
 def fleet_train() -> TrainConfig:
-    return TrainConfig(epochs=20, learning_rate=3e-3)
+    return TrainConfig(epochs=30, learning_rate=3e-3)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -90,7 +90,10 @@ def split(cfg: FleetConfig, panel: Panel) -> Split:
     """The protocol's parts of every series (``check_lengths`` first)."""
     h, k = cfg.panel.horizon, cfg.panel.windows
     check_lengths(panel, h, k, cfg.panel.period, cfg.panel.min_length())
-    train, validation, tests, histories = [], [], [], [[] for _ in range(k + 1)]  # type: ignore[var-annotated]
+    train: list[np.ndarray] = []
+    validation: list[np.ndarray] = []
+    tests: list[np.ndarray] = []
+    histories: list[list[np.ndarray]] = [[] for _ in range(k + 1)]
     for values in panel.values:
         cut = values.shape[0] - k * h
         train.append(values[: cut - h])
