@@ -182,6 +182,8 @@ def _stats_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     names = tuple(n.strip() for n in value.split(",")) if value.strip() != "none" else ()
     if (bad := next((n for n in names if n not in STATS), None)) is not None:
         raise click.BadParameter(f"{bad!r} is not a statsforecast baseline; use {', '.join(STATS)} or none")
+    if len(set(names)) < len(names):
+        raise click.BadParameter(f"names a baseline twice: {value!r}; name each once")
     return names
 
 
@@ -370,7 +372,9 @@ def predict(
         _predict_fleet(model_dir, data_file, input_cols, out, id_col, time_col, horizon, fill)
         return
     if typed := next((n for n in ("time_col", "horizon", "fill") if _typed(ctx, n)), None):
-        raise ConfigError(typed, "is a setting of a panel forecast; name the series' column with `id`")
+        raise ConfigError(
+            SETTING_OF.get(typed, typed), "is a setting of a panel forecast; name the series' column with `id`"
+        )
     from lstm_stateful.commands.predict import PredictConfig
     from lstm_stateful.commands.predict import predict as command
 

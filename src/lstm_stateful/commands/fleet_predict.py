@@ -80,7 +80,7 @@ def _horizon(model: FleetModel, asked: int | None) -> int:
 
 def _aligned(model: FleetModel, panel: Panel) -> Panel:
     """``panel`` on the model's clock: its starts counted from the model's origin, so a season's
-    phase is the one training saw."""
+    phase is the one training saw (its labels stay the file's own)."""
     a, b = model.clock, panel.clock
     if (a.kind, a.step) != (b.kind, b.step):
         raise ConfigError(
@@ -140,10 +140,11 @@ def predict_fleet(cfg: FleetPredictConfig) -> FleetPredictOutput:
     model = load_fleet_model(cfg.model)
     horizon = _horizon(model, cfg.horizon)
     start = time.perf_counter()
-    panel = _aligned(model, read_panel(cfg.data, cfg.id_col, cfg.time_col, cfg.value_col, cfg.fill))
+    read = read_panel(cfg.data, cfg.id_col, cfg.time_col, cfg.value_col, cfg.fill)
+    panel = _aligned(model, read)
     _, new = scaling_for(model, panel)
     values = forecast(model, panel, horizon)
-    _write(Path(cfg.out), panel, values)
+    _write(Path(cfg.out), read, values)  # times as the file writes them, on its own clock
     return FleetPredictOutput(len(panel), new, horizon, time.perf_counter() - start, Path(cfg.out), model)
 
 

@@ -70,12 +70,15 @@ class PanelConfig:
             raise ConfigError("stats", f"must be a tuple of baseline names, got {self.stats!r}")
         for name in self.stats:
             require_choice("stats", name, STATS)
+        if len(set(self.stats)) < len(self.stats):
+            raise ConfigError("stats", f"names a baseline twice: {', '.join(self.stats)}; name each once")
         cols = {"id": self.id_col, "time": self.time_col, "input": self.value_col}
         for name, col in cols.items():
             if not (isinstance(col, str) and col):
                 raise ConfigError(name, f"must be a column name, got {col!r}")
-        if len(set(cols.values())) < 3:
-            raise ConfigError("id", "the `id`, `time` and `input` columns must be three different columns")
+        names = list(cols)
+        if twice := next((n for i, n in enumerate(names) if cols[n] in [cols[m] for m in names[:i]]), None):
+            raise ConfigError(twice, f"names the column {cols[twice]!r} that another of `id`, `time`, `input` names")
 
     @property
     def linear_window(self) -> int:

@@ -195,8 +195,9 @@ def _chunk_loss(
     start: jax.Array,
     spec: FleetSpec,
     stateful: bool,
-) -> tuple[jax.Array, Carry]:
-    """The loss of one chunk of one group of B series, and the state it ends in."""
+) -> tuple[jax.Array, tuple[Carry, jax.Array]]:
+    """The loss of one chunk of one group of B series, and (the state it ends in, the
+    targets' total weight: 0 for a chunk of padding alone)."""
     stop = spec.first_chunk + spec.n_chunks * spec.chunk
     y, w = targets(group.z, group.valid, start, spec, stop)
     if stateful:
@@ -206,7 +207,7 @@ def _chunk_loss(
     else:
         xw, okw = windows(x, start, spec.chunk, spec.lahead), windows(group.valid, start, spec.chunk, spec.lahead)
         pred = run_windows(params, spec.model, xw, okw)
-    return _mae(pred, y, w), carry
+    return _mae(pred, y, w), (carry, jnp.sum(w))
 
 
 def optimizer(learning_rate: jax.Array, total_steps: int) -> optax.GradientTransformation:
@@ -224,26 +225,36 @@ def _group_epoch(
     params: ModelParams, opt_state: optax.OptState, data: DeviceData, order: jax.Array, spec: FleetSpec,
     opt: optax.GradientTransformation, stateful: bool,
 ) -> tuple[ModelParams, optax.OptState, jax.Array]:  # fmt: skip
-    """One epoch over the groups of ``order`` (G, B) series indices: (params, opt_state, loss)."""
+    """One epoch over the groups of ``order`` (G, B) series indices: (params, opt_state, the
+    mean loss of the chunks that had targets)."""
 
-    def group_step(state: tuple, idx: jax.Array) -> tuple[tuple, jax.Array]:
+    def group_step(state: tuple, idx: jax.Array) -> tuple[tuple, tuple[jax.Array, jax.Array]]:
         group = jax.tree.map(lambda a: a[idx], data)
         x = features(group.z, group.phase, spec.period)
 
-        def chunk_step(inner: tuple, k: jax.Array) -> tuple[tuple, jax.Array]:
+        def chunk_step(inner: tuple, k: jax.Array) -> tuple[tuple, tuple[jax.Array, jax.Array]]:
             p, o, carry = inner
             start = spec.first_chunk + k * spec.chunk
             grad_fn = jax.value_and_grad(_chunk_loss, has_aux=True)
-            (loss, carry), grads = grad_fn(p, carry, group, x, start, spec, stateful)
-            updates, o = opt.update(grads, o, p)
-            return (optax.apply_updates(p, updates), o, carry), loss
+            (loss, (carry, weight)), grads = grad_fn(p, carry, group, x, start, spec, stateful)
+            updates, o_next = opt.update(grads, o, p)
+            # A chunk of padding alone takes no step: Adam's momentum would otherwise move the
+            # weights by how much padding the panel's longest series puts in front of the others.
+            taken = weight > 0
+            p, o = _where(taken, (optax.apply_updates(p, updates), o_next), (p, o))
+            return (p, o, carry), (loss, taken.astype(jnp.float32))
 
         carry = cells_zero_carry(idx.shape[0], spec.model)
-        (p, o, _), losses = jax.lax.scan(chunk_step, (*state, carry), jnp.arange(spec.n_chunks))
-        return (p, o), jnp.mean(losses)
+        (p, o, _), (losses, taken) = jax.lax.scan(chunk_step, (*state, carry), jnp.arange(spec.n_chunks))
+        return (p, o), (jnp.sum(losses * taken), jnp.sum(taken))
 
-    (params, opt_state), losses = jax.lax.scan(group_step, (params, opt_state), order)
-    return params, opt_state, jnp.mean(losses)
+    (params, opt_state), (losses, taken) = jax.lax.scan(group_step, (params, opt_state), order)
+    return params, opt_state, jnp.sum(losses) / jnp.maximum(jnp.sum(taken), 1.0)
+
+
+def _where(flag: jax.Array, new: tuple, old: tuple) -> tuple:
+    """``new`` where ``flag`` (a scalar boolean), else ``old``, leaf by leaf."""
+    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
 
 
 def _groups(key: jax.Array, n_series: int, batch_size: int) -> jax.Array:

@@ -21,9 +21,10 @@ import safetensors
 import safetensors.numpy
 
 from lstm_stateful.core import cells
+from lstm_stateful.core.config import MODES
 from lstm_stateful.core.errors import ConfigError, foreign
 from lstm_stateful.core.panel import Clock, PanelScaling
-from lstm_stateful.core.panel_config import FleetConfig
+from lstm_stateful.core.panel_config import SCALINGS, FleetConfig
 from lstm_stateful.io.atomic import write_atomic, write_bytes_atomic
 from lstm_stateful.models.model_io import array_sha256, flat_params, unflat_params
 
@@ -67,6 +68,7 @@ def save_fleet_model(directory: Path, model: FleetModel) -> None:
             "step": model.clock.step,
             "day": model.clock.day,
             "dates": model.clock.dates,
+            "utc": model.clock.utc,
         },
         "weights": {
             "file": WEIGHTS_FILE,
@@ -128,11 +130,27 @@ def load_fleet_model(directory: str | Path) -> FleetModel:
         cfg = FleetConfig.from_dict(meta["config"])
         clock = Clock(**meta["clock"])
         ids = tuple(str(i) for i in meta["ids"])
-        arrays = _arrays(directory, meta)
-        scaling = PanelScaling(meta["scaling"], arrays.pop("scaling.loc"), arrays.pop("scaling.scale"))
-        params = unflat_params(arrays, cfg.model)
+        mode, kind = str(meta["mode"]), str(meta["scaling"])
     except (KeyError, TypeError) as e:
         raise _bad(directory / CONFIG_FILE, f"is missing or has a malformed field ({foreign(str(e))})") from None
-    if scaling.loc.shape != (len(ids),):
+    except ConfigError as e:
+        raise _bad(directory / CONFIG_FILE, f"holds a bad setting: {e.render(str)}") from None
+    if mode not in MODES or kind not in SCALINGS:
+        raise _bad(directory / CONFIG_FILE, f"has mode {mode!r} and scaling {kind!r}; modes: {', '.join(MODES)}")
+    arrays = _arrays(directory, meta)
+    scaling = PanelScaling(kind, arrays.pop("scaling.loc", np.zeros(0)), arrays.pop("scaling.scale", np.zeros(0)))
+    if scaling.loc.shape != (len(ids),) or scaling.scale.shape != (len(ids),):
         raise _bad(directory / WEIGHTS_FILE, f"holds {scaling.loc.shape} scalings for {len(ids)} series")
-    return FleetModel(cfg, str(meta["mode"]), params, ids, scaling, clock)
+    _check_shapes(directory / WEIGHTS_FILE, arrays, cfg, int(meta.get("seeds", 0)))
+    return FleetModel(cfg, mode, unflat_params(arrays, cfg.model), ids, scaling, clock)
+
+
+def _check_shapes(path: Path, arrays: dict[str, np.ndarray], cfg: FleetConfig, seeds: int) -> None:
+    """Every array a model of ``cfg`` has, with a leading axis of ``seeds``, and no other."""
+    template = flat_params(cells.init_params(np.random.default_rng(0), cfg.model))
+    template["dense.kernel"] = np.zeros((cfg.model.units, cfg.panel.head), np.float32)
+    template["dense.bias"] = np.zeros((cfg.panel.head,), np.float32)
+    want = {k: (seeds, *v.shape) for k, v in template.items()}
+    got = {k: v.shape for k, v in arrays.items()}
+    if seeds < 1 or got != want:
+        raise _bad(path, f"holds arrays of shapes {got}; the config makes {want}")
