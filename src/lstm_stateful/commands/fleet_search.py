@@ -116,16 +116,7 @@ def _axis(key: str, text: str) -> Axis:
 def parse_fleet_grid(texts: Iterable[str]) -> tuple[Axis, ...]:
     """``["lr=1e-3,1e-2", "scaling=log,standard"]`` -> the axes, in the order given; every
     problem is a ``ConfigError`` on ``grid``."""
-    axes: list[Axis] = []
-    for text in texts:
-        name, sep, values = text.partition("=")
-        if not sep:
-            raise ConfigError("grid", f"{text!r} is not KEY=V1,V2,...: name a setting, like lr=1e-3,1e-2")
-        key = _key("grid", name, VARIABLE, "sweep")
-        if any(a.key == key for a in axes):
-            raise ConfigError("grid", f"{dashed(key)} is given twice: list its values once, {dashed(key)}=V1,V2,...")
-        axes.append(_axis(key, values))
-    return tuple(axes)
+    return parse_grid(texts, lambda name: _key("grid", name, VARIABLE, "sweep"), _axis)
 
 
 def _dimension(name: str, spec: str, text: str) -> Dimension:

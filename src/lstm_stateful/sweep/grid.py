@@ -16,7 +16,7 @@ import itertools
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from lstm_stateful.core.config import (
@@ -115,18 +115,26 @@ def _values(key: str, text: str) -> tuple[Value, ...]:
     return tuple(sorted(values)) if value_type(key) is float else tuple(values)
 
 
-def parse_grid(texts: Iterable[str]) -> tuple[Axis, ...]:
+def parse_grid(
+    texts: Iterable[str],
+    key_of: Callable[[str], str] | None = None,
+    axis_of: Callable[[str, str], Axis] | None = None,
+) -> tuple[Axis, ...]:
     """``["lr=1e-3,1e-2", "units=8:16"]`` -> the axes, in the order given. Keys are setting
-    names with dashes or underscores (``batch-size``); each may be given once."""
+    names with dashes or underscores (``batch-size``); each may be given once. ``key_of``
+    turns a key as typed into a setting's name (default: one of ``GRID_KEYS``), ``axis_of``
+    reads its values (default: by the setting's type): a panel sweep passes its own."""
+    key_of = key_of or (lambda name: setting_name("grid", name, GRID_KEYS, "a grid can vary"))
+    axis_of = axis_of or (lambda key, values: Axis(key, _values(key, values)))
     axes: list[Axis] = []
     for text in texts:
         name, sep, values = text.partition("=")
         if not sep:
             raise ConfigError("grid", f"{text!r} is not KEY=V1,V2,...: name a setting, like lr=1e-3,1e-2")
-        key = setting_name("grid", name, GRID_KEYS, "a grid can vary")
+        key = key_of(name)
         if any(a.key == key for a in axes):
             raise ConfigError("grid", f"{dashed(key)} is given twice: list its values once, {dashed(key)}=V1,V2,...")
-        axes.append(Axis(key, _values(key, values)))
+        axes.append(axis_of(key, values))
     return tuple(axes)
 
 
