@@ -290,6 +290,7 @@ def _run_fleet(ctx: click.Context, out: Path | None) -> None:
     """``run`` on a panel (``--id``): flags -> FleetConfig -> ``commands.fleet.fleet`` -> print."""
     from lstm_stateful.commands import fleet as command
     from lstm_stateful.core.panel_config import FLEET_SETTINGS
+    from lstm_stateful.io import dirs
     from lstm_stateful.render.fleet_console import print_fleet
 
     for name in ("show", "rerun"):
@@ -300,7 +301,7 @@ def _run_fleet(ctx: click.Context, out: Path | None) -> None:
     if unknown := next((n for n in settings if n not in FLEET_SETTINGS), None):
         raise ConfigError(unknown, "is a setting of a single-series run; a panel run (with `id`) does not take it")
     cfg = command.configure(settings)
-    out = out or dirs_timestamped()
+    out = out or dirs.timestamped(Path("runs"))
     p = ctx.params
     options = command.FleetOptions(out, p["save"], p["seed_forecasts"], cache=not p["no_cache"])
     console = Console(highlight=False)
@@ -317,12 +318,6 @@ def _run_fleet(ctx: click.Context, out: Path | None) -> None:
                   f"({total:.1f} s for {len(output.result.panel)} series).")  # fmt: skip
     if options.save is not None:
         console.print(f"Saved both models (every seed) to {options.save}/stateful and {options.save}/stateless.")
-
-
-def dirs_timestamped() -> Path:
-    from lstm_stateful.io import dirs
-
-    return dirs.timestamped(Path("runs"))
 
 
 def _print_run(console: Console, output: RunOutput, show: bool) -> None:

@@ -57,8 +57,8 @@ def test_log_scaling_refuses_negative_values() -> None:
     assert e.value.param == "scaling"
     panel = Panel(("a",), (np.array([1.0, 2.0, -3.0]),), np.array([0]))
     with pytest.raises(ConfigError, match="has -3"):
-        check_scaling_domain("log", panel)
-    check_scaling_domain("standard", panel)
+        check_scaling_domain("log", panel.values, panel.ids)
+    check_scaling_domain("standard", panel.values, panel.ids)
 
 
 def test_layout_right_aligns_series_and_masks_padding() -> None:

@@ -71,7 +71,7 @@ def check(cfg: FleetConfig, panel: Panel) -> None:
     from lstm_stateful.engine.fleet import split
 
     parts = split(cfg, panel)
-    check_scaling_domain(cfg.panel.scaling, panel)
+    check_scaling_domain(cfg.panel.scaling, panel.values, panel.ids)
     if not any(np.isfinite(mase_scale(h, cfg.panel.period)) for h in parts.histories[-1]):
         problem = "every series is constant before its test: MASE has no scale and no model can be scored"
         raise ConfigError("data", problem)

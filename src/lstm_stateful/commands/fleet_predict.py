@@ -103,7 +103,9 @@ def scaling_for(model: FleetModel, panel: Panel) -> tuple[PanelScaling, int]:
         if (short := next((s for s in fresh if panel.values[s].shape[0] < first), None)) is not None:
             raise ConfigError("data", f"new series {panel.ids[short]!r} has {panel.values[short].shape[0]} values; "
                               f"a series the model has not seen needs {first} to set its scaling")  # fmt: skip
-        own = fit_scaling(model.scaling.kind, [panel.values[s][:first] for s in fresh], panel.ids, first)
+        own = fit_scaling(
+            model.scaling.kind, [panel.values[s][:first] for s in fresh], [panel.ids[s] for s in fresh], first
+        )
         loc[fresh], scale[fresh] = own.loc, own.scale
     for s, i in enumerate(panel.ids):
         if i in known:
@@ -149,14 +151,15 @@ def predict_fleet(cfg: FleetPredictConfig) -> FleetPredictOutput:
 
 
 def _write(out: Path, panel: Panel, values: np.ndarray) -> None:
-    ends = panel.starts + panel.lengths
+    """``series, step, time, forecast``: values (S, H) data units, times on ``panel``'s clock."""
+    h = values.shape[1]
+    labels = panel.clock.labels((panel.starts + panel.lengths)[:, None] + np.arange(h)[None, :])
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(("series", "step", "time", "forecast"))
             for s, series in enumerate(panel.ids):
-                labels = panel.clock.labels(ends[s] + np.arange(values.shape[1]))
-                w.writerows((series, j + 1, labels[j], repr(float(values[s, j]))) for j in range(values.shape[1]))
+                w.writerows((series, j + 1, labels[s * h + j], repr(float(values[s, j]))) for j in range(h))
 
     write_with(out, write)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -62,8 +63,11 @@ class Clock:
         return moment.isoformat() if self.utc else moment.replace(tzinfo=None).isoformat()
 
     def labels(self, ordinals: np.ndarray) -> list[str]:
-        """``label`` of each ordinal, in order."""
-        return [self.label(int(k)) for k in np.asarray(ordinals).ravel()]
+        """``label`` of each ordinal (flattened), in order; each distinct ordinal is labelled
+        once (a panel's forecast steps share a few hundred times)."""
+        unique, inverse = np.unique(np.asarray(ordinals).ravel(), return_inverse=True)
+        text = [self.label(int(k)) for k in unique]
+        return [text[i] for i in inverse]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -139,29 +143,28 @@ class PanelScaling:
         return self.loc.reshape(shape), self.scale.reshape(shape)
 
 
-def check_scaling_domain(kind: str, panel: Panel) -> None:
-    """log scaling reads every value a model is fed through log1p: all must be >= 0."""
+def check_scaling_domain(kind: str, values: Sequence[np.ndarray], ids: Sequence[str]) -> None:
+    """log scaling reads the values through log1p: all must be >= 0 (``values``: one array a
+    series, named by ``ids``)."""
     if kind != "log":
         return
-    for s, values in enumerate(panel.values):
-        if (low := float(np.min(values))) < 0:
-            problem = f"log needs values >= 0; series {panel.ids[s]!r} has {low:g}"
+    for s, series in enumerate(values):
+        if (low := float(np.min(series))) < 0:
+            problem = f"log needs values >= 0; series {ids[s]!r} has {low:g}"
             raise ConfigError("scaling", f"{problem}; use mean-abs or standard")
 
 
-def fit_scaling(kind: str, train: list[np.ndarray], ids: tuple[str, ...], recent: int) -> PanelScaling:
-    """The scaling of each series from its training values ``train`` (S arrays, data units).
+def fit_scaling(kind: str, train: list[np.ndarray], ids: Sequence[str], recent: int) -> PanelScaling:
+    """The scaling of each series from its training values ``train`` (S arrays, data units,
+    named by ``ids``).
 
     log: loc is the mean of log1p over the last ``recent`` training values (the level the
     forecast starts from), and needs values >= 0; mean-abs: scale is the mean absolute
     value; standard: the mean and standard deviation. A zero scale (a constant or all-zero
     training part) becomes 1, so the series passes unscaled rather than dividing by zero.
     """
+    check_scaling_domain(kind, train, ids)
     if kind == "log":
-        for s, values in enumerate(train):
-            if (low := float(np.min(values))) < 0:
-                problem = f"log needs values >= 0; series {ids[s]!r} has {low:g} in its training part"
-                raise ConfigError("scaling", f"{problem}; use mean-abs or standard")
         loc = np.array([np.mean(np.log1p(v[-recent:])) for v in train])
         return PanelScaling(kind, loc, np.ones_like(loc))
     if kind == "mean-abs":
@@ -194,46 +197,43 @@ class Layout(NamedTuple):
     lead: int
 
 
+def _right_aligned(
+    panel: Panel, scaling: PanelScaling, n: int, tail: int, period: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every series ending ``tail`` columns before the last of ``n``: z (S, n) float32 model
+    units (0 where absent), present, valid (S, n) bool, phase (S, n) float32 (``Layout``)."""
+    lengths = panel.lengths
+    end = n - tail
+    present = np.zeros((len(panel), n), bool)
+    padded = np.zeros((len(panel), n))
+    for s, values in enumerate(panel.values):
+        padded[s, end - values.shape[0] : end] = values
+        present[s, end - values.shape[0] : end] = True
+    z = np.zeros((len(panel), n), np.float32)
+    z[present] = scaling.to_model(padded)[present]
+    local = np.arange(n)[None, :] - (end - lengths[:, None])  # each column's index in its series
+    valid = present & (local >= period)
+    phase = (np.mod(panel.starts[:, None] + local, period) / period).astype(np.float32)
+    return z, present, valid, phase
+
+
 def layout(
     panel: Panel, scaling: PanelScaling, horizon: int, windows: int, period: int, lahead: int, chunk: int
 ) -> Layout:
     """The arrays of the training and forecasting programs (see ``Layout``)."""
-    lengths = panel.lengths
-    longest = int(lengths.max())
+    longest = int(panel.lengths.max())
     train_stop = longest - (windows + 1) * horizon
     align = (-train_stop) % chunk
     lead = lahead - 1 + align + period  # a stateless window and a season before the first column
-    n = lead + longest
-    z = np.zeros((len(panel), n), np.float32)
-    present = np.zeros((len(panel), n), bool)
-    padded = np.zeros((len(panel), n))
-    for s, values in enumerate(panel.values):
-        padded[s, n - values.shape[0] :] = values
-        present[s, n - values.shape[0] :] = True
-    z[present] = scaling.to_model(padded)[present]
-    local = np.arange(n)[None, :] - (n - lengths[:, None])  # each column's index in its series
-    valid = present & (local >= period)
-    ordinal = panel.starts[:, None] + local
-    phase = (np.mod(ordinal, period) / period).astype(np.float32)
+    arrays = _right_aligned(panel, scaling, lead + longest, 0, period)
     origins = tuple(lead + train_stop + k * horizon for k in range(windows + 1))
-    return Layout(z, present, valid, phase, lead - align, (align + train_stop) // chunk, origins, lead)
+    return Layout(*arrays, lead - align, (align + train_stop) // chunk, origins, lead)
 
 
 def future_layout(panel: Panel, scaling: PanelScaling, horizon: int, period: int, lahead: int) -> Layout:
     """The arrays to forecast every series' next ``horizon`` values from its end: the panel
     right-aligned, then ``horizon`` empty columns (their phase set by the clock); the one
     origin is the first of them. ``first_chunk`` and ``n_chunks`` are unused (0)."""
-    lengths = panel.lengths
     lead = lahead - 1 + period
-    n = lead + int(lengths.max()) + horizon
-    present = np.zeros((len(panel), n), bool)
-    padded = np.zeros((len(panel), n))
-    for s, values in enumerate(panel.values):
-        padded[s, n - horizon - values.shape[0] : n - horizon] = values
-        present[s, n - horizon - values.shape[0] : n - horizon] = True
-    z = np.zeros((len(panel), n), np.float32)
-    z[present] = scaling.to_model(padded)[present]
-    local = np.arange(n)[None, :] - (n - horizon - lengths[:, None])
-    valid = present & (local >= period)
-    phase = (np.mod(panel.starts[:, None] + local, period) / period).astype(np.float32)
-    return Layout(z, present, valid, phase, 0, 0, (n - horizon,), lead)
+    n = lead + int(panel.lengths.max()) + horizon
+    return Layout(*_right_aligned(panel, scaling, n, horizon, period), 0, 0, (n - horizon,), lead)

@@ -59,7 +59,6 @@ class FleetSpec(NamedTuple):
     first_chunk: int
     n_chunks: int
     epochs: int
-    residual: bool = True
 
 
 class PanelData(NamedTuple):
@@ -165,14 +164,13 @@ def targets(
     z: jax.Array, valid: jax.Array, start: jax.Array, spec: FleetSpec, stop: int
 ) -> tuple[jax.Array, jax.Array]:
     """What the head must output at columns [start, start + C), and the weight of each:
-    (S, C, head) each. Recursive: z at the column; direct: z at the H columns from it, less
+    (S, C, head) each. Recursive: z at the column less z a season before it; direct: z at the H columns from it, less
     the seasonal naive forecast from it. A target counts if its step is valid and it lies
     before ``stop`` (the validation origin: nothing after it is trained on)."""
     cols = start + jnp.arange(spec.chunk)
     if spec.head == 1:
         y = jax.lax.dynamic_slice_in_dim(z, start, spec.chunk, 1)
-        if spec.residual:
-            y = y - jax.lax.dynamic_slice_in_dim(z, start - spec.period, spec.chunk, 1)
+        y = y - jax.lax.dynamic_slice_in_dim(z, start - spec.period, spec.chunk, 1)
         w = jax.lax.dynamic_slice_in_dim(valid, start, spec.chunk, 1)
         return y[..., None], w[..., None].astype(jnp.float32)
     ahead = cols[:, None] + jnp.arange(spec.horizon)[None, :]  # (C, H)
@@ -321,8 +319,7 @@ def _rollout(
             y = run_windows(
                 params, spec.model, windows(x, col, 1, spec.lahead)[:, 0], windows(ok, col, 1, spec.lahead)[:, 0]
             )[:, 0]
-        if spec.residual:
-            y = y + zb[:, col - spec.period]
+        y = y + zb[:, col - spec.period]  # the head predicts the change from a season back
         return (c, zb.at[:, col].set(y)), y
 
     _, ys = jax.lax.scan(step, (carry, data.z), jnp.arange(spec.horizon))

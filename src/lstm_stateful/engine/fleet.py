@@ -185,7 +185,7 @@ def run_fleet(cfg: FleetConfig, panel: Panel, on_stage: StageCallback | None = N
     start = time.perf_counter()
     parts = split(cfg, panel)
     p = cfg.panel
-    check_scaling_domain(p.scaling, panel)
+    check_scaling_domain(p.scaling, panel.values, panel.ids)
     scaling = fit_scaling(p.scaling, parts.train, panel.ids, max(p.period, p.horizon))
     stage("training")
     params, losses, ours = train_and_forecast(cfg, panel, scaling)

@@ -34,7 +34,6 @@ to fill from: a missing first value with "previous", a missing first or last wit
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
 import re
@@ -57,6 +56,7 @@ from lstm_stateful.io.series_file import (
     _parse,
     check_path,
     csv_rows,
+    read_errors,
 )
 
 if TYPE_CHECKING:  # pyarrow is optional (the parquet extra): imported when a Parquet file is read
@@ -166,14 +166,8 @@ def read_panel(path: str | Path, id_col: str, time_col: str, value_col: str, fil
 
 def _read(path: Path, names: tuple[str, str, str], fill: str | None) -> _Table:
     """The file's three columns, every cell checked, with the errors of an unreadable file."""
-    try:
+    with read_errors(path):
         return _read_csv(path, names, fill) if path.suffix.lower() == ".csv" else _read_parquet(path, names, fill)
-    except UnicodeDecodeError:
-        raise ConfigError("data", f"{str(path)!r} is not a text CSV file (not UTF-8)") from None
-    except csv.Error as e:
-        raise ConfigError("data", f"{str(path)!r} is not valid CSV: {e}") from None
-    except OSError as e:
-        raise ConfigError("data", f"cannot read {str(path)!r}: {e.strerror or e}") from None
 
 
 # ----- CSV -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ a flag means is unknowable). Parquet needs pyarrow, the ``parquet`` extra.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -243,17 +244,24 @@ def iter_columns(path: str | Path, reading: Reading, chunk: int = CHUNK_ROWS) ->
     rows, checking every value on the way; with ``drop_missing``, rows where a chosen
     column is empty (or NaN) are skipped instead of refused."""
     p = check_path(path)
-    try:
+    with read_errors(p):
         if p.suffix.lower() == ".csv":
             yield from _csv_chunks(p, reading, chunk)
         else:
             yield from _parquet_chunks(p, reading, chunk)
+
+
+@contextlib.contextmanager
+def read_errors(path: Path) -> Iterator[None]:
+    """What reading ``path`` can raise (not UTF-8, not CSV, not readable), as one line on ``data``."""
+    try:
+        yield
     except UnicodeDecodeError:
-        raise ConfigError("data", f"{str(p)!r} is not a text CSV file (not UTF-8)") from None
+        raise ConfigError("data", f"{str(path)!r} is not a text CSV file (not UTF-8)") from None
     except csv.Error as e:
-        raise ConfigError("data", f"{str(p)!r} is not valid CSV: {e}") from None
+        raise ConfigError("data", f"{str(path)!r} is not valid CSV: {e}") from None
     except OSError as e:
-        raise ConfigError("data", f"cannot read {str(p)!r}: {e.strerror or e}") from None
+        raise ConfigError("data", f"cannot read {str(path)!r}: {e.strerror or e}") from None
 
 
 def read_columns(

@@ -41,12 +41,10 @@ def forecast_models(result: FleetResult, seeds: bool = False) -> dict[str, np.nd
 
 
 def step_labels(result: FleetResult) -> np.ndarray:
-    """(S, K, H) the clock label of every forecast step: each distinct ordinal labelled once."""
+    """(S, K, H) the clock label of every forecast step."""
     h = result.config.panel.horizon
     ordinals = result.origins[:, :, None] + np.arange(h)[None, None, :]
-    unique, inverse = np.unique(ordinals, return_inverse=True)
-    labels = np.array(result.panel.clock.labels(unique), dtype=object)
-    return labels[inverse.reshape(ordinals.shape)]
+    return np.array(result.panel.clock.labels(ordinals), dtype=object).reshape(ordinals.shape)
 
 
 def forecasts_csv(result: FleetResult, seeds: bool = False) -> str:
