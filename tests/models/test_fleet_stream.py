@@ -14,7 +14,7 @@ from lstm_stateful.core.panel import Clock, Panel
 from lstm_stateful.core.panel_config import fleet_config
 from lstm_stateful.engine.fleet import run_fleet
 from lstm_stateful.models import fleet_stream as fs
-from lstm_stateful.models.fleet_model import FleetModel, load_fleet_model
+from lstm_stateful.models.fleet_model import load_fleet_model
 
 H = 5
 
@@ -29,7 +29,10 @@ def _panel(period: int) -> Panel:
     return Panel(tuple(f"s{s}" for s in range(len(lengths))), values, np.array([2, 0, 7, 1, 5]), Clock())
 
 
-@pytest.fixture(scope="module", params=[("recursive", 6, "log"), ("direct", 6, "standard"), ("recursive", 1, "mean-abs")])
+CASES = [("recursive", 6, "log"), ("direct", 6, "standard"), ("recursive", 1, "mean-abs")]
+
+
+@pytest.fixture(scope="module", params=CASES)
 def models(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Panel, Path]:
     strategy, season, scaling = request.param
     settings = {"data": "x.csv", "id": "id", "time": "t", "input": "y", "horizon": H, "units": 5, "epochs": 2}
@@ -65,7 +68,8 @@ def test_chunks_and_batches_give_what_one_call_gives(models: tuple[Panel, Path])
     scaling, _ = fleet_predict.scaling_for(model, panel)
     n = min(len(v) for v in panel.values)
     table = np.stack([v[:n] for v in panel.values])
-    whole, preds = fs.feed(model, model.params, fs.initial_state(model, scaling.loc, scaling.scale, panel.starts), table)
+    empty = fs.initial_state(model, scaling.loc, scaling.scale, panel.starts)
+    whole, preds = fs.feed(model, model.params, empty, table)
     state = fs.initial_state(model, scaling.loc, scaling.scale, panel.starts)
     parts = []
     for a, b in ((0, 1), (1, 13), (13, n)):
