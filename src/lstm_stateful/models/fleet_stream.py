@@ -36,6 +36,7 @@ from lstm_stateful.core.panel_train import run_windows
 from lstm_stateful.models.fleet_model import FleetModel
 from lstm_stateful.models.stream import _bucket
 
+Host = jax.Array | np.ndarray  # a state's leaves: host arrays between calls, traced inside them
 # The ordinal of a stream whose first value's time was not given (its forecasts carry no times).
 NO_ORDINAL = np.iinfo(np.int64).min
 
@@ -66,10 +67,10 @@ class Core(NamedTuple):
     """
 
     carry: Carry
-    recent: jax.Array | np.ndarray
-    head: jax.Array | np.ndarray
-    seen: jax.Array | np.ndarray
-    phase: jax.Array | np.ndarray
+    recent: Host
+    head: Host
+    seen: Host
+    phase: Host
 
 
 class FleetStreamState(NamedTuple):
@@ -108,19 +109,19 @@ def initial_state(model: FleetModel, loc: np.ndarray, scale: np.ndarray, ordinal
     return FleetStreamState(core, np.asarray(loc, np.float64), np.asarray(scale, np.float64), ordinal)
 
 
-def _row(recent: jax.Array, phase: jax.Array, back: int, period: int) -> jax.Array:
+def _row(recent: Host, phase: Host, back: int, period: int) -> jax.Array:
     """The inputs of the step ``back`` steps before the next one, as ``panel_train.features``
     builds them: recent (..., depth), phase (...,) of the next step -> (..., F)."""
     d = recent.shape[-1]
     lag1 = recent[..., d - 1 - back]
     if period == 1:
-        return lag1[..., None]
+        return jnp.asarray(lag1)[..., None]
     angle = 2 * jnp.pi * (jnp.mod(phase - back, period) / period).astype(jnp.float32)
     return jnp.stack([lag1, recent[..., d - period - back], jnp.sin(angle), jnp.cos(angle)], axis=-1)
 
 
 def _head(
-    params: ModelParams, carry: Carry, recent: jax.Array, seen: jax.Array, phase: jax.Array, shape: FleetShape
+    params: ModelParams, carry: Carry, recent: Host, seen: Host, phase: Host, shape: FleetShape
 ) -> tuple[Carry, jax.Array]:
     """One seed's step after the latest value: (its state, its output (B, head)). The
     stateless mode reads a window of ``lahead`` steps from a zero state, a step without a
@@ -138,7 +139,7 @@ def _seed_axis_first(carry: Carry) -> Carry:
     return jax.tree.map(lambda c: jnp.swapaxes(c, 0, 1), carry)
 
 
-def _kept(ok: jax.Array, new: jax.Array, old: jax.Array, axis: int) -> jax.Array:
+def _kept(ok: jax.Array, new: jax.Array, old: jax.Array | np.ndarray, axis: int) -> jax.Array:
     """``new`` where ok (B,) holds (B on ``axis``), else ``old``."""
     shape = [1] * new.ndim
     shape[axis] = -1
