@@ -32,8 +32,9 @@ from lstm_stateful.models import model_io, stream
 from lstm_stateful.serve.app import Settings, build_app, model_info
 from lstm_stateful.serve.batcher import Batcher, Pending, take_round
 from lstm_stateful.serve.engine import Engine
+from lstm_stateful.serve.ops import Delete, Predict, values_sha256
 from lstm_stateful.serve.store import Store
-from lstm_stateful.serve.streams import Delete, Predict, Service, values_sha256
+from lstm_stateful.serve.streams import Service
 from tests.helpers import usage_error
 from tests.serve import saved_model
 

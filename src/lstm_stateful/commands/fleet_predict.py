@@ -23,6 +23,7 @@ from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.core.panel import Panel, PanelScaling, fit_scaling
 from lstm_stateful.io import dirs
 from lstm_stateful.io.atomic import write_with
+from lstm_stateful.models.fleet_model import new_series_values
 
 if TYPE_CHECKING:
     from lstm_stateful.models.fleet_model import FleetModel
@@ -59,12 +60,6 @@ class FleetPredictOutput:
     seconds: float
     out: Path
     model: FleetModel
-
-
-def new_series_values(model: FleetModel) -> int:
-    """Values a new series' scaling is computed from (its first ones), as training used:
-    max(season, horizon)."""
-    return max(model.config.panel.period, model.config.panel.horizon)
 
 
 def _horizon(model: FleetModel, asked: int | None) -> int:

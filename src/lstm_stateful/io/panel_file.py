@@ -639,3 +639,32 @@ def _fill(flat: np.ndarray, fill: str) -> np.ndarray:
     if fill == "previous":
         return flat[np.maximum.accumulate(np.where(missing, 0, at))]
     return np.where(missing, np.interp(at, at[~missing], flat[~missing]), flat)
+
+
+# ----- One stamp -----------------------------------------------------------------------------
+
+
+def stamp_ordinal(clock: Clock, stamp: object) -> int:
+    """The grid ordinal of one time on ``clock``: a number for a number clock, else an ISO
+    8601 date or timestamp (text; without an offset, UTC). ConfigError (``start``) if it is
+    not a time of that kind, or falls between the grid's steps."""
+    if clock.kind == "number":
+        if not isinstance(stamp, int | float) or isinstance(stamp, bool) or not math.isfinite(stamp):
+            raise ConfigError("start", f"must be a finite number, as the model's times are; got {stamp!r}")
+        k = (float(stamp) - clock.origin) / clock.step
+    else:
+        if not isinstance(stamp, str):
+            raise ConfigError("start", f"must be an ISO 8601 date or timestamp (text), as the model's times are; "
+                              f"got {stamp!r}")  # fmt: skip
+        try:
+            moment = _stamp(stamp.strip())
+        except _Bad as e:
+            raise ConfigError("start", f"{stamp[:40]!r} {e.problem}{e.remark}") from None
+        if not isinstance(moment, _Moment):
+            raise ConfigError("start", f"must be a date or timestamp, as the model's times are; got {stamp[:40]!r}")
+        if clock.kind == "month" and moment.day != clock.day:
+            raise ConfigError("start", f"{stamp[:40]!r}: the model's months are stamped on day {clock.day}")
+        k = ((moment.month if clock.kind == "month" else moment.posix) - clock.origin) / clock.step
+    if abs(k - round(k)) > 1e-9 * max(1.0, abs(k)):
+        raise ConfigError("start", f"{stamp!r} falls between the model's time steps ({_step_text(clock)})")
+    return round(k)

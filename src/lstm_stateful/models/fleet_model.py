@@ -46,6 +46,21 @@ class FleetModel(NamedTuple):
     clock: Clock
 
 
+def new_series_values(model: FleetModel) -> int:
+    """Values a series the model was not trained on sets its scaling from (its first ones),
+    as training set each series' from its training part: max(season, horizon)."""
+    return max(model.config.panel.period, model.config.panel.horizon)
+
+
+def is_fleet_model(directory: str | Path) -> bool:
+    """Whether ``directory`` holds a fleet model's ``model.json`` (its format named; loading checks the rest)."""
+    try:
+        meta = json.loads((Path(directory) / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
 def save_fleet_model(directory: Path, model: FleetModel) -> None:
     """Write ``model`` into ``directory`` (created): the weights first, ``model.json`` last,
     each atomically."""

@@ -17,7 +17,7 @@ import contextlib
 import hmac
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import FastAPI, Request
@@ -27,11 +27,14 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lstm_stateful.models.fleet_model import FleetModel, new_series_values
 from lstm_stateful.models.model_io import SavedModel
 from lstm_stateful.serve import openapi
 from lstm_stateful.serve.batcher import Batcher
-from lstm_stateful.serve.body import STREAM_ID, STREAM_ID_RULE, Limits, Rejected, check_stream_id, parse_predict
-from lstm_stateful.serve.streams import Delete, Service, error_body, unknown_body
+from lstm_stateful.serve.body import STREAM_ID, STREAM_ID_RULE, Rejected, check_stream_id
+from lstm_stateful.serve.fleet_engine import FleetEngine
+from lstm_stateful.serve.ops import Delete, Op, error_body
+from lstm_stateful.serve.streams import Service, unknown_body
 
 JSON = "application/json"
 # The path parameter as the OpenAPI page shows it; the routes check it themselves (one-line 422).
@@ -80,6 +83,30 @@ def model_info(model: SavedModel, meta: dict) -> dict:
             "scaling": model.scaling._asdict(),
             "metrics": meta.get("metrics", {}),
             "config": meta.get("experiment", {}),
+        }
+    )
+
+
+def fleet_info(model: FleetModel, meta: dict) -> dict:
+    """What ``GET /v1/model`` shows for a fleet model. meta: its ``model.json``."""
+    p, m = model.config.panel, model.config.model
+    return _finite(
+        {
+            "kind": "fleet",
+            "mode": model.mode,
+            "cell": m.cell,
+            "layers": m.layers,
+            "units": m.units,
+            "seeds": int(meta.get("seeds", 0)),
+            "season": p.season,
+            "horizon": p.horizon,
+            "strategy": p.strategy,
+            "lahead": p.lahead,
+            "scaling": model.scaling.kind,
+            "series": len(model.ids),
+            "new_series_values": new_series_values(model),
+            "clock": meta.get("clock", {}),
+            "config": meta.get("config", {}),
         }
     )
 
@@ -150,21 +177,23 @@ def build_app(service: Service, info: dict, settings: Settings) -> FastAPI:
 
 
 def _stream_routes(app: FastAPI, service: Service, batcher: Batcher, settings: Settings) -> None:
-    """POST /v1/streams/{id}/predict, GET and DELETE /v1/streams/{id}."""
-    m = service.engine.model
-    limits = Limits(m.model.n_features, m.data.transform, settings.max_chunk)
+    """POST /v1/streams/{id}/predict (and /forecast for a fleet model), GET and DELETE /v1/streams/{id}."""
+    engine = service.engine
+    parse = engine.parser(settings.max_chunk)
+    fleet = isinstance(engine, FleetEngine)
 
-    @app.post("/v1/streams/{stream_id}/predict", **openapi.PREDICT)
+    @app.post("/v1/streams/{stream_id}/predict", **(openapi.FLEET_PREDICT if fleet else openapi.PREDICT))
     async def predict(stream_id: StreamId, request: Request) -> Response:
         """Feed the stream one value or a chunk; its predictions (exactly once, see above)."""
-        try:
-            op = parse_predict(stream_id, await read_body(request, settings.max_body_bytes), limits)
-        except Rejected as e:
-            return _json(e.status, error_body(e.detail))
-        except ClientDisconnect:  # gone before its body was read: nothing to apply, nobody to answer
-            return Response(status_code=400)
-        outcome = await batcher.submit(op)
-        return _json(outcome.status, outcome.body)
+        return await _submit(request, lambda body: parse(stream_id, body), batcher, settings)
+
+    if isinstance(engine, FleetEngine):
+        parse_forecast = engine.forecast_parser(settings.max_chunk)
+
+        @app.post("/v1/streams/{stream_id}/forecast", **openapi.FORECAST)
+        async def forecast(stream_id: StreamId, request: Request) -> Response:
+            """The stream's next H values from its state, which stays as it is."""
+            return await _submit(request, lambda body: parse_forecast(stream_id, body), batcher, settings)
 
     @app.get("/v1/streams/{stream_id}", **openapi.STREAM)
     async def get_stream(stream_id: StreamId) -> Response:
@@ -184,6 +213,18 @@ def _stream_routes(app: FastAPI, service: Service, batcher: Batcher, settings: S
             return refused
         outcome = await batcher.submit(Delete(stream_id))
         return Response(status_code=204) if outcome.status == 204 else _json(outcome.status, outcome.body)
+
+
+async def _submit(request: Request, parse: Callable[[bytes], Op], batcher: Batcher, settings: Settings) -> Response:
+    """Read and check a request's body (``parse``), queue it for a round, answer its outcome."""
+    try:
+        op = parse(await read_body(request, settings.max_body_bytes))
+    except Rejected as e:
+        return _json(e.status, error_body(e.detail))
+    except ClientDisconnect:  # gone before its body was read: nothing to apply, nobody to answer
+        return Response(status_code=400)
+    outcome = await batcher.submit(op)
+    return _json(outcome.status, outcome.body)
 
 
 def _bad_id(stream_id: str) -> Response | None:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from lstm_stateful.serve.engine import MAX_BATCH
-from lstm_stateful.serve.streams import Delete, Op, Outcome, error_body
+from lstm_stateful.serve.ops import Delete, Op, Outcome, error_body
 
 
 class Pending(NamedTuple):

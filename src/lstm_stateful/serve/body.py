@@ -16,8 +16,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from lstm_stateful.core.errors import ConfigError
+from lstm_stateful.core.panel import Clock
+from lstm_stateful.io.panel_file import stamp_ordinal
 from lstm_stateful.models.stream import first_unusable
-from lstm_stateful.serve.streams import Predict, values_sha256
+from lstm_stateful.serve.ops import Forecast, Predict, request_sha256, values_sha256
 
 STREAM_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 STREAM_ID_RULE = "1 to 64 characters, each a letter, digit, '.', '_', '~' or '-'"
@@ -52,24 +55,99 @@ def _no_constant(name: str) -> Any:
     raise Rejected(422, f"body: holds {name}, which JSON does not allow; values must be finite numbers")
 
 
-def parse_predict(stream: str, body: bytes, limits: Limits) -> Predict:
-    """The body of ``POST /v1/streams/{stream}/predict`` -> a checked ``Predict``; else ``Rejected`` (422)."""
-    check_stream_id(stream)
+def _document(body: bytes, required: set[str], optional: set[str], shape: str) -> dict:
+    """The body as a JSON object with the ``required`` fields and perhaps the ``optional``
+    ones (``shape``: how it looks, for the error)."""
     try:
         doc = json.loads(body, parse_constant=_no_constant)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise Rejected(422, f"body: not valid JSON: {e}") from None
     except RecursionError:  # lists nested a thousand deep: no body of ours is
         raise Rejected(422, "body: nested too deeply; values are numbers, or lists of numbers") from None
-    if not isinstance(doc, dict) or set(doc) != {"seq", "values"}:
+    if not isinstance(doc, dict) or not required <= set(doc) <= required | optional:
         got = f"fields {sorted(doc)}" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}"
-        raise Rejected(422, f'body: must be an object {{"seq": n, "values": [...]}}, got {got}')
+        raise Rejected(422, f"body: must be an object {shape}, got {got}")
+    return doc
+
+
+def _seq(doc: dict) -> int:
     seq = doc["seq"]
     if type(seq) is not int or seq < 0:
         raise Rejected(422, f"seq: must be an integer >= 0 (the values this stream has had accepted), got {seq!r}")
+    return seq
+
+
+def parse_predict(stream: str, body: bytes, limits: Limits) -> Predict:
+    """The body of ``POST /v1/streams/{stream}/predict`` -> a checked ``Predict``; else ``Rejected`` (422)."""
+    check_stream_id(stream)
+    doc = _document(body, {"seq", "values"}, set(), '{"seq": n, "values": [...]}')
+    seq = _seq(doc)
     values = _table(doc["values"], limits)
     _check_finite(values, limits.transform)
     return Predict(stream, seq, values, values_sha256(values))
+
+
+class FleetLimits(NamedTuple):
+    """What a fleet stream's requests may hold. clock: the model's time grid; period: its
+    season; log: values are read through log1p (>= 0); first_values: values a series the
+    model was not trained on starts with; known: the series it was trained on; horizon: the
+    steps it learnt; direct: its head emits them all at once (a forecast asks at most as
+    many); max_chunk: the most values or steps a request."""
+
+    clock: Clock
+    period: int
+    log: bool
+    first_values: int
+    known: frozenset[str]
+    horizon: int
+    direct: bool
+    max_chunk: int
+
+
+def parse_fleet_predict(stream: str, body: bytes, limits: FleetLimits) -> Predict:
+    """``{"seq": n, "values": [...], "start": t}`` for a fleet stream -> a checked
+    ``Predict``; else ``Rejected`` (422). A stream's first request (seq 0) carries the time
+    of its first value (``start``, required with a season: the phase reads it), and, for a
+    series the model was not trained on, at least ``first_values`` values (its scaling)."""
+    check_stream_id(stream)
+    doc = _document(body, {"seq", "values"}, {"start"}, '{"seq": n, "values": [...], "start": time (seq 0)}')
+    seq = _seq(doc)
+    values = _table(doc["values"], Limits(1, "none", limits.max_chunk))
+    _check_finite(values, "none")
+    if limits.log and (low := values.min()) < 0:
+        raise Rejected(422, f"values: hold {low!r}; the model scales by log1p, which needs values >= 0")
+    start = _start(doc, seq, limits)
+    if seq == 0 and stream not in limits.known and len(values) < limits.first_values:
+        raise Rejected(422, f"values: {len(values)}; a series the model was not trained on starts with at least "
+                       f"{limits.first_values} values (its scaling is set from them)")  # fmt: skip
+    return Predict(stream, seq, values, request_sha256(values, start), start)
+
+
+def _start(doc: dict, seq: int, limits: FleetLimits) -> int | None:
+    """The grid ordinal of a first request's first value (``start``), or None."""
+    if "start" not in doc:
+        if seq == 0 and limits.period > 1:
+            raise Rejected(422, f"start: the first request (seq 0) gives the time of its first value: the model's "
+                           f"season of {limits.period} steps reads the phase from it")  # fmt: skip
+        return None
+    if seq != 0:
+        raise Rejected(422, f"start: only a stream's first request (seq 0) gives it, not seq {seq}")
+    try:
+        return stamp_ordinal(limits.clock, doc["start"])
+    except ConfigError as e:
+        raise Rejected(422, str(e)) from None
+
+
+def parse_forecast(stream: str, body: bytes, limits: FleetLimits) -> Forecast:
+    """``{"horizon": H}`` (or ``{}``: the horizon the model learnt) -> a ``Forecast``; else ``Rejected`` (422)."""
+    check_stream_id(stream)
+    doc = _document(body or b"{}", set(), {"horizon"}, '{"horizon": H}')
+    horizon = doc.get("horizon", limits.horizon)
+    most = limits.horizon if limits.direct else limits.max_chunk
+    if type(horizon) is not int or not 1 <= horizon <= most:
+        why = f"the direct model emits the {most} steps it learnt" if limits.direct else "--max-chunk"
+        raise Rejected(422, f"horizon: must be an integer in [1, {most}] ({why}), got {_short(horizon)}")
+    return Forecast(stream, horizon)
 
 
 def _table(values: object, limits: Limits) -> np.ndarray:

@@ -17,8 +17,10 @@ writes, without building it anew for each stream.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -28,6 +30,8 @@ import safetensors.numpy
 from lstm_stateful.core.cells import ModelParams
 from lstm_stateful.models import stream
 from lstm_stateful.models.model_io import SavedModel
+from lstm_stateful.serve.body import Limits, parse_predict
+from lstm_stateful.serve.ops import Predict
 
 Leaves = tuple[np.ndarray, ...]
 # The largest batch class by default: batch sizes are powers of two up to it, multiples of it beyond.
@@ -53,10 +57,10 @@ def _leaf_name(path: tuple) -> str:
 class StateCodec:
     """A model's stream state <-> safetensors bytes of named arrays.
 
-    template: a batch-1 ``PredictorState`` of the model (its leaves' names, dtypes and shapes).
+    template: a batch-1 state of the model (a pytree: its leaves' names, dtypes and shapes).
     """
 
-    def __init__(self, template: stream.PredictorState) -> None:
+    def __init__(self, template: object) -> None:
         paths, self.treedef = jax.tree_util.tree_flatten_with_path(template)
         self.names = tuple(_leaf_name(path) for path, _ in paths)
         arrays = {name: np.asarray(leaf) for name, (_, leaf) in zip(self.names, paths, strict=True)}
@@ -86,21 +90,90 @@ class StateCodec:
         return tuple(arrays[name] for name in self.names)
 
 
-class Engine:
-    """A model's batched step for the service (see the module's docstring).
+class Batched:
+    """What every engine shares: stream states as leaves, batched in padded size classes.
 
-    model: the saved model; max_batch: the largest padded batch (>= 1; rounded down to a
-    size class).
+    template: a batch-1 state of the model (any pytree of arrays, axis 0 of size 1);
+    max_batch: the largest padded batch (>= 1; rounded down to a size class).
     """
+
+    def __init__(self, template: object, max_batch: int) -> None:
+        self.classes = size_classes(max(1, max_batch))
+        self.max_batch = self.classes[-1]
+        self.codec = StateCodec(template)
+        self.initial: Leaves = tuple(np.asarray(leaf) for leaf in jax.tree.leaves(template))
+
+    def _feed(self, state: Any, table: np.ndarray) -> tuple[Any, np.ndarray]:
+        """The model's step on B stacked streams: (their state after ``table``, predictions (B, n))."""
+        raise NotImplementedError
+
+    def begin(self, op: Predict) -> Leaves:
+        """The state a new stream starts from, before ``op`` (its first request) is applied."""
+        raise NotImplementedError
+
+    def parser(self, max_chunk: int) -> Callable[[str, bytes], Predict]:
+        """The predict body's parser for this model: (stream id, body) -> a checked ``Predict``."""
+        raise NotImplementedError
+
+    def warm_up(self) -> None:
+        """Compile what requests will run, so that nothing compiles under load."""
+        raise NotImplementedError
+
+    def forecast(self, states: Sequence[Leaves], horizon: int) -> list[dict | str]:
+        """Each stream's next ``horizon`` values (``{"forecast": [...], ...}``), or why it
+        cannot forecast (a string); models that do not forecast have no forecast route."""
+        raise NotImplementedError
+
+    def step(self, states: Sequence[Leaves], table: np.ndarray) -> tuple[list[Leaves], np.ndarray]:
+        """Feed B streams n raw values each (checked by the request's parser).
+
+        states: B streams' leaves; table: (B, n, F). Returns their leaves after the values
+        and the predictions (B, n), float64, in the data's units (NaN while a window fills).
+        """
+        out: list[Leaves] = []
+        preds = []
+        for piece, rows in self.pieces(states, table):
+            b = len(piece)
+            new, p = self._feed(self.stacked(piece, b), self.padded(rows, b))
+            host = [np.asarray(leaf) for leaf in jax.tree.leaves(new)]
+            out.extend(tuple(leaf[i : i + 1] for leaf in host) for i in range(b))
+            preds.append(p[:b])
+        return out, np.concatenate(preds)
+
+    def pieces(self, states: Sequence[Leaves], rows: np.ndarray) -> list[tuple[Sequence[Leaves], np.ndarray]]:
+        """States and their rows in pieces of at most ``max_batch``."""
+        size = self.max_batch
+        return [(states[i : i + size], rows[i : i + size]) for i in range(0, len(states), size)]
+
+    def stacked(self, states: Sequence[Leaves], b: int) -> Any:
+        """B <= max_batch streams' leaves stacked and padded up to their size class (with
+        copies of the first stream, whose results are dropped), as the model's state pytree."""
+        pad = size_class(b, self.classes) - b
+        stacked = [np.concatenate([s[j] for s in states] + [states[0][j]] * pad) for j in range(len(self.initial))]
+        return jax.tree.unflatten(self.codec.treedef, stacked)
+
+    def padded(self, rows: np.ndarray, b: int) -> np.ndarray:
+        """rows (B, ...) padded with copies of the first up to B's size class."""
+        pad = size_class(b, self.classes) - b
+        return np.concatenate([rows, np.repeat(rows[:1], pad, axis=0)]) if pad else rows
+
+
+class Engine(Batched):
+    """A saved model's batched step for the service (see the module's docstring)."""
 
     def __init__(self, model: SavedModel, max_batch: int = MAX_BATCH) -> None:
         self.model = model
-        self.classes = size_classes(max(1, max_batch))
-        self.max_batch = self.classes[-1]
         self._params: ModelParams = jax.device_put(model.params)
-        template = stream.Predictor(model).snapshot()
-        self.codec = StateCodec(template)
-        self.initial: Leaves = tuple(np.asarray(leaf) for leaf in jax.tree.leaves(template))
+        super().__init__(stream.Predictor(model).snapshot(), max_batch)
+
+    def begin(self, op: Predict) -> Leaves:
+        """A new stream's state: empty, whatever the stream."""
+        return self.initial
+
+    def parser(self, max_chunk: int) -> Callable[[str, bytes], Predict]:
+        """The predict body's parser for this model (``body.parse_predict``)."""
+        limits = Limits(self.model.model.n_features, self.model.data.transform, max_chunk)
+        return functools.partial(parse_predict, limits=limits)
 
     def warm_up(self) -> None:
         """Compile every size class for one value per stream."""
@@ -108,27 +181,5 @@ class Engine:
         for size in self.classes:
             self.step([self.initial] * size, np.repeat(table, size, axis=0))
 
-    def step(self, states: Sequence[Leaves], table: np.ndarray) -> tuple[list[Leaves], np.ndarray]:
-        """Feed B streams n raw values each (checked: ``stream.check_values``).
-
-        states: B streams' leaves; table: (B, n, F). Returns their leaves after the values
-        and the predictions (B, n), float64, in the data's units (NaN while a window fills).
-        """
-        out: list[Leaves] = []
-        preds = []
-        for start in range(0, len(states), self.max_batch):
-            piece, rows = states[start : start + self.max_batch], table[start : start + self.max_batch]
-            new, p = self._padded_step(piece, rows)
-            out.extend(new)
-            preds.append(p)
-        return out, np.concatenate(preds)
-
-    def _padded_step(self, states: Sequence[Leaves], table: np.ndarray) -> tuple[list[Leaves], np.ndarray]:
-        b = len(states)
-        pad = size_class(b, self.classes) - b
-        stacked = [np.concatenate([s[j] for s in states] + [states[0][j]] * pad) for j in range(len(self.initial))]
-        rows = np.concatenate([table, np.repeat(table[:1], pad, axis=0)]) if pad else table
-        state = jax.tree.unflatten(self.codec.treedef, stacked)
-        new, preds = stream.feed(self.model, self._params, state, rows)
-        host = [np.asarray(leaf) for leaf in jax.tree.leaves(new)]
-        return [tuple(leaf[i : i + 1] for leaf in host) for i in range(b)], preds[:b]
+    def _feed(self, state: Any, table: np.ndarray) -> tuple[Any, np.ndarray]:
+        return stream.feed(self.model, self._params, state, table)

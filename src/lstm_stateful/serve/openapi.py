@@ -87,6 +87,73 @@ PREDICT: dict[str, Any] = {
         **_AUTH,
     },
 }
+FLEET_PREDICT_REQUEST = {
+    "type": "object",
+    "required": ["seq", "values"],
+    "additionalProperties": False,
+    "properties": {
+        "seq": PREDICT_REQUEST["properties"]["seq"],  # type: ignore[index]
+        "values": {
+            "description": "The series' next values: a number or a list of numbers, finite (>= 0 with log scaling). "
+            "A series the model was not trained on starts with at least `new_series_values` of them (GET /v1/model).",
+            "oneOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}],
+        },
+        "start": {
+            "description": "The first request only (seq 0): the time of its first value, on the model's clock (a "
+            "number, or an ISO 8601 date or timestamp). Required when the model has a season.",
+            "oneOf": [{"type": "number"}, {"type": "string"}],
+        },
+    },
+}
+FLEET_PREDICT: dict[str, Any] = {
+    **PREDICT,
+    "summary": "Feed a series and get its one-step forecasts",
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": _content(
+                FLEET_PREDICT_REQUEST, {"seq": 0, "values": [112.0, 118.0, 132.0], "start": "1949-01-01"}
+            ),
+        }
+    },
+}
+_HORIZON = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "H (default: the horizon the model learnt; a direct model emits at most that).",
+}
+FORECAST_RESPONSE = {
+    "type": "object",
+    "required": ["seq", "forecast"],
+    "properties": {
+        "seq": {"type": "integer", "description": "The stream's values accepted: the forecast starts after them."},
+        "forecast": {"type": "array", "items": {"type": ["number", "null"]}, "description": "The next H values."},
+        "times": {"type": "array", "items": {"type": "string"}, "description": "Their times (when start was given)."},
+    },
+}
+FORECAST: dict[str, Any] = {
+    "summary": "Forecast a series' next H values without feeding it",
+    "openapi_extra": {
+        "requestBody": {
+            "required": False,
+            "content": _content(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"horizon": _HORIZON},
+                },
+                {"horizon": 12},
+            ),
+        }
+    },
+    "responses": {
+        200: {"description": "The forecast; the stream is unchanged.", "content": _content(FORECAST_RESPONSE)},
+        404: _error("Unknown stream."),
+        409: {"description": "The stream has fewer values than a season.", "content": _content(_CONFLICT)},
+        422: _error("A bad body or stream id (one-line reason)."),
+        **_AUTH,
+    },
+}
 STREAM: dict[str, Any] = {
     "summary": "A stream's progress",
     "responses": {

@@ -18,7 +18,6 @@ returned only for what is on the disk.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -30,7 +29,8 @@ from typing import NamedTuple
 import numpy as np
 
 from lstm_stateful.core.errors import ConfigError
-from lstm_stateful.serve.engine import Engine, Leaves
+from lstm_stateful.serve.engine import Batched, Leaves
+from lstm_stateful.serve.ops import Delete, Forecast, Op, Outcome, Predict, error_body
 from lstm_stateful.serve.store import Row, Store
 
 log = logging.getLogger(__name__)
@@ -50,31 +50,6 @@ class Stream(NamedTuple):
     updated: str
 
 
-class Predict(NamedTuple):
-    """A checked request: feed ``values`` (n, F) raw float64 to stream ``stream`` at ``seq``."""
-
-    stream: str
-    seq: int
-    values: np.ndarray
-    sha256: str
-
-
-class Delete(NamedTuple):
-    """Forget stream ``stream``: its next request starts from seq 0 and a zero state."""
-
-    stream: str
-
-
-Op = Predict | Delete
-
-
-class Outcome(NamedTuple):
-    """An answer: HTTP status and JSON body (empty for 204)."""
-
-    status: int
-    body: bytes
-
-
 class Round(NamedTuple):
     """What a round decided: one outcome per request, the records to write, the streams to remove."""
 
@@ -83,20 +58,9 @@ class Round(NamedTuple):
     deletes: list[str]
 
 
-def values_sha256(values: np.ndarray) -> str:
-    """The identity of a request's values: SHA-256 of their float64 bytes, (n, F) in C order.
-    -0.0 counts as 0.0 (adding 0.0 makes it so): equal numbers are the same values."""
-    return hashlib.sha256((np.ascontiguousarray(values, np.float64) + 0.0).tobytes()).hexdigest()
-
-
 def utc_now() -> str:
     """Now, ISO 8601 UTC to the millisecond: ``2026-01-31T12:00:00.123Z``."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def error_body(detail: str, **extra: object) -> bytes:
-    """``{"detail": "..."}`` (one line), with any extra fields."""
-    return json.dumps({"detail": " ".join(detail.split()), **extra}).encode()
 
 
 def response_body(seq: int, predictions: np.ndarray) -> bytes:
@@ -122,7 +86,7 @@ def decide(current: Stream | None, op: Predict) -> Outcome | None:
 
 
 def plan_round(
-    engine: Engine, streams: Mapping[str, Stream], ops: Sequence[Op], now: str, max_streams: int | None = None
+    engine: Batched, streams: Mapping[str, Stream], ops: Sequence[Op], now: str, max_streams: int | None = None
 ) -> Round:
     """Decide and compute one round (at most one op per stream); changes nothing. A request
     that would start a stream beyond ``max_streams`` is refused (507)."""
@@ -131,12 +95,18 @@ def plan_round(
     outcomes: dict[int, Outcome] = {}
     deletes: list[str] = []
     by_length: dict[int, list[tuple[int, Predict]]] = {}  # the requests to apply, by chunk length
+    by_horizon: dict[int, list[tuple[int, Stream]]] = {}  # the forecasts, by horizon
     for i, op in enumerate(ops):
         current = streams.get(op.stream)
         if isinstance(op, Delete):
             if current is not None:
                 deletes.append(op.stream)
             outcomes[i] = Outcome(204, b"") if current is not None else Outcome(404, unknown_body(op.stream))
+        elif isinstance(op, Forecast):
+            if current is None:
+                outcomes[i] = Outcome(404, unknown_body(op.stream))
+            else:
+                by_horizon.setdefault(op.horizon, []).append((i, current))
         elif (answer := decide(current, op)) is not None:
             outcomes[i] = answer
         elif current is None and max_streams is not None and len(streams) + _starting(by_length) >= max_streams:
@@ -149,7 +119,19 @@ def plan_round(
         for (i, op), record in zip(group, records, strict=True):
             upserts[op.stream] = record
             outcomes[i] = Outcome(200, record.last_response)
+    for horizon, waiting in by_horizon.items():
+        answers = engine.forecast([record.state for _, record in waiting], horizon)
+        for (i, record), result in zip(waiting, answers, strict=True):
+            outcomes[i] = _forecast_outcome(record.seq, result)
     return Round([outcomes[i] for i in range(len(ops))], upserts, deletes)
+
+
+def _forecast_outcome(seq: int, answer: dict | str) -> Outcome:
+    """A forecast's answer: 200 ``{"seq", "forecast", "times"?}``, or 409 with why the
+    stream cannot forecast yet (``answer`` a string)."""
+    if isinstance(answer, str):
+        return Outcome(409, error_body(answer, seq=seq))
+    return Outcome(200, json.dumps({"seq": seq, **answer}, separators=(",", ":")).encode())
 
 
 def _starting(by_length: Mapping[int, list[tuple[int, Predict]]]) -> int:
@@ -167,10 +149,10 @@ def unknown_body(stream: str) -> bytes:
     return error_body(f"stream {stream!r} is unknown (never started, or deleted)")
 
 
-def _apply(engine: Engine, streams: Mapping[str, Stream], ops: Sequence[Predict], n: int, now: str) -> list[Stream]:
+def _apply(engine: Batched, streams: Mapping[str, Stream], ops: Sequence[Predict], n: int, now: str) -> list[Stream]:
     """Feed requests of n values each in one batched step: their streams' new records."""
     currents = [streams.get(op.stream) for op in ops]
-    states = [engine.initial if c is None else c.state for c in currents]
+    states = [engine.begin(op) if c is None else c.state for op, c in zip(ops, currents, strict=True)]
     new_states, preds = engine.step(states, np.stack([op.values for op in ops]))
     records = []
     for op, current, state, p in zip(ops, currents, new_states, preds, strict=True):
@@ -187,7 +169,7 @@ class Service:
     called from any thread and sees only committed records.
     """
 
-    def __init__(self, engine: Engine, store: Store, max_streams: int | None = None) -> None:
+    def __init__(self, engine: Batched, store: Store, max_streams: int | None = None) -> None:
         self.engine = engine
         self.store = store
         self.max_streams = max_streams
