@@ -114,7 +114,7 @@ def parse_fleet_predict(stream: str, body: bytes, limits: FleetLimits) -> Predic
     seq = _seq(doc)
     values = _table(doc["values"], Limits(1, "none", limits.max_chunk))
     _check_finite(values, "none")
-    if limits.log and (low := values.min()) < 0:
+    if limits.log and (low := float(values.min())) < 0:
         raise Rejected(422, f"values: hold {low!r}; the model scales by log1p, which needs values >= 0")
     start = _start(doc, seq, limits)
     if seq == 0 and stream not in limits.known and len(values) < limits.first_values:

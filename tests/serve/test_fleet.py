@@ -1,0 +1,182 @@
+"""Serving a fleet model: each series a stream. Through the app (in process) and a real
+process: forecasts equal ``predict``'s from the same history, whatever the chunks; a new
+series scales itself from its first values; a forecast consumes nothing; the refusals;
+kill -9 and a restart continue every series where it was acknowledged."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import httpx
+import numpy as np
+import pytest
+
+from lstm_stateful.commands import fleet_predict
+from lstm_stateful.commands import serve as serve_cmd
+from lstm_stateful.commands.fleet import save_models
+from lstm_stateful.core.panel import Clock, Panel
+from lstm_stateful.core.panel_config import fleet_config
+from lstm_stateful.engine.fleet import run_fleet
+from lstm_stateful.models.fleet_model import CONFIG_FILE, FleetModel, load_fleet_model
+from lstm_stateful.serve.app import Settings, build_app, fleet_info
+from lstm_stateful.serve.fleet_engine import FleetEngine
+from lstm_stateful.serve.store import Store
+from lstm_stateful.serve.streams import Service
+from tests.serve.conftest import Servers
+
+H, P = 4, 6
+MONTHS = Clock("month", 2000 * 12, 1.0, 1, dates=True)  # January 2000 is ordinal 0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _panel() -> Panel:
+    rng = np.random.default_rng(5)
+    lengths = (30, 37, 26, 41, 33)
+    values = tuple(
+        50 + 8 * np.sin(2 * np.pi * (np.arange(n) + 2 * s) / P) + rng.normal(0, 1.0, n) for s, n in enumerate(lengths)
+    )
+    return Panel(tuple(f"s{s}" for s in range(len(lengths))), values, np.array([0, 4, 9, 2, 7]), MONTHS)
+
+
+@pytest.fixture(scope="module", params=["recursive", "direct"])
+def fleet_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    settings = {"data": "x.csv", "id": "id", "time": "t", "input": "y", "horizon": H, "season": P, "units": 5}
+    settings |= {"epochs": 2, "seeds": 2, "lahead": 3, "chunk": 8, "batch_size": 4, "stats": ()}
+    result = run_fleet(fleet_config(settings | {"strategy": request.param}), _panel())
+    directory = tmp_path_factory.mktemp("fleet")
+    save_models(result, directory)
+    return directory / "stateful"
+
+
+class Served(NamedTuple):
+    client: httpx.AsyncClient
+    model: FleetModel
+
+
+@contextlib.asynccontextmanager
+async def served(directory: Path, state: Path, **settings: Any) -> AsyncIterator[Served]:
+    model = load_fleet_model(directory)
+    meta = json.loads((directory / CONFIG_FILE).read_text())
+    with Store.open(state, serve_cmd.fleet_identity(meta)) as store:
+        app = build_app(Service(FleetEngine(model, max_batch=8), store), fleet_info(model, meta), Settings(**settings))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                yield Served(client, model)
+
+
+async def _feed(c: httpx.AsyncClient, name: str, values: np.ndarray, cuts: tuple[int, ...], start: str) -> list:
+    """A series' values in chunks ending at ``cuts``; the predictions of every request."""
+    preds, seq = [], 0
+    for a, b in zip((0, *cuts), (*cuts, len(values)), strict=True):
+        body: dict = {"seq": seq, "values": values[a:b].tolist()} | ({"start": start} if seq == 0 else {})
+        r = await c.post(f"/v1/streams/{name}/predict", json=body)
+        assert r.status_code == 200, r.text
+        preds += r.json()["predictions"]
+        seq = b
+    return preds
+
+
+async def _forecast(c: httpx.AsyncClient, name: str, **body: object) -> httpx.Response:
+    return await c.post(f"/v1/streams/{name}/forecast", json=body)
+
+
+@pytest.mark.anyio
+async def test_served_forecasts_equal_predict_from_the_same_history(fleet_dir: Path, tmp_path: Path) -> None:
+    panel = _panel()
+    async with served(fleet_dir, tmp_path / "s.sqlite") as s:
+        expected = fleet_predict.forecast(s.model, panel, H)
+        for k, (name, values) in enumerate(zip(panel.ids, panel.values, strict=True)):
+            start = MONTHS.label(int(panel.starts[k]))
+            preds = await _feed(s.client, name, values, (1 + k, 9 + k), start)
+            assert preds[: P - 1] == [None] * (P - 1) and None not in preds[P - 1 :]  # a season first
+            r = await _forecast(s.client, name, horizon=H)
+            assert r.status_code == 200, r.text
+            got = r.json()
+            assert got["seq"] == len(values)
+            np.testing.assert_allclose(got["forecast"], expected[k], rtol=1e-5)
+            assert got["times"] == [MONTHS.label(int(panel.starts[k]) + len(values) + j) for j in range(H)]
+            assert preds[-1] == pytest.approx(got["forecast"][0], rel=1e-6)  # the last one-step forecast
+        # A forecast consumes nothing: asked again, the same; the stream's seq is unchanged.
+        again = await _forecast(s.client, "s0")
+        assert again.json()["forecast"] == got["forecast"] if name == "s0" else again.status_code == 200
+        assert (await s.client.get("/v1/streams/s0")).json()["seq"] == len(panel.values[0])
+        info = (await s.client.get("/v1/model")).json()
+        assert (info["kind"], info["season"], info["series"], info["new_series_values"]) == ("fleet", P, 5, P)
+
+
+@pytest.mark.anyio
+async def test_a_new_series_scales_itself_from_its_first_values(fleet_dir: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    values = 400 + 60 * np.sin(2 * np.pi * np.arange(28) / P) + rng.normal(0, 5, 28)  # another level altogether
+    new = Panel(("fresh",), (values,), np.array([3]), MONTHS)
+    async with served(fleet_dir, tmp_path / "s.sqlite") as s:
+        short = await s.client.post("/v1/streams/fresh/predict", json={"seq": 0, "values": values[:5].tolist(),
+                                                                        "start": "2000-04-01"})  # fmt: skip
+        assert short.status_code == 422 and "at least 6 values" in short.json()["detail"]
+        await _feed(s.client, "fresh", values, (6, 20), "2000-04-01")
+        got = (await _forecast(s.client, "fresh")).json()["forecast"]
+        np.testing.assert_allclose(got, fleet_predict.forecast(s.model, new, H)[0], rtol=1e-5)
+        assert 300 < np.mean(got) < 500
+
+
+@pytest.mark.anyio
+async def test_refusals(fleet_dir: Path, tmp_path: Path) -> None:
+    async with served(fleet_dir, tmp_path / "s.sqlite", max_chunk=100) as s:
+        c = s.client
+
+        async def predict(body: dict, name: str = "s1") -> tuple[int, str]:
+            r = await c.post(f"/v1/streams/{name}/predict", json=body)
+            return r.status_code, r.json().get("detail", "")
+
+        assert (await predict({"seq": 0, "values": [50.0]}))[1].startswith("start: the first request (seq 0)")
+        assert "between the model's time steps" not in (await predict({"seq": 0, "values": [1.0], "start": 3}))[1]
+        assert (await predict({"seq": 0, "values": [1.0], "start": 3}))[0] == 422  # a number on a calendar clock
+        assert "day 1" in (await predict({"seq": 0, "values": [1.0], "start": "2001-05-17"}))[1]
+        assert (await predict({"seq": 0, "values": [-1.0], "start": "2001-05-01"}))[1].startswith("values: hold -1.0")
+        assert (await predict({"seq": 0, "values": [50.0, 51.0], "start": "2001-05-01"}))[0] == 200
+        assert (await predict({"seq": 2, "values": [50.0], "start": "2001-07-01"}))[1].startswith("start: only")
+        # The first request's retry must name the same start: another is another request (409).
+        assert (await predict({"seq": 0, "values": [50.0, 51.0], "start": "2001-06-01"}))[0] == 409
+        assert (await predict({"seq": 0, "values": [50.0, 51.0], "start": "2001-05-01"}))[0] == 200
+        r = await _forecast(c, "s1")
+        assert r.status_code == 409 and r.json()["seq"] == 2 and "a season of 6" in r.json()["detail"]
+        assert (await _forecast(c, "nobody")).status_code == 404
+        for bad in (0, -1, 1.5, "4", 101, True):
+            r = await _forecast(c, "s1", horizon=bad)
+            assert r.status_code == 422 and r.json()["detail"].startswith("horizon: must be an integer"), bad
+        r = await c.post("/v1/streams/s1/forecast", json={"steps": 3})
+        assert r.status_code == 422 and r.json()["detail"].startswith("body:")
+        if s.model.config.panel.strategy == "direct":
+            assert (await _forecast(c, "s1", horizon=H + 1)).status_code == 422
+
+
+def test_a_fleet_server_killed_and_restarted_continues_every_series(
+    servers: Servers, fleet_dir: Path, tmp_path: Path
+) -> None:
+    panel, state = _panel(), tmp_path / "streams.sqlite"
+    model = load_fleet_model(fleet_dir)
+    expected = fleet_predict.forecast(model, panel, H)
+    server = servers.start(fleet_dir, state)
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        for k, (name, values) in enumerate(zip(panel.ids, panel.values, strict=True)):
+            body = {"seq": 0, "values": values[:-5].tolist(), "start": MONTHS.label(int(panel.starts[k]))}
+            assert c.post(f"/v1/streams/{name}/predict", json=body).status_code == 200
+    server.kill()
+    server = servers.start(fleet_dir, state)
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        for k, (name, values) in enumerate(zip(panel.ids, panel.values, strict=True)):
+            body = {"seq": len(values) - 5, "values": values[-5:].tolist()}
+            assert c.post(f"/v1/streams/{name}/predict", json=body).status_code == 200
+            got = c.post(f"/v1/streams/{name}/forecast", json={"horizon": H}).json()["forecast"]
+            np.testing.assert_allclose(got, expected[k], rtol=1e-5)
+    server.stop()
+    assert server.proc.returncode == 0
