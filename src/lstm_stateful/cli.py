@@ -415,10 +415,9 @@ def export(model_dir: Path, fmt: str, out: Path, chunk: int | None, batch_size: 
     from lstm_stateful.commands.export import export as command
 
     done = command(ExportConfig(model_dir, fmt, out, chunk, batch_size))
-    model, files = done.model, ", ".join(str(f) for f in done.files)
+    files = ", ".join(str(f) for f in done.files)
     Console(highlight=False).print(
-        f"Exported the {model.mode} {model.model.cell} model (seed {model.seed_index}) as {fmt} "
-        f"in {done.seconds:.1f} s; wrote {files}."
+        f"Exported {done.what} as {fmt} in {done.seconds:.1f} s; wrote {files}."
     )
 
 

@@ -17,6 +17,7 @@ from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.io import dirs
 
 if TYPE_CHECKING:
+    from lstm_stateful.models.fleet_model import FleetModel
     from lstm_stateful.models.model_io import SavedModel
 
 # Each export format and the suffix its file must have (Keras refuses to save any other).
@@ -59,19 +60,42 @@ class ExportConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExportOutput:
-    """What ``export`` wrote: the files (the main one first), from which model, in how long."""
+    """What ``export`` wrote: the files (the main one first), from which model (``what``
+    says it in words), in how long."""
 
     files: tuple[Path, ...]
-    model: SavedModel
+    model: SavedModel | FleetModel
     seconds: float
+    what: str
+
+
+def _export_fleet(cfg: ExportConfig, start: float) -> ExportOutput:
+    """A fleet model: its one-step ONNX graph (``export.fleet_onnx``); no other format."""
+    from lstm_stateful.export import fleet_onnx, onnx_graph
+    from lstm_stateful.models.fleet_model import load_fleet_model
+
+    if cfg.format != "onnx":
+        raise ConfigError("format", f"a fleet model exports to onnx only, not {cfg.format}")
+    if cfg.chunk is not None:
+        raise ConfigError("chunk", "a fleet model's graph takes one step (a forecast rolls it on); leave out --chunk")
+    onnx_graph.import_onnx()
+    model = load_fleet_model(cfg.model)
+    dirs.writable(Path(cfg.out).parent, "out")
+    files = fleet_onnx.write_fleet_onnx(model, Path(cfg.out))
+    seeds = int(model.params.dense.bias.shape[0])
+    what = f"the {model.mode} {model.config.model.cell} fleet model ({seeds} seeds, {len(model.ids)} series)"
+    return ExportOutput(files, model, time.perf_counter() - start, what)
 
 
 def export(cfg: ExportConfig) -> ExportOutput:
     """Write ``cfg.model`` in ``cfg.format`` (see ``lstm_stateful.export``). The model is read
     and checked before ``out``'s directory is made: a refusal leaves nothing behind."""
+    from lstm_stateful.models.fleet_model import is_fleet_model
     from lstm_stateful.models.model_io import load_model
 
     start = time.perf_counter()
+    if is_fleet_model(cfg.model):
+        return _export_fleet(cfg, start)
     if cfg.format == "onnx":
         from lstm_stateful.export import onnx_graph
 
@@ -88,7 +112,8 @@ def export(cfg: ExportConfig) -> ExportOutput:
         keras_export.check_exportable(model, batch_size)
         dirs.writable(Path(cfg.out).parent, "out")
         files = keras_export.write_keras(model, Path(cfg.out), batch_size)
-    return ExportOutput(tuple(files), model, time.perf_counter() - start)
+    what = f"the {model.mode} {model.model.cell} model (seed {model.seed_index})"
+    return ExportOutput(tuple(files), model, time.perf_counter() - start, what)
 
 
 @dataclasses.dataclass(frozen=True)
