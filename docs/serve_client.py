@@ -75,16 +75,26 @@ class StreamClient:
         self.seq, self.timeout, self.retry_for = seq, timeout, retry_for
         self._conn: http.client.HTTPConnection | None = None
 
-    def send(self, values: float | list) -> list[float]:
+    def send(self, values: float | list, start: float | str | None = None) -> list[float]:
         """Feed one value or a list of them (F inputs: an F-list per step, or one F-list);
-        one prediction per step, NaN while the model's window fills."""
-        status, reply = self._request("POST", self.path + "/predict", {"seq": self.seq, "values": values})
+        one prediction per step, NaN while the model's window fills. A fleet model's series
+        gives the time of its first value with its first request (``start``, seq 0 only)."""
+        body = {"seq": self.seq, "values": values} | ({"start": start} if start is not None else {})
+        status, reply = self._request("POST", self.path + "/predict", body)
         if status == 409:  # the 409's body carries the server's seq
             raise SeqConflict(reply.get("detail", ""), int(reply.get("seq", -1)))
         if status != 200:
             raise ServeError(status, reply.get("detail", ""))
         self.seq = reply["seq"]
         return [math.nan if p is None else p for p in reply["predictions"]]
+
+    def forecast(self, horizon: int | None = None) -> dict:
+        """A fleet model's series: ``{"seq", "forecast": [...], "times": [...]}``, its next
+        ``horizon`` values (None: the model's own horizon), the stream left as it was."""
+        status, reply = self._request("POST", self.path + "/forecast", {} if horizon is None else {"horizon": horizon})
+        if status != 200:
+            raise ServeError(status, reply.get("detail", ""))
+        return reply
 
     def info(self) -> dict:
         """``{"id", "seq", "created", "updated"}``; seq 0 for a stream the server does not know."""

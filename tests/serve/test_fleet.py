@@ -26,7 +26,7 @@ from lstm_stateful.serve.app import Settings, build_app, fleet_info
 from lstm_stateful.serve.fleet_engine import FleetEngine
 from lstm_stateful.serve.store import Store
 from lstm_stateful.serve.streams import Service
-from tests.serve.conftest import Servers
+from tests.serve.conftest import Servers, serve_client
 
 H, P = 4, 6
 MONTHS = Clock("month", 2000 * 12, 1.0, 1, dates=True)  # January 2000 is ordinal 0
@@ -162,21 +162,22 @@ async def test_refusals(fleet_dir: Path, tmp_path: Path) -> None:
 def test_a_fleet_server_killed_and_restarted_continues_every_series(
     servers: Servers, fleet_dir: Path, tmp_path: Path
 ) -> None:
+    """Through the README's client (docs/serve_client.py), as a user would."""
     panel, state = _panel(), tmp_path / "streams.sqlite"
-    model = load_fleet_model(fleet_dir)
-    expected = fleet_predict.forecast(model, panel, H)
+    expected = fleet_predict.forecast(load_fleet_model(fleet_dir), panel, H)
     server = servers.start(fleet_dir, state)
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        for k, (name, values) in enumerate(zip(panel.ids, panel.values, strict=True)):
-            body = {"seq": 0, "values": values[:-5].tolist(), "start": MONTHS.label(int(panel.starts[k]))}
-            assert c.post(f"/v1/streams/{name}/predict", json=body).status_code == 200
+    for k, (name, values) in enumerate(zip(panel.ids, panel.values, strict=True)):
+        with serve_client.StreamClient(server.url, name, retry_for=0) as client:
+            client.send(values[:-5].tolist(), start=MONTHS.label(int(panel.starts[k])))
     server.kill()
     server = servers.start(fleet_dir, state)
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        for k, (name, values) in enumerate(zip(panel.ids, panel.values, strict=True)):
-            body = {"seq": len(values) - 5, "values": values[-5:].tolist()}
-            assert c.post(f"/v1/streams/{name}/predict", json=body).status_code == 200
-            got = c.post(f"/v1/streams/{name}/forecast", json={"horizon": H}).json()["forecast"]
-            np.testing.assert_allclose(got, expected[k], rtol=1e-5)
+    for k, (name, values) in enumerate(zip(panel.ids, panel.values, strict=True)):
+        with serve_client.StreamClient(server.url, name, retry_for=0) as client:
+            client.seq = client.info()["seq"]
+            assert client.seq == len(values) - 5
+            client.send(values[-5:].tolist())
+            np.testing.assert_allclose(client.forecast(H)["forecast"], expected[k], rtol=1e-5)
+            with pytest.raises(serve_client.ServeError, match="horizon: must be an integer"):
+                client.forecast(0)
     server.stop()
     assert server.proc.returncode == 0
