@@ -416,9 +416,7 @@ def export(model_dir: Path, fmt: str, out: Path, chunk: int | None, batch_size: 
 
     done = command(ExportConfig(model_dir, fmt, out, chunk, batch_size))
     files = ", ".join(str(f) for f in done.files)
-    Console(highlight=False).print(
-        f"Exported {done.what} as {fmt} in {done.seconds:.1f} s; wrote {files}."
-    )
+    Console(highlight=False).print(f"Exported {done.what} as {fmt} in {done.seconds:.1f} s; wrote {files}.")
 
 
 @cli.command("import")

@@ -106,7 +106,7 @@ def test_another_time_step_and_a_direct_horizon_are_refused(saved: tuple[FleetRe
     model = load_fleet_model(directory / "stateful")
     panel = Panel(("u0",), (np.arange(30.0),), np.array([0]), Clock("number", 0.0, 2.0))
     with pytest.raises(ConfigError, match="the model was trained on steps of 1") as e:
-        fleet_predict._aligned(model, panel)
+        fleet_predict.aligned(model, panel)
     assert e.value.param == "time"
     direct = model._replace(
         config=dataclasses.replace(model.config, panel=dataclasses.replace(model.config.panel, strategy="direct"))

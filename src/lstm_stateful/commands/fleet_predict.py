@@ -73,7 +73,7 @@ def _horizon(model: FleetModel, asked: int | None) -> int:
     return asked
 
 
-def _aligned(model: FleetModel, panel: Panel) -> Panel:
+def aligned(model: FleetModel, panel: Panel) -> Panel:
     """``panel`` on the model's clock: its starts counted from the model's origin, so a season's
     phase is the one training saw (its labels stay the file's own)."""
     a, b = model.clock, panel.clock
@@ -138,7 +138,7 @@ def predict_fleet(cfg: FleetPredictConfig) -> FleetPredictOutput:
     horizon = _horizon(model, cfg.horizon)
     start = time.perf_counter()
     read = read_panel(cfg.data, cfg.id_col, cfg.time_col, cfg.value_col, cfg.fill)
-    panel = _aligned(model, read)
+    panel = aligned(model, read)
     _, new = scaling_for(model, panel)
     values = forecast(model, panel, horizon)
     _write(Path(cfg.out), read, values)  # times as the file writes them, on its own clock
