@@ -418,3 +418,30 @@ def test_a_large_panel(tmp_path: Path) -> None:
     assert panel.clock == Clock("seconds", _posix("2021-01-01"), 86_400.0, 1, True)
     assert panel.values[1234][[0, 1, 99]].tolist() == [1234.0, 1234.001, 1234.099]
     assert panel.clock.label(int(panel.starts[1234]) + 99) == "2021-04-12"
+
+
+def test_one_stamp_on_a_clock() -> None:
+    from lstm_stateful.io.panel_file import stamp_ordinal
+
+    numbers = Clock("number", 1.0, 0.5)
+    assert [stamp_ordinal(numbers, t) for t in (1, 1.5, 0, -2.0)] == [0, 1, -2, -6]
+    months = Clock("month", 1990 * 12, 3.0, 1, dates=True)  # quarterly from January 1990
+    assert stamp_ordinal(months, "1991-04-01") == 5 and stamp_ordinal(months, "1989-10") == -1
+    hours = Clock("seconds", 1_700_000_000.0, 3600.0)
+    stamp = "2023-11-14T22:13:20"  # 1_700_000_000 + 0
+    assert stamp_ordinal(hours, stamp) == 0 and stamp_ordinal(hours, "2023-11-15T00:13:20+00:00") == 2
+    for clock, bad, fragment in [
+        (numbers, 1.25, "falls between the model's time steps (0.5)"),
+        (numbers, 1e300, "lies more than 1e+12 steps"),
+        (numbers, True, "must be a finite number"),
+        (numbers, "1990-01-01", "must be a finite number"),
+        (months, 3, "must be an ISO 8601 date"),
+        (months, "1990-02-01", "falls between the model's time steps (3 months)"),
+        (months, "1990-04-15", "stamped on day 1"),
+        (months, "soon", "is neither a number nor an ISO 8601 date"),
+        (months, "7", "must be a date or timestamp"),
+        (hours, "2023-11-14T22:43:20", "falls between the model's time steps (1 hour)"),
+    ]:
+        with pytest.raises(ConfigError, match=r"^start: ") as e:
+            stamp_ordinal(clock, bad)
+        assert fragment in str(e.value), (bad, str(e.value))

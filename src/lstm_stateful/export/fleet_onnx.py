@@ -33,22 +33,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lstm_stateful import __version__
 from lstm_stateful.core.cells import CARRY_TYPES, CellParams
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.export.onnx_graph import (
     _DOUBLE,
     _FLOAT,
     _INT64,
-    CHECKSUM_KEY,
-    IR_VERSION,
-    OPSET,
     StateTensor,
     _Builder,
-    _checksum,
     _weights,
     _write_all,
     import_onnx,
+    packaged,
 )
 from lstm_stateful.models.fleet_model import FleetModel, new_series_values
 from lstm_stateful.models.fleet_stream import n_seeds, shape_of
@@ -259,16 +255,7 @@ def build_fleet_onnx(model: FleetModel) -> Any:
     outputs = [info("forecast", "float64", ("B", shape_of(model).head))]
     outputs += [info(t.output, t.dtype, t.shape) for t in tensors]
     graph = onnx.helper.make_graph(b.nodes, "lstm_stateful_fleet_step", inputs, outputs, initializer=b.initializers)
-    proto = onnx.helper.make_model(
-        graph,
-        opset_imports=[onnx.helper.make_opsetid("", OPSET)],
-        producer_name="lstm-stateful",
-        producer_version=__version__,
-        ir_version=IR_VERSION,
-    )
-    meta = _metadata(model)
-    onnx.helper.set_model_props(proto, meta | {CHECKSUM_KEY: _checksum(graph, meta)})
-    return proto
+    return packaged(onnx, graph, _metadata(model))
 
 
 def write_fleet_onnx(model: FleetModel, path: Path) -> tuple[Path, ...]:

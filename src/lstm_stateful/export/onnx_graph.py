@@ -400,6 +400,12 @@ def build_onnx(model: SavedModel, chunk: int | None = None) -> Any:
         require_int("chunk", chunk)
     b = _Builder(onnx)
     graph = _step_graph(b, model, body=False) if chunk is None else _chunk_graph(b, model, chunk)
+    return packaged(onnx, graph, _metadata(model, chunk))
+
+
+def packaged(onnx: ModuleType, graph: Any, meta: dict[str, str]) -> Any:
+    """A graph as an ``onnx.ModelProto`` of our opset and IR version, with its metadata and
+    the checksum over both."""
     proto = onnx.helper.make_model(
         graph,
         opset_imports=[onnx.helper.make_opsetid("", OPSET)],
@@ -407,7 +413,6 @@ def build_onnx(model: SavedModel, chunk: int | None = None) -> Any:
         producer_version=__version__,
         ir_version=IR_VERSION,
     )
-    meta = _metadata(model, chunk)
     onnx.helper.set_model_props(proto, meta | {CHECKSUM_KEY: _checksum(graph, meta)})
     return proto
 

@@ -72,6 +72,9 @@ _YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SECOND = dt.timedelta(seconds=1)
 _UNITS = ((86_400, "day"), (3_600, "hour"), (60, "minute"), (1, "second"))
+# The farthest a stamp given alone may lie from a clock's origin, in steps: ordinals stay
+# exact in float64 and in int64 however far a forecast then runs.
+MAX_ORDINAL = 1e12
 
 
 class _Bad(Exception):
@@ -665,6 +668,8 @@ def stamp_ordinal(clock: Clock, stamp: object) -> int:
         if clock.kind == "month" and moment.day != clock.day:
             raise ConfigError("start", f"{stamp[:40]!r}: the model's months are stamped on day {clock.day}")
         k = ((moment.month if clock.kind == "month" else moment.posix) - clock.origin) / clock.step
+    if not abs(k) <= MAX_ORDINAL:
+        raise ConfigError("start", f"{stamp!r} lies more than {MAX_ORDINAL:.0e} steps from the model's first time")
     if abs(k - round(k)) > 1e-9 * max(1.0, abs(k)):
         raise ConfigError("start", f"{stamp!r} falls between the model's time steps ({_step_text(clock)})")
     return round(k)

@@ -72,6 +72,13 @@ class FleetEngine(Batched):
             self.step([self.initial] * size, np.ones((size, 1, 1)))
             self.forecast([self.initial] * size, self.model.config.panel.horizon)
 
+    def _times(self, first: int, horizon: int) -> list[str] | None:
+        """The labels of ordinals first..first + horizon - 1; None past the calendar's end (year 9999)."""
+        try:
+            return self.model.clock.labels(first + np.arange(horizon))
+        except (ValueError, OverflowError):
+            return None
+
     def forecast(self, states: Sequence[Leaves], horizon: int) -> list[dict | str]:
         """Each stream's next ``horizon`` values and their times (when its start was given),
         or why it cannot forecast yet (fewer values than a season)."""
@@ -87,7 +94,7 @@ class FleetEngine(Batched):
                     answers.append(f"the stream has {seen[i]} values; a forecast needs a season of {period}")
                     continue
                 answer: dict = {"forecast": [v if math.isfinite(v) else None for v in values[i].tolist()]}
-                if state.ordinal[i] != fs.NO_ORDINAL:
-                    answer["times"] = self.model.clock.labels(state.ordinal[i] + np.arange(horizon))
+                if state.ordinal[i] != fs.NO_ORDINAL and (times := self._times(state.ordinal[i], horizon)):
+                    answer["times"] = times
                 answers.append(answer)
         return answers
