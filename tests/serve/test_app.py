@@ -32,7 +32,7 @@ from lstm_stateful.models import model_io, stream
 from lstm_stateful.serve.app import Settings, build_app, model_info
 from lstm_stateful.serve.batcher import Batcher, Pending, take_round
 from lstm_stateful.serve.engine import Engine
-from lstm_stateful.serve.ops import Delete, Predict, values_sha256
+from lstm_stateful.serve.ops import Delete, Forecast, Predict, values_sha256
 from lstm_stateful.serve.store import Store
 from lstm_stateful.serve.streams import Service
 from tests.helpers import usage_error
@@ -297,6 +297,24 @@ def test_take_round_takes_one_request_per_stream_lowest_seq_first() -> None:
                                           p("a", -1)]  # fmt: skip
     taken, rest = take_round(rest)
     assert [item.op for item in taken] == [p("a", 1), Delete("b"), Delete("c")]
+
+
+def test_take_round_never_moves_a_predict_across_a_forecast() -> None:
+    def pending(op: Predict | Forecast) -> Pending:
+        return Pending(op, None, 0.0)  # type: ignore[arg-type]  # no future needed here
+
+    def p(name: str, seq: int) -> Predict:
+        return Predict(name, seq, np.zeros((1, 1)), "")
+
+    queue = [pending(op) for op in (Forecast("a", 3), p("a", 1), p("a", 0), p("b", 2), Forecast("b", 1),
+                                    p("b", 1), Forecast("c", 2), Forecast("c", 2))]  # fmt: skip
+    taken, rest = take_round(queue)
+    assert [item.op for item in taken] == [Forecast("a", 3), p("b", 2), Forecast("c", 2)]
+    taken, rest = take_round(rest)
+    # Predicts of one stream are taken lowest seq first; b's seq-1 predict came after its
+    # forecast, and waits for it rather than passing it.
+    assert [item.op for item in taken] == [p("a", 0), Forecast("b", 1), Forecast("c", 2)]
+    assert [item.op for item in take_round(rest)[0]] == [p("a", 1), p("b", 1)]
 
 
 @pytest.mark.anyio

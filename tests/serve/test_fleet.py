@@ -5,6 +5,7 @@ kill -9 and a restart continue every series where it was acknowledged."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -46,14 +47,24 @@ def _panel() -> Panel:
     return Panel(tuple(f"s{s}" for s in range(len(lengths))), values, np.array([0, 4, 9, 2, 7]), MONTHS)
 
 
-@pytest.fixture(scope="module", params=["recursive", "direct"])
-def fleet_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    settings = {"data": "x.csv", "id": "id", "time": "t", "input": "y", "horizon": H, "season": P, "units": 5}
-    settings |= {"epochs": 2, "seeds": 2, "lahead": 3, "chunk": 8, "batch_size": 4, "stats": ()}
-    result = run_fleet(fleet_config(settings | {"strategy": request.param}), _panel())
+def _saved(tmp_path_factory: pytest.TempPathFactory, **extra: object) -> Path:
+    settings = {"data": "x.csv", "id": "id", "time": "t", "input": "y", "horizon": H, "units": 5}
+    settings |= {"epochs": 2, "seeds": 2, "lahead": 3, "chunk": 8, "batch_size": 4, "stats": ()} | extra
+    result = run_fleet(fleet_config(settings), _panel())
     directory = tmp_path_factory.mktemp("fleet")
     save_models(result, directory)
-    return directory / "stateful"
+    return directory
+
+
+@pytest.fixture(scope="module", params=["recursive", "direct"])
+def fleet_models(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both modes of a seasonal fleet (DIR/stateful, DIR/stateless)."""
+    return _saved(tmp_path_factory, season=P, strategy=request.param)
+
+
+@pytest.fixture(scope="module")
+def fleet_dir(fleet_models: Path) -> Path:
+    return fleet_models / "stateful"
 
 
 class Served(NamedTuple):
@@ -90,9 +101,12 @@ async def _forecast(c: httpx.AsyncClient, name: str, **body: object) -> httpx.Re
 
 
 @pytest.mark.anyio
-async def test_served_forecasts_equal_predict_from_the_same_history(fleet_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["stateful", "stateless"])
+async def test_served_forecasts_equal_predict_from_the_same_history(
+    fleet_models: Path, tmp_path: Path, mode: str
+) -> None:
     panel = _panel()
-    async with served(fleet_dir, tmp_path / "s.sqlite") as s:
+    async with served(fleet_models / mode, tmp_path / "s.sqlite") as s:
         expected = fleet_predict.forecast(s.model, panel, H)
         for k, (name, values) in enumerate(zip(panel.ids, panel.values, strict=True)):
             start = MONTHS.label(int(panel.starts[k]))
@@ -105,10 +119,16 @@ async def test_served_forecasts_equal_predict_from_the_same_history(fleet_dir: P
             np.testing.assert_allclose(got["forecast"], expected[k], rtol=1e-5)
             assert got["times"] == [MONTHS.label(int(panel.starts[k]) + len(values) + j) for j in range(H)]
             assert preds[-1] == pytest.approx(got["forecast"][0], rel=1e-6)  # the last one-step forecast
-        # A forecast consumes nothing: asked again, the same; the stream's seq is unchanged.
-        again = await _forecast(s.client, "s0")
-        assert again.json()["forecast"] == got["forecast"] if name == "s0" else again.status_code == 200
-        assert (await s.client.get("/v1/streams/s0")).json()["seq"] == len(panel.values[0])
+        # A forecast consumes nothing: asked again (without a body: the learnt horizon), the
+        # same; the stream's seq is unchanged.
+        again = await s.client.post(f"/v1/streams/{name}/forecast")
+        assert again.json() == got and (await s.client.get(f"/v1/streams/{name}")).json()["seq"] == len(values)
+        # Fewer steps are the first ones; a recursive model rolls on past the learnt horizon.
+        assert (await _forecast(s.client, name, horizon=2)).json()["forecast"] == got["forecast"][:2]
+        if s.model.config.panel.strategy == "recursive":
+            longer = (await _forecast(s.client, name, horizon=H + 3)).json()
+            np.testing.assert_allclose(longer["forecast"][:H], got["forecast"], rtol=1e-6)
+            assert len(longer["times"]) == H + 3
         info = (await s.client.get("/v1/model")).json()
         assert (info["kind"], info["season"], info["series"], info["new_series_values"]) == ("fleet", P, 5, P)
 
@@ -117,12 +137,12 @@ async def test_served_forecasts_equal_predict_from_the_same_history(fleet_dir: P
 async def test_a_new_series_scales_itself_from_its_first_values(fleet_dir: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     values = 400 + 60 * np.sin(2 * np.pi * np.arange(28) / P) + rng.normal(0, 5, 28)  # another level altogether
-    new = Panel(("fresh",), (values,), np.array([3]), MONTHS)
+    new = Panel(("fresh",), (values,), np.array([-4]), MONTHS)  # it starts before the model's clock: Sept 1999
     async with served(fleet_dir, tmp_path / "s.sqlite") as s:
         short = await s.client.post("/v1/streams/fresh/predict", json={"seq": 0, "values": values[:5].tolist(),
-                                                                        "start": "2000-04-01"})  # fmt: skip
+                                                                        "start": "1999-09-01"})  # fmt: skip
         assert short.status_code == 422 and "at least 6 values" in short.json()["detail"]
-        await _feed(s.client, "fresh", values, (6, 20), "2000-04-01")
+        await _feed(s.client, "fresh", values, (6, 20), "1999-09-01")
         got = (await _forecast(s.client, "fresh")).json()["forecast"]
         np.testing.assert_allclose(got, fleet_predict.forecast(s.model, new, H)[0], rtol=1e-5)
         assert 300 < np.mean(got) < 500
@@ -138,14 +158,18 @@ async def test_refusals(fleet_dir: Path, tmp_path: Path) -> None:
             return r.status_code, r.json().get("detail", "")
 
         assert (await predict({"seq": 0, "values": [50.0]}))[1].startswith("start: the first request (seq 0)")
-        assert "between the model's time steps" not in (await predict({"seq": 0, "values": [1.0], "start": 3}))[1]
-        assert (await predict({"seq": 0, "values": [1.0], "start": 3}))[0] == 422  # a number on a calendar clock
-        assert "day 1" in (await predict({"seq": 0, "values": [1.0], "start": "2001-05-17"}))[1]
+        number = await predict({"seq": 0, "values": [1.0], "start": 3})  # a number on a calendar clock
+        assert number == (422, "start: must be an ISO 8601 date or timestamp (text), as the model's times are; got 3")
+        assert "day 1, no time of day" in (await predict({"seq": 0, "values": [1.0], "start": "2001-05-17"}))[1]
+        assert "no time of day" in (await predict({"seq": 0, "values": [1.0], "start": "2001-05-01T05:00"}))[1]
+        huge = await predict({"seq": 0, "values": [1.0], "start": 10**400})
+        assert huge[0] == 422 and len(huge[1]) < 200
         assert (await predict({"seq": 0, "values": [-1.0], "start": "2001-05-01"}))[1].startswith("values: hold -1.0")
         assert (await predict({"seq": 0, "values": [50.0, 51.0], "start": "2001-05-01"}))[0] == 200
         assert (await predict({"seq": 2, "values": [50.0], "start": "2001-07-01"}))[1].startswith("start: only")
         # The first request's retry must name the same start: another is another request (409).
-        assert (await predict({"seq": 0, "values": [50.0, 51.0], "start": "2001-06-01"}))[0] == 409
+        retry = await predict({"seq": 0, "values": [50.0, 51.0], "start": "2001-06-01"})
+        assert retry[0] == 409 and "other values or another start" in retry[1]
         assert (await predict({"seq": 0, "values": [50.0, 51.0], "start": "2001-05-01"}))[0] == 200
         r = await _forecast(c, "s1")
         assert r.status_code == 409 and r.json()["seq"] == 2 and "a season of 6" in r.json()["detail"]
@@ -181,3 +205,35 @@ def test_a_fleet_server_killed_and_restarted_continues_every_series(
                 client.forecast(0)
     server.stop()
     assert server.proc.returncode == 0
+
+
+@pytest.mark.anyio
+async def test_a_forecast_and_a_predict_on_one_stream_at_once(fleet_dir: Path, tmp_path: Path) -> None:
+    """They may land in one queue: neither is reordered around the other, both are answered,
+    and the service goes on serving."""
+    values = _panel().values[0]
+    async with served(fleet_dir, tmp_path / "s.sqlite", batch_wait_ms=50.0) as s:
+        await _feed(s.client, "s0", values[:20], (), "2000-01-01")
+        body = {"seq": 20, "values": values[20:24].tolist()}
+        forecast, fed = await asyncio.gather(
+            _forecast(s.client, "s0"), s.client.post("/v1/streams/s0/predict", json=body)
+        )
+        assert forecast.status_code == 200 and fed.status_code == 200 and fed.json()["seq"] == 24
+        assert forecast.json()["seq"] in (20, 24)
+        assert (await _forecast(s.client, "s0")).json()["seq"] == 24
+
+
+@pytest.mark.anyio
+async def test_a_fleet_without_a_season_needs_no_start(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    directory = _saved(tmp_path_factory) / "stateful"
+    panel = _panel()
+    async with served(directory, tmp_path / "s.sqlite") as s:
+        expected = fleet_predict.forecast(s.model, panel, H)
+        for k, (name, values) in enumerate(zip(panel.ids, panel.values, strict=True)):
+            r = await s.client.post(f"/v1/streams/{name}/predict", json={"seq": 0, "values": values.tolist()})
+            assert r.status_code == 200 and None not in r.json()["predictions"]  # a season of one value
+            got = (await _forecast(s.client, name)).json()
+            assert "times" not in got  # no start given: no times
+            np.testing.assert_allclose(got["forecast"], expected[k], rtol=1e-5)

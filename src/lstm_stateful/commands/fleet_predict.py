@@ -115,9 +115,9 @@ def forecast(model: FleetModel, panel: Panel, horizon: int) -> np.ndarray:
     from lstm_stateful.engine.fleet import spec_of
 
     p = model.config.panel
-    if (short := next((s for s, v in enumerate(panel.values) if v.shape[0] < p.period + 1), None)) is not None:
+    if (short := next((s for s, v in enumerate(panel.values) if v.shape[0] < p.period), None)) is not None:
         raise ConfigError("data", f"series {panel.ids[short]!r} has {panel.values[short].shape[0]} values; "
-                          f"the model needs at least {p.period + 1} (a season and one more)")  # fmt: skip
+                          f"the model needs at least {p.period} (a season)")  # fmt: skip
     scaling, _ = scaling_for(model, panel)
     shape = future_layout(panel, scaling, horizon, p.period, p.lahead)
     cfg = dataclasses.replace(model.config, panel=dataclasses.replace(p, horizon=horizon))

@@ -160,8 +160,9 @@ def _url(host: str, port: int) -> str:
 
 
 def fleet_identity(meta: dict) -> str:
-    """``model_identity`` of a fleet model: its weights (with every series' scaling), mode and config."""
-    parts = {"weights": meta["weights"]["sha256"], "mode": meta.get("mode"), "config": meta.get("config")}
+    """``model_identity`` of a fleet model: its weights (with every series' scaling), mode,
+    config, series and clock (a stream's phase and times are counted on it)."""
+    parts = {"weights": meta["weights"]["sha256"]} | {k: meta.get(k) for k in ("mode", "config", "ids", "clock")}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

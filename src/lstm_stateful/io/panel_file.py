@@ -652,24 +652,28 @@ def stamp_ordinal(clock: Clock, stamp: object) -> int:
     8601 date or timestamp (text; without an offset, UTC). ConfigError (``start``) if it is
     not a time of that kind, or falls between the grid's steps."""
     if clock.kind == "number":
-        if not isinstance(stamp, int | float) or isinstance(stamp, bool) or not math.isfinite(stamp):
-            raise ConfigError("start", f"must be a finite number, as the model's times are; got {stamp!r}")
-        k = (float(stamp) - clock.origin) / clock.step
+        if not isinstance(stamp, int | float) or isinstance(stamp, bool):
+            raise ConfigError("start", f"must be a finite number, as the model's times are; got {str(stamp)[:40]!r}")
+        try:
+            k = (float(stamp) - clock.origin) / clock.step
+        except OverflowError:  # an integer beyond any float
+            k = math.inf
     else:
         if not isinstance(stamp, str):
             raise ConfigError("start", f"must be an ISO 8601 date or timestamp (text), as the model's times are; "
-                              f"got {stamp!r}")  # fmt: skip
+                              f"got {str(stamp)[:40]}")  # fmt: skip
         try:
             moment = _stamp(stamp.strip())
         except _Bad as e:
             raise ConfigError("start", f"{stamp[:40]!r} {e.problem}{e.remark}") from None
         if not isinstance(moment, _Moment):
             raise ConfigError("start", f"must be a date or timestamp, as the model's times are; got {stamp[:40]!r}")
-        if clock.kind == "month" and moment.day != clock.day:
-            raise ConfigError("start", f"{stamp[:40]!r}: the model's months are stamped on day {clock.day}")
+        if clock.kind == "month" and (moment.day != clock.day or not moment.midnight):
+            raise ConfigError("start", f"{stamp[:40]!r}: the model's months are dates, day {clock.day}, no time of day")
         k = ((moment.month if clock.kind == "month" else moment.posix) - clock.origin) / clock.step
-    if not abs(k) <= MAX_ORDINAL:
-        raise ConfigError("start", f"{stamp!r} lies more than {MAX_ORDINAL:.0e} steps from the model's first time")
+    if not abs(k) <= MAX_ORDINAL:  # NaN and the infinities too
+        far = f"lies more than {MAX_ORDINAL:.0e} steps from the model's first time"
+        raise ConfigError("start", f"{str(stamp)[:40]} {far}")
     if abs(k - round(k)) > 1e-9 * max(1.0, abs(k)):
         raise ConfigError("start", f"{stamp!r} falls between the model's time steps ({_step_text(clock)})")
     return round(k)

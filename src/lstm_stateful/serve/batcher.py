@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from lstm_stateful.serve.engine import MAX_BATCH
-from lstm_stateful.serve.ops import Delete, Op, Outcome, error_body
+from lstm_stateful.serve.ops import Op, Outcome, Predict, error_body
 
 
 class Pending(NamedTuple):
@@ -33,19 +33,22 @@ def take_round(pending: Sequence[Pending]) -> tuple[list[Pending], list[Pending]
     """Split the queue into this round (at most one request per stream) and the rest, in order.
 
     A stream's first request is taken; a later predict with a lower ``seq`` replaces it (a
-    client's requests may arrive out of order), but never across a delete of that stream.
+    client's requests may arrive out of order), but never across a delete or a forecast of
+    that stream.
     """
     chosen: dict[str, int] = {}
-    closed: set[str] = set()  # streams whose choice is final (a delete is in the way)
+    closed: set[str] = set()  # streams whose choice is final (a delete or a forecast is in the way)
     for i, item in enumerate(pending):
-        name, j = item.op.stream, chosen.get(item.op.stream)
+        op, name, j = item.op, item.op.stream, chosen.get(item.op.stream)
         if j is None:
             chosen[name] = i
-        elif name in closed:
             continue
-        elif isinstance(item.op, Delete) or isinstance(pending[j].op, Delete):
-            closed.add(name)
-        elif item.op.seq < pending[j].op.seq:  # type: ignore[union-attr]  # both are Predicts here
+        first = pending[j].op
+        if name in closed:
+            continue
+        if not (isinstance(op, Predict) and isinstance(first, Predict)):
+            closed.add(name)  # a delete or a forecast: nothing is reordered around it
+        elif op.seq < first.seq:
             chosen[name] = i
     taken = set(chosen.values())
     return [pending[i] for i in sorted(taken)], [p for i, p in enumerate(pending) if i not in taken]

@@ -79,7 +79,8 @@ def decide(current: Stream | None, op: Predict) -> Outcome | None:
     if current is None:
         detail = f"stream {op.stream!r} is unknown (new or deleted): start it with seq 0, not {op.seq}"
     elif op.seq == current.last_seq:
-        detail = f"seq {op.seq} was applied with other values; the stream has {server} values: send seq {server}"
+        other = "other values" if op.start is None else "other values or another start"
+        detail = f"seq {op.seq} was applied with {other}; the stream has {server} values: send seq {server}"
     else:
         detail = f"seq {op.seq} does not match the stream's {server} values accepted: send seq {server}"
     return Outcome(409, error_body(detail, seq=server))
