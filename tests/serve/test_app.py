@@ -183,7 +183,7 @@ BAD_BODIES = [
     (b'{"values": [0.1]}', "body: must be an object"),
     (b'{"seq": 3, "values": [0.1], "extra": 1}', "got fields ['extra', 'seq', 'values']"),
     (b'{"seq": -1, "values": [0.1]}', "seq: must be an integer >= 0"),
-    (b'{"seq": 3.0, "values": [0.1]}', "seq: must be an integer >= 0"),
+    (b'{"seq": 3.5, "values": [0.1]}', "seq: must be an integer >= 0"),
     (b'{"seq": "3", "values": [0.1]}', "seq: must be an integer >= 0"),
     (b'{"seq": true, "values": [0.1]}', "seq: must be an integer >= 0"),
     (b"[3, [0.1]]", "got a JSON list"),
@@ -273,10 +273,16 @@ async def test_the_openapi_page_lists_the_routes(app: Served) -> None:
         "/v1/streams/{stream_id}/predict": {"post"},
         "/v1/streams/{stream_id}": {"get", "delete"},
         "/v1/model": {"get"},
+        "/metrics": {"get"},
         "/healthz": {"get"},
     }
     predict = spec["paths"]["/v1/streams/{stream_id}/predict"]["post"]
-    assert predict["requestBody"]["content"]["application/json"]["schema"]["required"] == ["seq", "values"]
+    body = predict["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["seq", "values"]
+    # Exactly what the server takes (max_chunk 50, one input): a number, or 1 to 50 of them.
+    number, steps = body["properties"]["values"]["oneOf"]
+    assert number == {"type": "number", "minimum": -3.4028234663852886e38, "maximum": 3.4028234663852886e38}
+    assert steps == {"type": "array", "minItems": 1, "maxItems": 50, "items": number}
     assert {"200", "409", "413", "422"} <= set(predict["responses"])
     assert predict["parameters"][0]["schema"]["pattern"] == "^[A-Za-z0-9._~-]{1,64}$"
     assert "swagger" in (await app.client.get("/docs")).text.lower()
@@ -592,3 +598,35 @@ def test_equal_numbers_are_the_same_values() -> None:
     """A retry that writes 0.0 as -0.0 (or 1 as 1.0) is the same request."""
     assert values_sha256(np.array([[-0.0], [1.0]])) == values_sha256(np.array([[0.0], [1]]))
     assert values_sha256(np.array([[0.0], [1.0]])) != values_sha256(np.array([[0.0], [1.5]]))
+
+
+@pytest.mark.anyio
+async def test_metrics_count_every_answer_and_round(app: Served) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    c = app.client
+    await _post(c, "m1", 0, VALUES[:3].tolist())
+    await _post(c, "m2", 0, VALUES[:2].tolist())
+    await _post(c, "m1", 0, VALUES[:3].tolist())  # a retry: 200 again
+    await _post(c, "m1", 9, [0.1])  # 409
+    await _post(c, "m1", 3, [[1.0]])  # 422
+    await c.get("/nowhere")  # 404, no route
+    await c.put("/v1/streams/m1")  # 405
+    scrape = await c.get("/metrics")
+    assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(scrape.text) for s in family.samples}  # fmt: skip
+
+    def answered(route: str, method: str, status: int) -> float:
+        key = ("lstm_stateful_requests_total", (("method", method), ("route", route), ("status", str(status))))
+        return samples.get(key, 0.0)
+
+    predict = "/v1/streams/{stream_id}/predict"
+    assert [answered(predict, "POST", code) for code in (200, 409, 422)] == [3.0, 1.0, 1.0]
+    assert answered("unmatched", "GET", 404) == 1.0 and answered("/v1/streams/{stream_id}", "PUT", 405) == 1.0
+    assert samples[("lstm_stateful_request_seconds_count", (("route", predict),))] == 5.0
+    assert samples[("lstm_stateful_streams", ())] == 2.0
+    # The 422 never reached a round: four rounds of one request each (two new, the retry, the 409).
+    assert samples[("lstm_stateful_round_requests_count", ())] == 4.0
+    assert samples[("lstm_stateful_round_requests_sum", ())] == 4.0
+    assert samples[("lstm_stateful_round_commit_seconds_count", ())] == 4.0

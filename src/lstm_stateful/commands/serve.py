@@ -38,6 +38,8 @@ from lstm_stateful.core.errors import ConfigError
 if TYPE_CHECKING:
     from lstm_stateful.serve.engine import Batched
 
+# What the serve extra installs (a missing one names the extra).
+SERVE_PACKAGES = ("fastapi", "uvicorn", "starlette", "pydantic", "prometheus_client")
 SERVE_EXTRA = "serving needs the serve extra: pip install 'lstm-stateful[serve]'"
 # The state file beside the model's model.json when --state is not given.
 STATE_FILE = "streams.sqlite"
@@ -102,9 +104,10 @@ def import_serve() -> tuple[ModuleType, ModuleType]:
     """``fastapi`` and ``uvicorn``, or a one-line error naming the extra that installs them."""
     try:
         import fastapi
+        import prometheus_client  # noqa: F401  # GET /metrics
         import uvicorn
     except ImportError as e:
-        missing = (e.name or "").partition(".")[0] in ("fastapi", "uvicorn", "starlette", "pydantic")
+        missing = (e.name or "").partition(".")[0] in SERVE_PACKAGES
         raise ConfigError("model", SERVE_EXTRA if missing else f"cannot import {e.name}: {e}") from None
     return fastapi, uvicorn
 

@@ -23,8 +23,11 @@ from typing import Annotated, Any, NamedTuple
 from fastapi import FastAPI, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lstm_stateful.models.fleet_model import FleetModel, new_series_values
@@ -33,6 +36,7 @@ from lstm_stateful.serve import openapi
 from lstm_stateful.serve.batcher import Batcher
 from lstm_stateful.serve.body import STREAM_ID, STREAM_ID_RULE, Rejected, check_stream_id
 from lstm_stateful.serve.fleet_engine import FleetEngine
+from lstm_stateful.serve.metrics import HttpMetrics, Metrics
 from lstm_stateful.serve.ops import Delete, Op, error_body
 from lstm_stateful.serve.streams import Service, unknown_body
 
@@ -170,9 +174,13 @@ def build_app(service: Service, info: dict, settings: Settings) -> FastAPI:
                   lifespan=lifespan)  # fmt: skip
     if settings.token is not None:
         app.add_middleware(BearerAuth, token=settings.token)
+    metrics = Metrics(lambda: len(service.streams))
+    service.on_round = metrics.round
+    app.add_middleware(HttpMetrics, metrics=metrics)  # the outermost: it sees the token's refusals too
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     _stream_routes(app, service, batcher, settings)
-    _model_routes(app, json.dumps(info).encode())
+    _model_routes(app, json.dumps(info).encode(), metrics)
     return app
 
 
@@ -180,9 +188,8 @@ def _stream_routes(app: FastAPI, service: Service, batcher: Batcher, settings: S
     """POST /v1/streams/{id}/predict (and /forecast for a fleet model), GET and DELETE /v1/streams/{id}."""
     engine = service.engine
     parse = engine.parser(settings.max_chunk)
-    fleet = isinstance(engine, FleetEngine)
 
-    @app.post("/v1/streams/{stream_id}/predict", **(openapi.FLEET_PREDICT if fleet else openapi.PREDICT))
+    @app.post("/v1/streams/{stream_id}/predict", **engine.predict_route(settings.max_chunk))
     async def predict(stream_id: StreamId, request: Request) -> Response:
         """Feed the stream one value or a chunk; its predictions (exactly once, see above)."""
         return await _submit(request, lambda body: parse(stream_id, body), batcher, settings)
@@ -190,7 +197,7 @@ def _stream_routes(app: FastAPI, service: Service, batcher: Batcher, settings: S
     if isinstance(engine, FleetEngine):
         parse_forecast = engine.forecast_parser(settings.max_chunk)
 
-        @app.post("/v1/streams/{stream_id}/forecast", **openapi.FORECAST)
+        @app.post("/v1/streams/{stream_id}/forecast", **engine.forecast_route(settings.max_chunk))
         async def forecast(stream_id: StreamId, request: Request) -> Response:
             """The stream's next H values from its state, which stays as it is."""
             return await _submit(request, lambda body: parse_forecast(stream_id, body), batcher, settings)
@@ -236,8 +243,13 @@ def _bad_id(stream_id: str) -> Response | None:
     return None
 
 
-def _model_routes(app: FastAPI, model_body: bytes) -> None:
-    """GET /v1/model (``model_body``, JSON) and GET /healthz."""
+def _model_routes(app: FastAPI, model_body: bytes, metrics: Metrics) -> None:
+    """GET /v1/model (``model_body``, JSON), GET /metrics and GET /healthz."""
+
+    @app.get("/metrics", **openapi.METRICS)
+    async def get_metrics() -> Response:
+        """The service's metrics in Prometheus's text format."""
+        return Response(metrics.render(), 200, media_type=metrics.content_type)
 
     @app.get("/v1/model", **openapi.MODEL)
     async def get_model() -> Response:
@@ -248,6 +260,19 @@ def _model_routes(app: FastAPI, model_body: bytes) -> None:
     async def healthz() -> Response:
         """Up and serving."""
         return _json(200, b'{"status":"ok"}')
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Starlette's own errors (an unknown path, a method the path does not take) as one line;
+    a 405's ``Allow`` lists every method of every route of the path (Starlette's names only
+    the first route's)."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        path = request.url.path
+        methods = {m for r in request.app.routes if isinstance(r, Route | APIRoute) and r.path_regex.match(path)
+                   for m in (r.methods or ())}  # fmt: skip
+        headers["Allow"] = ", ".join(sorted(methods))
+    return _json(exc.status_code, error_body(str(exc.detail)), headers)
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> Response:

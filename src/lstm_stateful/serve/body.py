@@ -70,8 +70,13 @@ def _document(body: bytes, required: set[str], optional: set[str], shape: str) -
     return doc
 
 
+def _whole(value: object) -> object:
+    """A JSON number with no fraction as an int (JSON Schema's integers include 94.0); anything else as it is."""
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
 def _seq(doc: dict) -> int:
-    seq = doc["seq"]
+    seq = _whole(doc["seq"])
     if type(seq) is not int or seq < 0:
         raise Rejected(422, f"seq: must be an integer >= 0 (the values this stream has had accepted), got {seq!r}")
     return seq
@@ -142,7 +147,7 @@ def parse_forecast(stream: str, body: bytes, limits: FleetLimits) -> Forecast:
     """``{"horizon": H}`` (or ``{}``: the horizon the model learnt) -> a ``Forecast``; else ``Rejected`` (422)."""
     check_stream_id(stream)
     doc = _document(body or b"{}", set(), {"horizon"}, '{"horizon": H}')
-    horizon = doc.get("horizon", limits.horizon)
+    horizon = _whole(doc.get("horizon", limits.horizon))
     most = limits.horizon if limits.direct else limits.max_chunk
     if type(horizon) is not int or not 1 <= horizon <= most:
         why = f"the direct model emits the {most} steps it learnt" if limits.direct else "--max-chunk"

@@ -30,6 +30,7 @@ import safetensors.numpy
 from lstm_stateful.core.cells import ModelParams
 from lstm_stateful.models import stream
 from lstm_stateful.models.model_io import SavedModel
+from lstm_stateful.serve import openapi
 from lstm_stateful.serve.body import Limits, parse_predict
 from lstm_stateful.serve.ops import Predict
 
@@ -119,6 +120,10 @@ class Batched:
         """Compile what requests will run, so that nothing compiles under load."""
         raise NotImplementedError
 
+    def predict_route(self, max_chunk: int) -> dict[str, Any]:
+        """The predict route's OpenAPI description: exactly the bodies ``parser`` takes."""
+        raise NotImplementedError
+
     def forecast(self, states: Sequence[Leaves], horizon: int) -> list[dict | str]:
         """Each stream's next ``horizon`` values (``{"forecast": [...], ...}``), or why it
         cannot forecast (a string); models that do not forecast have no forecast route."""
@@ -174,6 +179,12 @@ class Engine(Batched):
         """The predict body's parser for this model (``body.parse_predict``)."""
         limits = Limits(self.model.model.n_features, self.model.data.transform, max_chunk)
         return functools.partial(parse_predict, limits=limits)
+
+    def predict_route(self, max_chunk: int) -> dict[str, Any]:
+        f = self.model.model.n_features
+        low = "positive" if self.model.data.transform == "log-diff" else "any"
+        example = {"seq": 0, "values": [0.05] if f == 1 else [[0.05] * f]}
+        return openapi.predict_route(openapi.predict_request(f, max_chunk, low), example, fleet=False)
 
     def warm_up(self) -> None:
         """Compile every size class for one value per stream."""

@@ -21,6 +21,7 @@ import numpy as np
 from lstm_stateful.core.panel import fit_scaling
 from lstm_stateful.models import fleet_stream as fs
 from lstm_stateful.models.fleet_model import FleetModel, new_series_values
+from lstm_stateful.serve import openapi
 from lstm_stateful.serve.body import FleetLimits, parse_fleet_predict, parse_forecast
 from lstm_stateful.serve.engine import MAX_BATCH, Batched, Leaves
 from lstm_stateful.serve.ops import Forecast, Predict
@@ -50,6 +51,17 @@ class FleetEngine(Batched):
 
     def forecast_parser(self, max_chunk: int) -> Callable[[str, bytes], Forecast]:
         return functools.partial(parse_forecast, limits=self.limits(max_chunk))
+
+    def predict_route(self, max_chunk: int) -> dict[str, Any]:
+        clock = self.model.clock
+        first: float | str = float(clock.label(0)) if clock.kind == "number" else clock.label(0)
+        example = {"seq": 0, "values": [112.0, 118.0], "start": first}
+        low = "non-negative" if self.model.scaling.kind == "log" else "any"
+        return openapi.predict_route(openapi.fleet_predict_request(max_chunk, low), example, fleet=True)
+
+    def forecast_route(self, max_chunk: int) -> dict[str, Any]:
+        p = self.model.config.panel
+        return openapi.forecast_route(p.horizon if p.strategy == "direct" else max_chunk, p.horizon)
 
     def begin(self, op: Predict) -> Leaves:
         """A new stream: the trained scaling of a known series, else one set from its first values."""

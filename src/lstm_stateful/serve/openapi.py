@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 API_VERSION = "1"
 DESCRIPTION = (
     "Streaming predictions from a stateful (or stateless) recurrent model, one state per stream, kept across "
@@ -40,24 +42,59 @@ def _error(description: str) -> dict:
 
 _AUTH = {401: _error("A token is required and was missing or wrong (`Authorization: Bearer <token>`).")}
 _BAD_ID = {422: _error("The stream id is not 1 to 64 characters of A-Z a-z 0-9 . _ ~ -")}
-_NUMBER_LISTS = {
-    "type": "array",
-    "items": {"oneOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]},
-}
+# The largest float32: the model computes in float32, so a value beyond it is refused.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_SEQ = {"type": "integer", "minimum": 0, "description": "Values of this stream accepted so far."}
 
-PREDICT_REQUEST = {
-    "type": "object",
-    "required": ["seq", "values"],
-    "additionalProperties": False,
-    "properties": {
-        "seq": {"type": "integer", "minimum": 0, "description": "Values of this stream accepted so far."},
-        "values": {
-            "description": "One input: a number or a list of numbers. F inputs: one list of F numbers, or a list "
-            "of them (one per step). Finite, within float32's range.",
-            "oneOf": [{"type": "number"}, _NUMBER_LISTS],
-        },
-    },
-}
+
+def number(low: str = "any") -> dict:
+    """A value the model takes: finite within float32's range; ``low`` "positive" (> 0,
+    log-differences) or "non-negative" (>= 0, log scaling) narrows it."""
+    schema: dict[str, Any] = {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
+    if low == "positive":
+        schema = {"type": "number", "exclusiveMinimum": 0, "maximum": FLOAT32_MAX}
+    elif low == "non-negative":
+        schema["minimum"] = 0
+    return schema
+
+
+def values_schema(n_features: int, max_chunk: int, value: dict) -> dict:
+    """``values`` exactly as the server takes them: one input, a number or a list of 1 to
+    ``max_chunk`` numbers; F inputs, one list of F numbers or a list of 1 to ``max_chunk`` of them."""
+    steps = {"type": "array", "minItems": 1, "maxItems": max_chunk}
+    if n_features == 1:
+        return {"oneOf": [value, steps | {"items": value}]}
+    row = {"type": "array", "minItems": n_features, "maxItems": n_features, "items": value}
+    return {"oneOf": [row, steps | {"items": row}]}
+
+
+def predict_request(n_features: int, max_chunk: int, low: str) -> dict:
+    """The body of a single-series model's predict request."""
+    values = values_schema(n_features, max_chunk, number(low))
+    values["description"] = (
+        "One input: a number or a list of numbers. F inputs: one list of F numbers, or a list of them (one per "
+        "step). Finite, within float32's range (> 0 for a model of log-differences)."
+    )
+    return {"type": "object", "required": ["seq", "values"], "additionalProperties": False,
+            "properties": {"seq": _SEQ, "values": values}}  # fmt: skip
+
+
+def fleet_predict_request(max_chunk: int, low: str) -> dict:
+    """The body of a fleet series' predict request (``start``: its first request's)."""
+    values = values_schema(1, max_chunk, number(low))
+    values["description"] = (
+        "The series' next values: a number or a list of numbers, finite (>= 0 with log scaling). A series the "
+        "model was not trained on starts with at least `new_series_values` of them (GET /v1/model)."
+    )
+    start = {
+        "description": "The first request only (seq 0): the time of its first value, on the model's clock (a "
+        "number, or an ISO 8601 date or timestamp). Required when the model has a season.",
+        "oneOf": [{"type": "number"}, {"type": "string"}],
+    }
+    return {"type": "object", "required": ["seq", "values"], "additionalProperties": False,
+            "properties": {"seq": _SEQ, "values": values, "start": start}}  # fmt: skip
+
+
 PREDICT_RESPONSE = {
     "type": "object",
     "required": ["seq", "predictions"],
@@ -71,52 +108,25 @@ PREDICT_RESPONSE = {
     },
 }
 
-PREDICT: dict[str, Any] = {
-    "summary": "Feed a stream and get its predictions",
-    "openapi_extra": {
-        "requestBody": {"required": True, "content": _content(PREDICT_REQUEST, {"seq": 0, "values": [0.05]})}
-    },
-    "responses": {
-        200: {
-            "description": "Applied (or a retry of the last applied request).",
-            "content": _content(PREDICT_RESPONSE),
-        },
-        409: {"description": "`seq` does not match the stream's.", "content": _content(_CONFLICT)},
-        413: _error("The body is over the size limit."),
-        422: _error("A bad body or stream id (one-line reason); nothing was applied."),
-        **_AUTH,
-    },
+_PREDICT_RESPONSES = {
+    200: {"description": "Applied (or a retry of the last applied request).", "content": _content(PREDICT_RESPONSE)},
+    409: {"description": "`seq` does not match the stream's.", "content": _content(_CONFLICT)},
+    413: _error("The body is over the size limit."),
+    422: _error("A bad body or stream id (one-line reason); nothing was applied."),
+    **_AUTH,
 }
-FLEET_PREDICT_REQUEST = {
-    "type": "object",
-    "required": ["seq", "values"],
-    "additionalProperties": False,
-    "properties": {
-        "seq": PREDICT_REQUEST["properties"]["seq"],  # type: ignore[index]
-        "values": {
-            "description": "The series' next values: a number or a list of numbers, finite (>= 0 with log scaling). "
-            "A series the model was not trained on starts with at least `new_series_values` of them (GET /v1/model).",
-            "oneOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}],
-        },
-        "start": {
-            "description": "The first request only (seq 0): the time of its first value, on the model's clock (a "
-            "number, or an ISO 8601 date or timestamp). Required when the model has a season.",
-            "oneOf": [{"type": "number"}, {"type": "string"}],
-        },
-    },
-}
-FLEET_PREDICT: dict[str, Any] = {
-    **PREDICT,
-    "summary": "Feed a series and get its one-step forecasts",
-    "openapi_extra": {
-        "requestBody": {
-            "required": True,
-            "content": _content(
-                FLEET_PREDICT_REQUEST, {"seq": 0, "values": [112.0, 118.0, 132.0], "start": "1949-01-01"}
-            ),
-        }
-    },
-}
+
+
+def predict_route(request: dict, example: dict, fleet: bool) -> dict[str, Any]:
+    """The predict route's OpenAPI description, with the model's own request schema."""
+    summary = "Feed a series and get its one-step forecasts" if fleet else "Feed a stream and get its predictions"
+    return {
+        "summary": summary,
+        "openapi_extra": {"requestBody": {"required": True, "content": _content(request, example)}},
+        "responses": _PREDICT_RESPONSES,
+    }
+
+
 _HORIZON = {
     "type": "integer",
     "minimum": 1,
@@ -131,29 +141,24 @@ FORECAST_RESPONSE = {
         "times": {"type": "array", "items": {"type": "string"}, "description": "Their times (when start was given)."},
     },
 }
-FORECAST: dict[str, Any] = {
-    "summary": "Forecast a series' next H values without feeding it",
-    "openapi_extra": {
-        "requestBody": {
-            "required": False,
-            "content": _content(
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {"horizon": _HORIZON},
-                },
-                {"horizon": 12},
-            ),
-        }
-    },
-    "responses": {
-        200: {"description": "The forecast; the stream is unchanged.", "content": _content(FORECAST_RESPONSE)},
-        404: _error("Unknown stream."),
-        409: {"description": "The stream has fewer values than a season.", "content": _content(_CONFLICT)},
-        422: _error("A bad body or stream id (one-line reason)."),
-        **_AUTH,
-    },
-}
+
+
+def forecast_route(most: int, learnt: int) -> dict[str, Any]:
+    """The forecast route's OpenAPI description: a horizon of 1 to ``most`` steps (default ``learnt``)."""
+    body = {"type": "object", "additionalProperties": False, "properties": {"horizon": _HORIZON | {"maximum": most}}}
+    return {
+        "summary": "Forecast a series' next H values without feeding it",
+        "openapi_extra": {"requestBody": {"required": False, "content": _content(body, {"horizon": learnt})}},
+        "responses": {
+            200: {"description": "The forecast; the stream is unchanged.", "content": _content(FORECAST_RESPONSE)},
+            404: _error("Unknown stream."),
+            409: {"description": "The stream has fewer values than a season.", "content": _content(_CONFLICT)},
+            422: _error("A bad body or stream id (one-line reason)."),
+            **_AUTH,
+        },
+    }
+
+
 STREAM: dict[str, Any] = {
     "summary": "A stream's progress",
     "responses": {
@@ -183,6 +188,16 @@ DELETE: dict[str, Any] = {
 MODEL: dict[str, Any] = {
     "summary": "The model served",
     "responses": {200: {"description": "Mode, cell, layers, inputs, scaling, metrics and config."}, **_AUTH},
+}
+METRICS: dict[str, Any] = {
+    "summary": "Prometheus metrics",
+    "responses": {
+        200: {
+            "description": "Requests and errors by route and status, latencies, rounds, streams held (text format).",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **_AUTH,
+    },
 }
 HEALTH: dict[str, Any] = {
     "summary": "Liveness",
