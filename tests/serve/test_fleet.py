@@ -139,10 +139,13 @@ async def test_a_new_series_scales_itself_from_its_first_values(fleet_dir: Path,
     values = 400 + 60 * np.sin(2 * np.pi * np.arange(28) / P) + rng.normal(0, 5, 28)  # another level altogether
     new = Panel(("fresh",), (values,), np.array([-4]), MONTHS)  # it starts before the model's clock: Sept 1999
     async with served(fleet_dir, tmp_path / "s.sqlite") as s:
-        short = await s.client.post("/v1/streams/fresh/predict", json={"seq": 0, "values": values[:5].tolist(),
-                                                                        "start": "1999-09-01"})  # fmt: skip
-        assert short.status_code == 422 and "at least 6 values" in short.json()["detail"]
-        await _feed(s.client, "fresh", values, (6, 20), "1999-09-01")
+        # Its first values wait for the scaling (null), then every value so far goes through the model.
+        assert await _feed(s.client, "fresh", values[:5], (2,), "1999-09-01") == [None] * 5
+        waiting = await _forecast(s.client, "fresh")
+        assert waiting.status_code == 409 and "its first 6" in waiting.json()["detail"]
+        for seq, stop in ((5, 7), (7, len(values))):
+            r = await s.client.post("/v1/streams/fresh/predict", json={"seq": seq, "values": values[seq:stop].tolist()})
+            assert r.status_code == 200 and None not in r.json()["predictions"]  # a season is there from value 6
         got = (await _forecast(s.client, "fresh")).json()["forecast"]
         np.testing.assert_allclose(got, fleet_predict.forecast(s.model, new, H)[0], rtol=1e-5)
         assert 300 < np.mean(got) < 500

@@ -8,6 +8,7 @@ Bounded: a fixed seed and number of examples per operation (a few seconds a serv
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -24,11 +25,12 @@ from tests.serve.conftest import Servers, save_model
 
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 EXAMPLES = "60"
+SEED = os.environ.get("SCHEMATHESIS_SEED", "1")  # another seed explores other requests
 
 
 def _schemathesis(url: str, workdir: Path, *extra: str) -> subprocess.CompletedProcess:
     argv = [*SCHEMATHESIS, "run", f"{url}/openapi.json", "--checks", "all", "--max-examples", EXAMPLES,
-            "--seed", "1", "--no-color", *extra]  # fmt: skip
+            "--seed", SEED, "--no-color", *extra]  # fmt: skip
     return subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -55,10 +57,8 @@ def test_the_server_and_its_schema_agree(servers: Servers, tmp_path: Path, model
 
 
 def test_a_fleet_server_and_its_schema_agree(servers: Servers, tmp_path: Path) -> None:
-    """Every check but one: a series the model was not trained on must start with enough
-    values to set its scaling, a rule about the stream's id that a schema cannot state."""
     server = servers.start(_fleet(tmp_path / "fleet"), tmp_path / "s.sqlite", "--max-chunk", "50")
-    done = _schemathesis(server.url, tmp_path, "--exclude-checks", "positive_data_acceptance")
-    # It warns that most generated first requests are refused (that same rule), and passes.
+    done = _schemathesis(server.url, tmp_path)
+    # It may warn that forecasts of streams nobody started answer 404 (they must), and passes.
     assert done.returncode == 0 and re.search(r"(\d+) generated, \1 passed", done.stdout), done.stdout[-6000:]
     assert server.proc.poll() is None

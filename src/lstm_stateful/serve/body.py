@@ -94,16 +94,13 @@ def parse_predict(stream: str, body: bytes, limits: Limits) -> Predict:
 
 class FleetLimits(NamedTuple):
     """What a fleet stream's requests may hold. clock: the model's time grid; period: its
-    season; log: values are read through log1p (>= 0); first_values: values a series the
-    model was not trained on starts with; known: the series it was trained on; horizon: the
-    steps it learnt; direct: its head emits them all at once (a forecast asks at most as
-    many); max_chunk: the most values or steps a request."""
+    season; log: values are read through log1p (>= 0); horizon: the steps it learnt;
+    direct: its head emits them all at once (a forecast asks at most as many); max_chunk:
+    the most values or steps a request."""
 
     clock: Clock
     period: int
     log: bool
-    first_values: int
-    known: frozenset[str]
     horizon: int
     direct: bool
     max_chunk: int
@@ -112,8 +109,7 @@ class FleetLimits(NamedTuple):
 def parse_fleet_predict(stream: str, body: bytes, limits: FleetLimits) -> Predict:
     """``{"seq": n, "values": [...], "start": t}`` for a fleet stream -> a checked
     ``Predict``; else ``Rejected`` (422). A stream's first request (seq 0) carries the time
-    of its first value (``start``, required with a season: the phase reads it), and, for a
-    series the model was not trained on, at least ``first_values`` values (its scaling)."""
+    of its first value (``start``, required with a season: the phase reads it)."""
     check_stream_id(stream)
     doc = _document(body, {"seq", "values"}, {"start"}, '{"seq": n, "values": [...], "start": time (seq 0)}')
     seq = _seq(doc)
@@ -122,9 +118,6 @@ def parse_fleet_predict(stream: str, body: bytes, limits: FleetLimits) -> Predic
     if limits.log and (low := float(values.min())) < 0:
         raise Rejected(422, f"values: hold {low!r}; the model scales by log1p, which needs values >= 0")
     start = _start(doc, seq, limits)
-    if seq == 0 and stream not in limits.known and len(values) < limits.first_values:
-        raise Rejected(422, f"values: {len(values)}; a series the model was not trained on starts with at least "
-                       f"{limits.first_values} values (its scaling is set from them)")  # fmt: skip
     return Predict(stream, seq, values, request_sha256(values, start), start)
 
 

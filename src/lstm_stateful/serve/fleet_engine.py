@@ -13,18 +13,29 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 from lstm_stateful.core.panel import fit_scaling
+from lstm_stateful.io.panel_file import MAX_ORDINAL
 from lstm_stateful.models import fleet_stream as fs
 from lstm_stateful.models.fleet_model import FleetModel, new_series_values
 from lstm_stateful.serve import openapi
 from lstm_stateful.serve.body import FleetLimits, parse_fleet_predict, parse_forecast
 from lstm_stateful.serve.engine import MAX_BATCH, Batched, Leaves
 from lstm_stateful.serve.ops import Forecast, Predict
+
+
+class Served(NamedTuple):
+    """A served series (axis 0: B series): its stream state, and for a series the model was
+    not trained on, the first values waiting to set its scaling. pending: (B, N) float64
+    raw values; waiting: (B,) int64, how many of them are there, -1 once the series is scaled."""
+
+    stream: fs.FleetStreamState
+    pending: np.ndarray
+    waiting: np.ndarray
 
 
 class FleetEngine(Batched):
@@ -35,16 +46,23 @@ class FleetEngine(Batched):
         self._params = jax.device_put(model.params)
         self._known = {name: k for k, name in enumerate(model.ids)}
         self.first_values = new_series_values(model)
-        super().__init__(self._state(0.0, 1.0, None), max_batch)
+        super().__init__(self._served(0.0, 1.0, None, -1), max_batch)
 
-    def _state(self, loc: float, scale: float, start: int | None) -> fs.FleetStreamState:
+    def _served(self, loc: float, scale: float, start: int | None, waiting: int) -> Served:
         ordinal = np.array([fs.NO_ORDINAL if start is None else start], np.int64)
-        return fs.initial_state(self.model, np.array([loc]), np.array([scale]), ordinal)
+        stream = fs.initial_state(self.model, np.array([loc]), np.array([scale]), ordinal)
+        return Served(stream, np.zeros((1, self.first_values)), np.array([waiting], np.int64))
+
+    def _leaves(self, served: Served) -> Leaves:
+        return tuple(np.asarray(leaf) for leaf in jax.tree.leaves(served))
+
+    def _unpacked(self, leaves: Leaves) -> Served:
+        return jax.tree.unflatten(self.codec.treedef, list(leaves))
 
     def limits(self, max_chunk: int) -> FleetLimits:
         p = self.model.config.panel
-        return FleetLimits(self.model.clock, p.period, self.model.scaling.kind == "log", self.first_values,
-                           frozenset(self._known), p.horizon, p.strategy == "direct", max_chunk)  # fmt: skip
+        return FleetLimits(self.model.clock, p.period, self.model.scaling.kind == "log", p.horizon,
+                           p.strategy == "direct", max_chunk)  # fmt: skip
 
     def parser(self, max_chunk: int) -> Callable[[str, bytes], Predict]:
         return functools.partial(parse_fleet_predict, limits=self.limits(max_chunk))
@@ -57,26 +75,56 @@ class FleetEngine(Batched):
         first: float | str = float(clock.label(0)) if clock.kind == "number" else clock.label(0)
         example = {"seq": 0, "values": [112.0, 118.0], "start": first}
         low = "non-negative" if self.model.scaling.kind == "log" else "any"
-        return openapi.predict_route(openapi.fleet_predict_request(max_chunk, low), example, fleet=True)
+        request = openapi.fleet_predict_request(max_chunk, low, clock, self.model.config.panel.period > 1, MAX_ORDINAL)
+        return openapi.predict_route(request, example, fleet=True)
 
     def forecast_route(self, max_chunk: int) -> dict[str, Any]:
         p = self.model.config.panel
         return openapi.forecast_route(p.horizon if p.strategy == "direct" else max_chunk, p.horizon)
 
     def begin(self, op: Predict) -> Leaves:
-        """A new stream: the trained scaling of a known series, else one set from its first values."""
-        s = self.model.scaling
+        """A new stream: a series the model was trained on starts scaled as in training; any
+        other waits for its first ``first_values`` values (``_gathered``)."""
         k = self._known.get(op.stream)
-        if k is not None:
-            loc, scale = float(s.loc[k]), float(s.scale[k])
-        else:
-            first = op.values[: self.first_values, 0]
-            own = fit_scaling(s.kind, [first], [op.stream], self.first_values)
-            loc, scale = float(own.loc[0]), float(own.scale[0])
-        return tuple(np.asarray(leaf) for leaf in jax.tree.leaves(self._state(loc, scale, op.start)))
+        if k is None:
+            return self._leaves(self._served(0.0, 1.0, op.start, 0))
+        s = self.model.scaling
+        return self._leaves(self._served(float(s.loc[k]), float(s.scale[k]), op.start, -1))
+
+    def step(self, states: Sequence[Leaves], table: np.ndarray) -> tuple[list[Leaves], np.ndarray]:
+        """``Batched.step`` for the scaled series; a series still gathering its first values
+        one by one (``_gathered``)."""
+        served = [self._unpacked(leaves) for leaves in states]
+        ready = [i for i, x in enumerate(served) if x.waiting[0] < 0]
+        out: list[Leaves] = list(states)
+        preds = np.full(table.shape[:2], np.nan)
+        if ready:
+            new, p = super().step([states[i] for i in ready], table[ready])
+            for k, i in enumerate(ready):
+                out[i], preds[i] = new[k], p[k]
+        for i in (i for i, x in enumerate(served) if x.waiting[0] >= 0):
+            out[i], preds[i] = self._gathered(served[i], table[i, :, 0])
+        return out, preds
+
+    def _gathered(self, served: Served, values: np.ndarray) -> tuple[Leaves, np.ndarray]:
+        """A new series' values (n,): kept until ``first_values`` are there (predictions NaN);
+        then its scaling is set from them, and every value so far runs through the model
+        (this request's predictions are the last n)."""
+        n, w, need = values.shape[0], int(served.waiting[0]), self.first_values
+        values_so_far = np.concatenate([served.pending[0, :w], values])
+        if values_so_far.shape[0] < need:
+            pending = served.pending.copy()
+            pending[0, w : w + n] = values
+            return self._leaves(Served(served.stream, pending, np.array([w + n], np.int64))), np.full(n, np.nan)
+        own = fit_scaling(self.model.scaling.kind, [values_so_far[:need]], ["new"], need)
+        stream = fs.initial_state(self.model, own.loc, own.scale, served.stream.ordinal)
+        stream, p = fs.feed(self.model, self._params, stream, values_so_far[None])
+        done = Served(stream, np.zeros_like(served.pending), np.array([-1], np.int64))
+        return self._leaves(done), p[0, -n:]
 
     def _feed(self, state: Any, table: np.ndarray) -> tuple[Any, np.ndarray]:
-        return fs.feed(self.model, self._params, state, table[..., 0])
+        stream, preds = fs.feed(self.model, self._params, state.stream, table[..., 0])
+        return Served(stream, state.pending, state.waiting), preds
 
     def warm_up(self) -> None:
         """Compile every size class for one value per stream, and for the learnt horizon's forecast."""
@@ -93,20 +141,27 @@ class FleetEngine(Batched):
 
     def forecast(self, states: Sequence[Leaves], horizon: int) -> list[dict | str]:
         """Each stream's next ``horizon`` values and their times (when its start was given),
-        or why it cannot forecast yet (fewer values than a season)."""
+        or why it cannot forecast yet (fewer values than a season, or than its scaling needs)."""
         period = self.model.config.panel.period
         answers: list[dict | str] = []
         for piece, _ in self.pieces(states, np.zeros(len(states))):
             b = len(piece)
-            state: fs.FleetStreamState = self.stacked(piece, b)
+            served: Served = self.stacked(piece, b)
+            state = served.stream
             values = fs.forecast(self.model, self._params, state, horizon)[:b]
             seen = np.asarray(state.core.seen)[:b]
             for i in range(b):
-                if seen[i] < period:
+                if (w := int(served.waiting[i])) >= 0:
+                    answers.append(f"the stream has {w} values; a series the model was not trained on sets its "
+                                   f"scaling from its first {self.first_values}")  # fmt: skip
+                elif seen[i] < period:
                     answers.append(f"the stream has {seen[i]} values; a forecast needs a season of {period}")
-                    continue
-                answer: dict = {"forecast": [v if math.isfinite(v) else None for v in values[i].tolist()]}
-                if state.ordinal[i] != fs.NO_ORDINAL and (times := self._times(state.ordinal[i], horizon)):
-                    answer["times"] = times
-                answers.append(answer)
+                else:
+                    answers.append(self._answer(values[i], int(state.ordinal[i]), horizon))
         return answers
+
+    def _answer(self, values: np.ndarray, ordinal: int, horizon: int) -> dict:
+        answer: dict = {"forecast": [v if math.isfinite(v) else None for v in values.tolist()]}
+        if ordinal != fs.NO_ORDINAL and (times := self._times(ordinal, horizon)):
+            answer["times"] = times
+        return answer

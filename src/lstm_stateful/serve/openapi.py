@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from lstm_stateful.core.panel import Clock
+
 API_VERSION = "1"
 DESCRIPTION = (
     "Streaming predictions from a stateful (or stateless) recurrent model, one state per stream, kept across "
@@ -79,20 +81,43 @@ def predict_request(n_features: int, max_chunk: int, low: str) -> dict:
             "properties": {"seq": _SEQ, "values": values}}  # fmt: skip
 
 
-def fleet_predict_request(max_chunk: int, low: str) -> dict:
-    """The body of a fleet series' predict request (``start``: its first request's)."""
+def start_schema(clock: Clock, far: float) -> dict:
+    """The times a series may start at: the grid of ``clock``, within ``far`` steps of its
+    origin. Numbers: a multiple of the step (where the origin is one); months: a year from
+    1000, a month on the grid (every ``step``-th from the origin's) and the clock's day;
+    other clocks: an ISO 8601 timestamp (the grid is checked by the server)."""
+    if clock.kind == "number":
+        low, high = clock.origin - far * clock.step, clock.origin + far * clock.step
+        schema: dict[str, Any] = {"type": "number", "minimum": low, "maximum": high}
+        if float(clock.origin / clock.step).is_integer():
+            schema["multipleOf"] = clock.step
+        return schema
+    if clock.kind == "month":
+        months = [m for m in range(12) if (m - int(clock.origin)) % int(clock.step) == 0]
+        day = f"-{clock.day:02d}" if clock.day != 1 else f"(-{clock.day:02d})?"
+        return {"type": "string", "pattern": f"^[1-9][0-9]{{3}}-({'|'.join(f'{m + 1:02d}' for m in months)}){day}$"}
+    return {"type": "string", "format": "date-time"}
+
+
+def fleet_predict_request(max_chunk: int, low: str, clock: Clock, seasonal: bool, far: float) -> dict:
+    """The body of a fleet series' predict request. ``start`` comes with the first request
+    only (seq 0), where a seasonal model (``seasonal``) requires it."""
     values = values_schema(1, max_chunk, number(low))
     values["description"] = (
         "The series' next values: a number or a list of numbers, finite (>= 0 with log scaling). A series the "
-        "model was not trained on starts with at least `new_series_values` of them (GET /v1/model)."
+        "model was not trained on predicts null until its first `new_series_values` (GET /v1/model) have come: "
+        "its scaling is set from them."
     )
-    start = {
-        "description": "The first request only (seq 0): the time of its first value, on the model's clock (a "
-        "number, or an ISO 8601 date or timestamp). Required when the model has a season.",
-        "oneOf": [{"type": "number"}, {"type": "string"}],
+    start = start_schema(clock, far) | {
+        "description": "The first request only (seq 0): the time of its first value, on the model's clock. "
+        "Required there when the model has a season."
     }
+    first_only = {"if": {"required": ["start"]}, "then": {"properties": {"seq": {"const": 0}}}}
+    rules = [first_only]
+    if seasonal:
+        rules.append({"if": {"properties": {"seq": {"const": 0}}}, "then": {"required": ["start"]}})
     return {"type": "object", "required": ["seq", "values"], "additionalProperties": False,
-            "properties": {"seq": _SEQ, "values": values, "start": start}}  # fmt: skip
+            "properties": {"seq": _SEQ, "values": values, "start": start}, "allOf": rules}  # fmt: skip
 
 
 PREDICT_RESPONSE = {
