@@ -72,7 +72,7 @@ class ExportOutput:
 def _export_fleet(cfg: ExportConfig, start: float) -> ExportOutput:
     """A fleet model: its one-step ONNX graph (``export.fleet_onnx``); no other format."""
     from lstm_stateful.export import fleet_onnx, onnx_graph
-    from lstm_stateful.models.fleet_model import load_fleet_model
+    from lstm_stateful.models.fleet_model import load_fleet_model, n_seeds
 
     if cfg.format != "onnx":
         raise ConfigError("format", f"a fleet model exports to onnx only, not {cfg.format}")
@@ -82,8 +82,7 @@ def _export_fleet(cfg: ExportConfig, start: float) -> ExportOutput:
     model = load_fleet_model(cfg.model)
     dirs.writable(Path(cfg.out).parent, "out")
     files = fleet_onnx.write_fleet_onnx(model, Path(cfg.out))
-    seeds = int(model.params.dense.bias.shape[0])
-    what = f"the {model.mode} {model.config.model.cell} fleet model ({seeds} seeds, {len(model.ids)} series)"
+    what = f"the {model.mode} {model.config.model.cell} fleet model ({n_seeds(model)} seeds, {len(model.ids)} series)"
     return ExportOutput(files, model, time.perf_counter() - start, what)
 
 

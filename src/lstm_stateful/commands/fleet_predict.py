@@ -20,10 +20,10 @@ import numpy as np
 
 from lstm_stateful.core.config import require_int
 from lstm_stateful.core.errors import ConfigError
-from lstm_stateful.core.panel import Panel, PanelScaling, fit_scaling
+from lstm_stateful.core.panel import Panel, PanelScaling
 from lstm_stateful.io import dirs
 from lstm_stateful.io.atomic import write_with
-from lstm_stateful.models.fleet_model import new_series_values
+from lstm_stateful.models.fleet_model import new_series_scaling, new_series_values
 
 if TYPE_CHECKING:
     from lstm_stateful.models.fleet_model import FleetModel
@@ -98,9 +98,7 @@ def scaling_for(model: FleetModel, panel: Panel) -> tuple[PanelScaling, int]:
         if (short := next((s for s in fresh if panel.values[s].shape[0] < first), None)) is not None:
             raise ConfigError("data", f"new series {panel.ids[short]!r} has {panel.values[short].shape[0]} values; "
                               f"a series the model has not seen needs {first} to set its scaling")  # fmt: skip
-        own = fit_scaling(
-            model.scaling.kind, [panel.values[s][:first] for s in fresh], [panel.ids[s] for s in fresh], first
-        )
+        own = new_series_scaling(model, [panel.values[s] for s in fresh], [panel.ids[s] for s in fresh])
         loc[fresh], scale[fresh] = own.loc, own.scale
     for s, i in enumerate(panel.ids):
         if i in known:

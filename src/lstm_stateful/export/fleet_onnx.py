@@ -34,7 +34,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lstm_stateful.core.cells import CARRY_TYPES, CellParams
-from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.export.onnx_graph import (
     _DOUBLE,
     _FLOAT,
@@ -42,12 +41,12 @@ from lstm_stateful.export.onnx_graph import (
     StateTensor,
     _Builder,
     _weights,
-    _write_all,
     import_onnx,
     packaged,
+    write_checked,
 )
-from lstm_stateful.models.fleet_model import FleetModel, new_series_values
-from lstm_stateful.models.fleet_stream import n_seeds, shape_of
+from lstm_stateful.models.fleet_model import FleetModel, n_seeds, new_series_values
+from lstm_stateful.models.fleet_stream import shape_of
 
 FORMAT = "lstm-stateful/fleet-onnx"
 FORMAT_VERSION = 1
@@ -260,11 +259,4 @@ def build_fleet_onnx(model: FleetModel) -> Any:
 
 def write_fleet_onnx(model: FleetModel, path: Path) -> tuple[Path, ...]:
     """Write the one-step graph to ``path``, checked by ``onnx.checker`` (full check) first, atomically."""
-    onnx, _ = import_onnx()
-    proto = build_fleet_onnx(model)
-    onnx.checker.check_model(proto, full_check=True)
-    try:
-        _write_all([(Path(path), proto)])
-    except OSError as e:
-        raise ConfigError("out", f"cannot write {str(e.filename or path)!r}: {e.strerror or e}") from None
-    return (Path(path),)
+    return write_checked([(Path(path), build_fleet_onnx(model))])

@@ -427,17 +427,23 @@ def write_onnx(model: SavedModel, path: Path, chunk: int | None = None) -> tuple
     """Write the one-step graph to ``path`` and, with ``chunk``, the T-step one to
     ``chunk_path(path, chunk)``; each checked by ``onnx.checker`` (full check) before any is
     written, each written atomically. Returns the files written."""
-    onnx, _ = import_onnx()
     path = Path(path)
     graphs = [(path, build_onnx(model))]
     if chunk is not None:
         graphs.append((chunk_path(path, chunk), build_onnx(model, chunk)))
+    return write_checked(graphs)
+
+
+def write_checked(graphs: list[tuple[Path, Any]]) -> tuple[Path, ...]:
+    """Write each (path, ModelProto), all checked by ``onnx.checker`` (full check) before any
+    is written, each atomically (``_write_all``). Returns the files written."""
+    onnx, _ = import_onnx()
     for _, proto in graphs:
         onnx.checker.check_model(proto, full_check=True)
     try:
         _write_all(graphs)
     except OSError as e:
-        raise ConfigError("out", f"cannot write {str(e.filename or path)!r}: {e.strerror or e}") from None
+        raise ConfigError("out", f"cannot write {str(e.filename or graphs[0][0])!r}: {e.strerror or e}") from None
     return tuple(target for target, _ in graphs)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,7 +24,7 @@ import safetensors.numpy
 from lstm_stateful.core import cells
 from lstm_stateful.core.config import MODES
 from lstm_stateful.core.errors import ConfigError, foreign
-from lstm_stateful.core.panel import Clock, PanelScaling
+from lstm_stateful.core.panel import Clock, PanelScaling, fit_scaling
 from lstm_stateful.core.panel_config import SCALINGS, FleetConfig
 from lstm_stateful.io.atomic import write_atomic, write_bytes_atomic
 from lstm_stateful.models.model_io import array_sha256, flat_params, unflat_params
@@ -46,10 +47,23 @@ class FleetModel(NamedTuple):
     clock: Clock
 
 
+def n_seeds(model: FleetModel) -> int:
+    """Seeds the model holds (the leading axis of its weights)."""
+    return int(np.asarray(model.params.dense.bias).shape[0])
+
+
 def new_series_values(model: FleetModel) -> int:
     """Values a series the model was not trained on sets its scaling from (its first ones),
     as training set each series' from its training part: max(season, horizon)."""
     return max(model.config.panel.period, model.config.panel.horizon)
+
+
+def new_series_scaling(model: FleetModel, firsts: list[np.ndarray], ids: Sequence[str]) -> PanelScaling:
+    """The scaling of series the model was not trained on, each from its first
+    ``new_series_values`` values (``firsts``, data units; named by ``ids``), as training set
+    each series' from its training part."""
+    need = new_series_values(model)
+    return fit_scaling(model.scaling.kind, [v[:need] for v in firsts], ids, need)
 
 
 def is_fleet_model(directory: str | Path) -> bool:
@@ -73,7 +87,7 @@ def save_fleet_model(directory: Path, model: FleetModel) -> None:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "mode": model.mode,
-        "seeds": int(np.asarray(model.params.dense.bias).shape[0]),
+        "seeds": n_seeds(model),
         "config": model.config.to_dict(),
         "scaling": model.scaling.kind,
         "ids": list(model.ids),

@@ -33,7 +33,7 @@ import numpy as np
 from lstm_stateful.core.cells import Carry, ModelConfig, ModelParams, dense, stack_step, zero_carry
 from lstm_stateful.core.panel import PanelScaling
 from lstm_stateful.core.panel_train import run_windows
-from lstm_stateful.models.fleet_model import FleetModel
+from lstm_stateful.models.fleet_model import FleetModel, n_seeds
 from lstm_stateful.models.stream import _bucket
 
 Host = jax.Array | np.ndarray  # a state's leaves: host arrays between calls, traced inside them
@@ -87,10 +87,6 @@ class FleetStreamState(NamedTuple):
 def shape_of(model: FleetModel) -> FleetShape:
     p = model.config.panel
     return FleetShape(model.config.model, p.period, p.lahead, p.head, model.mode == "stateful")
-
-
-def n_seeds(model: FleetModel) -> int:
-    return int(np.asarray(model.params.dense.bias).shape[0])
 
 
 def initial_state(model: FleetModel, loc: np.ndarray, scale: np.ndarray, ordinal: np.ndarray) -> FleetStreamState:
@@ -209,7 +205,7 @@ def feed(model: FleetModel, params: ModelParams, state: FleetStreamState, values
     fed = np.arange(zs.shape[0])[:, None] < n
     core, preds = feed_core(params, state.core, zs, np.broadcast_to(fed, zs.shape), shape=shape_of(model))
     z = np.asarray(preds)[:n].astype(np.float64)  # (n, seeds, B)
-    data = np.stack([scaling.to_data(z[t].T) for t in range(n)], axis=1)  # (B, n, seeds)
+    data = scaling.to_data(np.transpose(z, (2, 0, 1)))  # (B, n, seeds): each stream's scaling on its row
     ordinal = np.where(state.ordinal == NO_ORDINAL, NO_ORDINAL, state.ordinal + n)
     return FleetStreamState(core, state.loc, state.scale, ordinal), data.mean(axis=2)
 
@@ -220,4 +216,5 @@ def forecast(model: FleetModel, params: ModelParams, state: FleetStreamState, ho
     steps = horizon if model.config.panel.head > 1 else _bucket(horizon)
     z = np.asarray(forecast_core(params, state.core, steps=steps, shape=shape_of(model)), np.float64)
     scaling = PanelScaling(model.scaling.kind, state.loc, state.scale)
-    return np.mean([scaling.to_data(seed[:, :horizon]) for seed in z], axis=0)
+    # Each seed back in data units, then the mean: as predict averages its seeds.
+    return scaling.to_data(np.moveaxis(z[..., :horizon], 0, 1)).mean(axis=1)

@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lstm_stateful.models.fleet_model import FleetModel, new_series_values
+from lstm_stateful.models.fleet_model import FleetModel, n_seeds, new_series_values
 from lstm_stateful.models.model_io import SavedModel
 from lstm_stateful.serve import openapi
 from lstm_stateful.serve.batcher import Batcher
@@ -101,7 +101,7 @@ def fleet_info(model: FleetModel, meta: dict) -> dict:
             "cell": m.cell,
             "layers": m.layers,
             "units": m.units,
-            "seeds": int(meta.get("seeds", 0)),
+            "seeds": n_seeds(model),
             "season": p.season,
             "horizon": p.horizon,
             "strategy": p.strategy,

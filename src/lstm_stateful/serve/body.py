@@ -24,7 +24,8 @@ from lstm_stateful.serve.ops import Forecast, Predict, request_sha256, values_sh
 
 STREAM_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 STREAM_ID_RULE = "1 to 64 characters, each a letter, digit, '.', '_', '~' or '-'"
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The largest float32: the model computes in float32, so a value beyond it is refused.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NUMBER = (int, float)
 
 
@@ -179,7 +180,7 @@ def _check_finite(table: np.ndarray, transform: str) -> None:
     step, column = bad
     where = f"item {step}" if table.shape[1] == 1 else f"step {step}, input {column},"
     value = float(table[step, column])
-    if abs(value) <= _FLOAT32_MAX:
+    if abs(value) <= FLOAT32_MAX:
         raise Rejected(422, f"values: {where} is {value!r}; the model learned log-differences, which need values > 0")
     raise Rejected(422, f"values: {where} is {value!r}; values must be finite, within float32's range (3.4e38)")
 

@@ -1,8 +1,9 @@
 """The service's batched step for a fleet model: each series a stream (``models.fleet_stream``).
 
 A stream's id is its series' id. A series the model was trained on keeps the scaling it
-learnt there; any other sets its own from the values of its first request (at least
-``new_series_values``: a season or the horizon, whichever is longer), as ``predict`` does.
+learnt there; any other sets its own from its first ``new_series_values`` values (a season
+or the horizon, whichever is longer), as ``predict`` does: they wait in its state
+(``Served``), in as many requests as they come, predicting NaN.
 The first request gives the time of its first value (``start``), which places the stream
 on the model's clock: the season's phase, and the times of its forecasts. A forecast reads
 a stream's state and leaves it as it was.
@@ -18,10 +19,9 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from lstm_stateful.core.panel import fit_scaling
 from lstm_stateful.io.panel_file import MAX_ORDINAL
 from lstm_stateful.models import fleet_stream as fs
-from lstm_stateful.models.fleet_model import FleetModel, new_series_values
+from lstm_stateful.models.fleet_model import FleetModel, new_series_scaling, new_series_values
 from lstm_stateful.serve import openapi
 from lstm_stateful.serve.body import FleetLimits, parse_fleet_predict, parse_forecast
 from lstm_stateful.serve.engine import MAX_BATCH, Batched, Leaves
@@ -47,6 +47,7 @@ class FleetEngine(Batched):
         self._known = {name: k for k, name in enumerate(model.ids)}
         self.first_values = new_series_values(model)
         super().__init__(self._served(0.0, 1.0, None, -1), max_batch)
+        self._waiting = self.codec.names.index("waiting")  # a state's leaf telling whether it is scaled
 
     def _served(self, loc: float, scale: float, start: int | None, waiting: int) -> Served:
         ordinal = np.array([fs.NO_ORDINAL if start is None else start], np.int64)
@@ -94,16 +95,18 @@ class FleetEngine(Batched):
     def step(self, states: Sequence[Leaves], table: np.ndarray) -> tuple[list[Leaves], np.ndarray]:
         """``Batched.step`` for the scaled series; a series still gathering its first values
         one by one (``_gathered``)."""
-        served = [self._unpacked(leaves) for leaves in states]
-        ready = [i for i, x in enumerate(served) if x.waiting[0] < 0]
+        ready = [s[self._waiting][0] < 0 for s in states]
+        if all(ready):
+            return super().step(states, table)
         out: list[Leaves] = list(states)
         preds = np.full(table.shape[:2], np.nan)
-        if ready:
-            new, p = super().step([states[i] for i in ready], table[ready])
-            for k, i in enumerate(ready):
+        if any(ready):
+            at = [i for i, r in enumerate(ready) if r]
+            new, p = super().step([states[i] for i in at], table[at])
+            for k, i in enumerate(at):
                 out[i], preds[i] = new[k], p[k]
-        for i in (i for i, x in enumerate(served) if x.waiting[0] >= 0):
-            out[i], preds[i] = self._gathered(served[i], table[i, :, 0])
+        for i in (i for i, r in enumerate(ready) if not r):
+            out[i], preds[i] = self._gathered(self._unpacked(states[i]), table[i, :, 0])
         return out, preds
 
     def _gathered(self, served: Served, values: np.ndarray) -> tuple[Leaves, np.ndarray]:
@@ -116,7 +119,7 @@ class FleetEngine(Batched):
             pending = served.pending.copy()
             pending[0, w : w + n] = values
             return self._leaves(Served(served.stream, pending, np.array([w + n], np.int64))), np.full(n, np.nan)
-        own = fit_scaling(self.model.scaling.kind, [values_so_far[:need]], ["new"], need)
+        own = new_series_scaling(self.model, [values_so_far], ["new"])
         stream = fs.initial_state(self.model, own.loc, own.scale, served.stream.ordinal)
         stream, p = fs.feed(self.model, self._params, stream, values_so_far[None])
         done = Served(stream, np.zeros_like(served.pending), np.array([-1], np.int64))

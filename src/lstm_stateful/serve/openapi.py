@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from lstm_stateful.core.panel import Clock
+from lstm_stateful.serve.body import FLOAT32_MAX
 
 API_VERSION = "1"
 DESCRIPTION = (
@@ -44,8 +43,6 @@ def _error(description: str) -> dict:
 
 _AUTH = {401: _error("A token is required and was missing or wrong (`Authorization: Bearer <token>`).")}
 _BAD_ID = {422: _error("The stream id is not 1 to 64 characters of A-Z a-z 0-9 . _ ~ -")}
-# The largest float32: the model computes in float32, so a value beyond it is refused.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 _SEQ = {"type": "integer", "minimum": 0, "description": "Values of this stream accepted so far."}
 
 
