@@ -36,6 +36,7 @@ from lstm_stateful.render.figure_process import FigureProcessError
 if TYPE_CHECKING:
     from lstm_stateful.commands.run import RunOutput
     from lstm_stateful.commands.sweep import SweepOutput
+    from lstm_stateful.serve.learner import LearnConfig
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -463,7 +464,29 @@ def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...]
               help="How long concurrent requests are gathered into one batched step.")  # fmt: skip
 @click.option("--max-streams", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="The most streams held (507 for a new one beyond); delete those no longer fed.")  # fmt: skip
+@click.option("--learn", is_flag=True, default=False,
+              help="Learn from the streams while serving (a recursive fleet model): each value is the label of "
+              "the forecast before it; one optimizer step a round.")  # fmt: skip
+@click.option("--learn-window", type=int, default=None,
+              help="Values of truncated backpropagation before each label (1 to 1024).")  # fmt: skip
+@click.option("--learn-lr", type=float, default=None,
+              help="Adam's constant learning rate, in (0, 1].")  # fmt: skip
+@click.option("--learn-clip", type=float, default=None,
+              help="The gradients' global-norm bound.")  # fmt: skip
+@click.option("--learn-guard", type=int, default=None,
+              help="Labels over which the learning model is compared with the frozen one.")  # fmt: skip
+@click.option("--learn-margin", type=float, default=None,
+              help="How much worse (relative) than the frozen model over --learn-guard labels before a rollback "
+              "to the best version.")  # fmt: skip
+@click.option("--drift-delta", type=float, default=None,
+              help="The Page-Hinkley drift test's tolerance on the errors (model units).")  # fmt: skip
+@click.option("--drift-threshold", type=float, default=None,
+              help="The Page-Hinkley drift test's alarm level.")  # fmt: skip
+@click.option("--learn-keep", type=int, default=None,
+              help="Versions between checkpoints of the replay log (it holds at most twice as many).")  # fmt: skip
+@click.pass_context
 def serve(
+    ctx: click.Context,
     model_dir: Path,
     host: str,
     port: int,
@@ -473,6 +496,8 @@ def serve(
     max_chunk: int,
     batch_wait_ms: float,
     max_streams: int,
+    learn: bool,
+    **learning: float | None,
 ) -> None:
     """Serve a saved model over HTTP: one state per stream, kept across requests and restarts.
 
@@ -486,8 +511,24 @@ def serve(
         click.echo(line)
         sys.stdout.flush()
 
-    cfg = ServeConfig(model_dir, host, port, state, token_file, max_body_bytes, max_chunk, batch_wait_ms, max_streams)
+    learn_cfg = _learn_config(learn, {k: v for k, v in learning.items() if _typed(ctx, k)})
+    cfg = ServeConfig(model_dir, host, port, state, token_file, max_body_bytes, max_chunk, batch_wait_ms, max_streams,
+                      learn_cfg)  # fmt: skip
     command(cfg, ready)
+
+
+def _learn_config(learn: bool, typed: dict[str, float | None]) -> LearnConfig | None:
+    """``serve``'s learning flags the user typed as a ``LearnConfig`` (its defaults for the
+    rest; None without --learn, where a learning flag is refused, as it would do nothing)."""
+    from lstm_stateful.serve.learner import LearnConfig
+
+    if not learn:
+        if typed:
+            raise ConfigError(next(iter(typed)), "is a setting of --learn; add --learn, or leave it out")
+        return None
+    short = {"learn_window": "window", "learn_lr": "lr", "learn_clip": "clip", "learn_guard": "guard",
+             "learn_margin": "margin", "learn_keep": "keep"}  # fmt: skip
+    return LearnConfig(**{short.get(k, k): v for k, v in typed.items()})  # type: ignore[arg-type]
 
 
 @cli.command()

@@ -26,7 +26,8 @@ from lstm_stateful.models.stream import Predictor
 
 SERVE = [sys.executable, "-m", "lstm_stateful.cli", "serve"]
 READY = re.compile(
-    r"^Serving the (?P<mode>\S+) (?P<cell>\S+) model of (?P<model>.+) on http://(?P<host>\S+):(?P<port>\d+)"
+    r"^Serving the (?P<learning>learning )?(?P<mode>\S+) (?P<cell>\S+) model of (?P<model>.+)"
+    r" on http://(?P<host>\S+):(?P<port>\d+)"
     r" \(state (?P<state>.+)\); docs at http://\S+/docs$"
 )
 CLIENT_FILE = Path(__file__).parents[2] / "docs" / "serve_client.py"

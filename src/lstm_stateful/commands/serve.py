@@ -37,6 +37,7 @@ from lstm_stateful.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from lstm_stateful.serve.engine import Batched
+    from lstm_stateful.serve.learner import LearnConfig
 
 # What the serve extra installs (a missing one names the extra).
 SERVE_PACKAGES = ("fastapi", "uvicorn", "starlette", "pydantic", "prometheus_client")
@@ -67,7 +68,8 @@ class ServeConfig:
     loopback); max_body_bytes: the largest request body (413 beyond); max_chunk: the most
     values of a request (422 beyond); batch_wait_ms: how long a round gathers requests;
     max_streams: the most streams held (a new one beyond gets 507; each is held in memory
-    and on disk until deleted)."""
+    and on disk until deleted); learn: learn from the streams (``serve.learner.LearnConfig``;
+    None: the weights stay as saved)."""
 
     model: Path
     host: str = "127.0.0.1"
@@ -78,6 +80,7 @@ class ServeConfig:
     max_chunk: int = 10_000
     batch_wait_ms: float = 2.0
     max_streams: int = 100_000
+    learn: LearnConfig | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.host, str) and self.host.strip()):
@@ -178,8 +181,20 @@ class _Served(NamedTuple):
     name: str
 
 
-def _load(directory: Path) -> _Served:
-    """A single-series or fleet model directory, loaded with its engine (not yet compiled)."""
+def _learning_identity(identity: str, learn: LearnConfig) -> str:
+    """A learning service's state file holds more per stream (the frozen model's state and
+    a window of ``learn.window`` values) and the learnt weights: bound to that too."""
+    return hashlib.sha256(f"{identity} learn window {learn.window}".encode()).hexdigest()
+
+
+def _cannot_learn(why: str) -> ConfigError:
+    return ConfigError("learn", f"{why}; --learn takes a fleet model with a recursive horizon, whose next value is "
+                       "the label of its one-step forecast")  # fmt: skip
+
+
+def _load(directory: Path, learn: LearnConfig | None = None) -> _Served:
+    """A single-series or fleet model directory, loaded with its engine (not yet compiled);
+    a learning engine with ``learn``."""
     from lstm_stateful.models.fleet_model import is_fleet_model, load_fleet_model
     from lstm_stateful.models.model_io import CONFIG_FILE, load_model
     from lstm_stateful.serve import app as app_mod
@@ -190,7 +205,19 @@ def _load(directory: Path) -> _Served:
 
         fleet = load_fleet_model(directory)
         name = f"{fleet.mode} {fleet.config.model.cell}"
-        return _Served(FleetEngine(fleet), fleet_identity(meta), app_mod.fleet_info(fleet, meta), name)
+        if learn is None:
+            return _Served(FleetEngine(fleet), fleet_identity(meta), app_mod.fleet_info(fleet, meta), name)
+        if fleet.config.panel.strategy == "direct":
+            raise _cannot_learn(f"{str(directory)!r} is a direct fleet model: its H outputs get their labels over "
+                                "the next H values, which this version does not learn from")  # fmt: skip
+        from lstm_stateful.serve.learning_engine import LearningFleetEngine
+
+        identity = _learning_identity(fleet_identity(meta), learn)
+        return _Served(LearningFleetEngine(fleet, learn), identity, app_mod.fleet_info(fleet, meta), f"learning {name}")
+    if learn is not None:
+        raise _cannot_learn(f"{str(directory)!r} is a single-series model: its target is not a later value of its "
+                            "inputs, so its labels would have to be sent apart (delayed targets), which this "
+                            "version does not take")  # fmt: skip
     from lstm_stateful.serve.engine import Engine
 
     model = load_model(directory)
@@ -208,7 +235,7 @@ def serve(cfg: ServeConfig, ready: Callable[[str], None]) -> None:
     from lstm_stateful.serve.streams import Service
 
     token = None if cfg.token_file is None else read_token(cfg.token_file)
-    served = _load(Path(cfg.model))
+    served = _load(Path(cfg.model), cfg.learn)
     compile_cache.enable(compile_cache.default_cache_dir())  # without a cache it only compiles each time
     with (
         Store.open(cfg.state_file, served.identity) as store,

@@ -13,11 +13,13 @@ FastAPI is imported here: import this module only once the serve extra is known 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
 import math
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import FastAPI, Request
@@ -32,10 +34,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lstm_stateful.models.fleet_model import FleetModel, n_seeds, new_series_values
 from lstm_stateful.models.model_io import SavedModel
+from lstm_stateful.serve import learner as lr
 from lstm_stateful.serve import openapi
 from lstm_stateful.serve.batcher import Batcher
-from lstm_stateful.serve.body import STREAM_ID, STREAM_ID_RULE, Rejected, check_stream_id
+from lstm_stateful.serve.body import STREAM_ID, STREAM_ID_RULE, Rejected, check_stream_id, parse_snapshot
 from lstm_stateful.serve.fleet_engine import FleetEngine
+from lstm_stateful.serve.learning_engine import LearningFleetEngine
 from lstm_stateful.serve.metrics import HttpMetrics, Metrics
 from lstm_stateful.serve.ops import Delete, Op, error_body
 from lstm_stateful.serve.streams import Service, unknown_body
@@ -174,13 +178,17 @@ def build_app(service: Service, info: dict, settings: Settings) -> FastAPI:
                   lifespan=lifespan)  # fmt: skip
     if settings.token is not None:
         app.add_middleware(BearerAuth, token=settings.token)
-    metrics = Metrics(lambda: len(service.streams))
+    engine = service.engine
+    learning = (lambda: lr.info(engine.learner)) if isinstance(engine, LearningFleetEngine) else None
+    metrics = Metrics(lambda: len(service.streams), learning)
     service.on_round = metrics.round
     app.add_middleware(HttpMetrics, metrics=metrics)  # the outermost: it sees the token's refusals too
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     _stream_routes(app, service, batcher, settings)
-    _model_routes(app, json.dumps(info).encode(), metrics)
+    _model_routes(app, info, learning, metrics)
+    if isinstance(engine, LearningFleetEngine):
+        _snapshot_route(app, engine, settings)
     return app
 
 
@@ -243,8 +251,10 @@ def _bad_id(stream_id: str) -> Response | None:
     return None
 
 
-def _model_routes(app: FastAPI, model_body: bytes, metrics: Metrics) -> None:
-    """GET /v1/model (``model_body``, JSON), GET /metrics and GET /healthz."""
+def _model_routes(app: FastAPI, info: dict, learning: Callable[[], dict] | None, metrics: Metrics) -> None:
+    """GET /v1/model (``info``, with the learner's version, updates and scores when it
+    learns), GET /metrics and GET /healthz."""
+    static = json.dumps(info).encode()
 
     @app.get("/metrics", **openapi.METRICS)
     async def get_metrics() -> Response:
@@ -253,13 +263,49 @@ def _model_routes(app: FastAPI, model_body: bytes, metrics: Metrics) -> None:
 
     @app.get("/v1/model", **openapi.MODEL)
     async def get_model() -> Response:
-        """The model served: config, scores, scaling."""
-        return _json(200, model_body)
+        """The model served: config, scores, scaling; a learning model's version, updates and scores."""
+        if learning is None:
+            return _json(200, static)
+        return _json(200, json.dumps(_finite(info | {"learning": learning()})).encode())
 
     @app.get("/healthz", **openapi.HEALTH)
     async def healthz() -> Response:
         """Up and serving."""
         return _json(200, b'{"status":"ok"}')
+
+
+def _snapshot_route(app: FastAPI, engine: LearningFleetEngine, settings: Settings) -> None:
+    """POST /v1/model/snapshot: the weights that answer now, as a model directory."""
+
+    @app.post("/v1/model/snapshot", status_code=201, **openapi.SNAPSHOT)
+    async def snapshot(request: Request) -> Response:
+        """Write the current weights as a model directory that predict, export and serve load."""
+        try:
+            directory = Path(parse_snapshot(await read_body(request, settings.max_body_bytes)))
+            _check_snapshot_directory(directory)
+            version = await asyncio.to_thread(_write_snapshot, engine, directory)
+        except Rejected as e:
+            return _json(e.status, error_body(e.detail))
+        except ClientDisconnect:
+            return Response(status_code=400)
+        return _json(201, json.dumps({"directory": str(directory), "version": version}).encode())
+
+
+def _check_snapshot_directory(directory: Path) -> None:
+    """A snapshot goes to a new or empty directory whose parent exists (409, 422 otherwise)."""
+    if directory.exists() and not directory.is_dir():
+        raise Rejected(422, f"directory: {str(directory)!r} exists and is not a directory")
+    if directory.is_dir() and any(directory.iterdir()):
+        raise Rejected(409, f"directory: {str(directory)!r} exists and is not empty; give a new one")
+    if not directory.parent.is_dir():
+        raise Rejected(422, f"directory: the parent of {str(directory)!r} does not exist")
+
+
+def _write_snapshot(engine: LearningFleetEngine, directory: Path) -> int:
+    try:
+        return engine.snapshot(directory)
+    except OSError as e:
+        raise Rejected(422, f"directory: {str(directory)!r} cannot be written ({e.strerror or e})") from None
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -188,3 +188,12 @@ def _check_finite(table: np.ndarray, transform: str) -> None:
 def _short(value: object) -> str:
     text = json.dumps(value) if not isinstance(value, float | int) or isinstance(value, bool) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse_snapshot(body: bytes) -> str:
+    """``{"directory": "path"}`` -> the path (1 to 4,096 characters); else ``Rejected`` (422)."""
+    doc = _document(body, {"directory"}, set(), '{"directory": "path"}')
+    directory = doc["directory"]
+    if not isinstance(directory, str) or not 1 <= len(directory) <= 4096 or "\x00" in directory:
+        raise Rejected(422, f"directory: must be a path of 1 to 4096 characters, got {_short(directory)}")
+    return directory

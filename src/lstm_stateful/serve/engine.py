@@ -104,9 +104,16 @@ class Batched:
         self.codec = StateCodec(template)
         self.initial: Leaves = tuple(np.asarray(leaf) for leaf in jax.tree.leaves(template))
 
-    def _feed(self, state: Any, table: np.ndarray) -> tuple[Any, np.ndarray]:
-        """The model's step on B stacked streams: (their state after ``table``, predictions (B, n))."""
+    def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None) -> tuple[Any, np.ndarray]:
+        """The model's step on B stacked streams (the first ``b`` real, the rest padding):
+        (their state after ``table``, predictions (B, n)). A learning engine adds what the
+        round learns from to ``sink`` (when given)."""
         raise NotImplementedError
+
+    def version(self) -> int:
+        """The version of the weights that answer now (0: the model as saved; a learning
+        engine counts its updates)."""
+        return 0
 
     def begin(self, op: Predict) -> Leaves:
         """The state a new stream starts from, before ``op`` (its first request) is applied."""
@@ -129,17 +136,19 @@ class Batched:
         cannot forecast (a string); models that do not forecast have no forecast route."""
         raise NotImplementedError
 
-    def step(self, states: Sequence[Leaves], table: np.ndarray) -> tuple[list[Leaves], np.ndarray]:
+    def step(self, states: Sequence[Leaves], table: np.ndarray, sink: list | None = None
+             ) -> tuple[list[Leaves], np.ndarray]:  # fmt: skip
         """Feed B streams n raw values each (checked by the request's parser).
 
         states: B streams' leaves; table: (B, n, F). Returns their leaves after the values
         and the predictions (B, n), float64, in the data's units (NaN while a window fills).
+        sink: where a learning engine puts what the round learns from.
         """
         out: list[Leaves] = []
         preds = []
         for piece, rows in self.pieces(states, table):
             b = len(piece)
-            new, p = self._feed(self.stacked(piece, b), self.padded(rows, b))
+            new, p = self._feed(self.stacked(piece, b), self.padded(rows, b), b, sink)
             host = [np.asarray(leaf) for leaf in jax.tree.leaves(new)]
             out.extend(tuple(leaf[i : i + 1] for leaf in host) for i in range(b))
             preds.append(p[:b])
@@ -192,5 +201,5 @@ class Engine(Batched):
         for size in self.classes:
             self.step([self.initial] * size, np.repeat(table, size, axis=0))
 
-    def _feed(self, state: Any, table: np.ndarray) -> tuple[Any, np.ndarray]:
+    def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None) -> tuple[Any, np.ndarray]:
         return stream.feed(self.model, self._params, state, table)

@@ -31,11 +31,13 @@ from lstm_stateful.serve.ops import Forecast, Predict
 class Served(NamedTuple):
     """A served series (axis 0: B series): its stream state, and for a series the model was
     not trained on, the first values waiting to set its scaling. pending: (B, N) float64
-    raw values; waiting: (B,) int64, how many of them are there, -1 once the series is scaled."""
+    raw values; waiting: (B,) int64, how many of them are there, -1 once the series is scaled;
+    learn: what a learning engine keeps of the series (``learning_engine.Learning``), else None."""
 
     stream: fs.FleetStreamState
     pending: np.ndarray
     waiting: np.ndarray
+    learn: Any = None
 
 
 class FleetEngine(Batched):
@@ -52,7 +54,11 @@ class FleetEngine(Batched):
     def _served(self, loc: float, scale: float, start: int | None, waiting: int) -> Served:
         ordinal = np.array([fs.NO_ORDINAL if start is None else start], np.int64)
         stream = fs.initial_state(self.model, np.array([loc]), np.array([scale]), ordinal)
-        return Served(stream, np.zeros((1, self.first_values)), np.array([waiting], np.int64))
+        return Served(stream, np.zeros((1, self.first_values)), np.array([waiting], np.int64), self._learning(stream))
+
+    def _learning(self, stream: fs.FleetStreamState) -> Any:
+        """What a learning engine keeps of a new stream beside its state (nothing here)."""
+        return None
 
     def _leaves(self, served: Served) -> Leaves:
         return tuple(np.asarray(leaf) for leaf in jax.tree.leaves(served))
@@ -92,17 +98,18 @@ class FleetEngine(Batched):
         s = self.model.scaling
         return self._leaves(self._served(float(s.loc[k]), float(s.scale[k]), op.start, -1))
 
-    def step(self, states: Sequence[Leaves], table: np.ndarray) -> tuple[list[Leaves], np.ndarray]:
+    def step(self, states: Sequence[Leaves], table: np.ndarray, sink: list | None = None
+             ) -> tuple[list[Leaves], np.ndarray]:  # fmt: skip
         """``Batched.step`` for the scaled series; a series still gathering its first values
         one by one (``_gathered``)."""
         ready = [s[self._waiting][0] < 0 for s in states]
         if all(ready):
-            return super().step(states, table)
+            return super().step(states, table, sink)
         out: list[Leaves] = list(states)
         preds = np.full(table.shape[:2], np.nan)
         if any(ready):
             at = [i for i, r in enumerate(ready) if r]
-            new, p = super().step([states[i] for i in at], table[at])
+            new, p = super().step([states[i] for i in at], table[at], sink)
             for k, i in enumerate(at):
                 out[i], preds[i] = new[k], p[k]
         for i in (i for i, r in enumerate(ready) if not r):
@@ -118,16 +125,24 @@ class FleetEngine(Batched):
         if values_so_far.shape[0] < need:
             pending = served.pending.copy()
             pending[0, w : w + n] = values
-            return self._leaves(Served(served.stream, pending, np.array([w + n], np.int64))), np.full(n, np.nan)
+            waited = Served(served.stream, pending, np.array([w + n], np.int64), served.learn)
+            return self._leaves(waited), np.full(n, np.nan)
         own = new_series_scaling(self.model, [values_so_far], ["new"])
         stream = fs.initial_state(self.model, own.loc, own.scale, served.stream.ordinal)
-        stream, p = fs.feed(self.model, self._params, stream, values_so_far[None])
-        done = Served(stream, np.zeros_like(served.pending), np.array([-1], np.int64))
+        done, p = self._scaled(stream, values_so_far, np.zeros_like(served.pending))
         return self._leaves(done), p[0, -n:]
 
-    def _feed(self, state: Any, table: np.ndarray) -> tuple[Any, np.ndarray]:
+    def _scaled(
+        self, stream: fs.FleetStreamState, values: np.ndarray, pending: np.ndarray
+    ) -> tuple[Served, np.ndarray]:
+        """A new series just scaled (``stream``: its empty state) fed its first values (n,):
+        its state and predictions (1, n)."""
+        fed, p = fs.feed(self.model, self._params, stream, values[None])
+        return Served(fed, pending, np.array([-1], np.int64), self._learning(fed)), p
+
+    def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None) -> tuple[Any, np.ndarray]:
         stream, preds = fs.feed(self.model, self._params, state.stream, table[..., 0])
-        return Served(stream, state.pending, state.waiting), preds
+        return state._replace(stream=stream), preds
 
     def warm_up(self) -> None:
         """Compile every size class for one value per stream, and for the learnt horizon's forecast."""

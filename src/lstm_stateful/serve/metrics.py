@@ -1,6 +1,7 @@
 """The service's Prometheus metrics (``GET /metrics``, the text format), in a registry of
 its own: requests and errors by route and status, latency by route, each round's size and
-its compute and commit times, the streams held.
+its compute and commit times, the streams held; for a learning service, the weights'
+version, the optimizer steps, rollbacks, drift alarms and the prequential scores.
 
 ``HttpMetrics`` is pure ASGI middleware: it sees every answer, a 401 of the token check
 and a 404 of an unknown path included (their route: ``unmatched``).
@@ -9,9 +10,10 @@ and a 404 of an unknown path included (their route: ``unmatched``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Latency buckets in seconds, from a single value's round trip to a large chunk's.
@@ -20,12 +22,41 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
 ROUND_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
+class LearningCollector:
+    """The learner's figures, read at each scrape from ``learning`` (``learner.info``)."""
+
+    def __init__(self, learning: Callable[[], dict]) -> None:
+        self.learning = learning
+
+    def collect(self) -> Iterator[Metric]:
+        info = self.learning()
+        yield GaugeMetricFamily("lstm_stateful_model_version", "The weights' version that answers.",
+                                value=info["version"])  # fmt: skip
+        for name, value, text in (
+            ("learning_updates", info["updates"], "Optimizer steps taken on the streams."),
+            ("rollbacks", info["rollbacks"], "Rollbacks to the best version."),
+            ("drift_alarms", info["drift"]["alarms"], "Page-Hinkley alarms on the errors."),
+        ):
+            yield CounterMetricFamily(f"lstm_stateful_{name}", text, value=value)
+        scores = info["scores"]
+        yield CounterMetricFamily("lstm_stateful_labels", "Labels scored (each new value).", value=scores["labels"])
+        mae = GaugeMetricFamily("lstm_stateful_prequential_mae", "Prequential mean absolute one-step error, model "
+                                "units, of the learning and frozen models (window: recent or all).",
+                                labels=["model", "window"])  # fmt: skip
+        for model in ("learning", "frozen"):
+            for window, key in (("all", f"{model}_mae"), ("recent", f"{model}_recent_mae")):
+                if scores[key] is not None:
+                    mae.add_metric([model, window], scores[key])
+        yield mae
+
+
 class Metrics:
-    """The metrics of one service. streams: how many streams it holds, read at each scrape."""
+    """The metrics of one service. streams: how many streams it holds, read at each scrape;
+    learning: a learning service's ``learner.info`` (None: it does not learn)."""
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, streams: Callable[[], int]) -> None:
+    def __init__(self, streams: Callable[[], int], learning: Callable[[], dict] | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("lstm_stateful_requests", "HTTP requests answered, by route, method and status.",
@@ -40,6 +71,8 @@ class Metrics:
                                         buckets=LATENCY_BUCKETS, registry=r)  # fmt: skip
         Gauge("lstm_stateful_streams", "Streams held (in memory and in the state file).",
               registry=r).set_function(streams)  # fmt: skip
+        if learning is not None:
+            r.register(LearningCollector(learning))
 
     def round(self, size: int, compute_s: float, commit_s: float) -> None:
         """One round applied: its requests, compute and commit seconds."""

@@ -117,9 +117,10 @@ def fleet_predict_request(max_chunk: int, low: str, clock: Clock, seasonal: bool
             "properties": {"seq": _SEQ, "values": values, "start": start}, "allOf": rules}  # fmt: skip
 
 
+_VERSION = {"type": "integer", "minimum": 0, "description": "The weights' version that answered (0: as saved)."}
 PREDICT_RESPONSE = {
     "type": "object",
-    "required": ["seq", "predictions"],
+    "required": ["seq", "predictions", "version"],
     "properties": {
         "seq": {"type": "integer", "description": "seq + number of values: the next request's seq."},
         "predictions": {
@@ -127,6 +128,7 @@ PREDICT_RESPONSE = {
             "items": {"type": ["number", "null"]},
             "description": "One per value, in the data's units; null while the window fills.",
         },
+        "version": _VERSION,
     },
 }
 
@@ -156,11 +158,12 @@ _HORIZON = {
 }
 FORECAST_RESPONSE = {
     "type": "object",
-    "required": ["seq", "forecast"],
+    "required": ["seq", "forecast", "version"],
     "properties": {
         "seq": {"type": "integer", "description": "The stream's values accepted: the forecast starts after them."},
         "forecast": {"type": "array", "items": {"type": ["number", "null"]}, "description": "The next H values."},
         "times": {"type": "array", "items": {"type": "string"}, "description": "Their times (when start was given)."},
+        "version": _VERSION,
     },
 }
 
@@ -211,6 +214,26 @@ MODEL: dict[str, Any] = {
     "summary": "The model served",
     "responses": {200: {"description": "Mode, cell, layers, inputs, scaling, metrics and config."}, **_AUTH},
 }
+_SNAPSHOT_REQUEST = {
+    "type": "object",
+    "required": ["directory"],
+    "additionalProperties": False,
+    "properties": {"directory": {"type": "string", "minLength": 1, "maxLength": 4096,
+                                 "description": "A new (or empty) directory on the server's machine."}},
+}  # fmt: skip
+SNAPSHOT: dict[str, Any] = {
+    "summary": "Write the learning model's current weights as a model directory",
+    "openapi_extra": {"requestBody": {"required": True, "content": _content(_SNAPSHOT_REQUEST, {"directory": "snap"})}},
+    "responses": {
+        201: {"description": "Written: predict, export and serve load it.",
+              "content": _content({"type": "object", "required": ["directory", "version"],
+                                   "properties": {"directory": {"type": "string"}, "version": _VERSION}})},
+        409: _error("The directory exists and is not empty."),
+        413: _error("The body is over the size limit."),
+        422: _error("A bad body, or a directory that cannot be written (one-line reason)."),
+        **_AUTH,
+    },
+}  # fmt: skip
 METRICS: dict[str, Any] = {
     "summary": "Prometheus metrics",
     "responses": {

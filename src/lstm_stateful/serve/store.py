@@ -34,6 +34,12 @@ _SCHEMA = (
     "last_seq INTEGER NOT NULL, last_values_sha256 TEXT NOT NULL, last_response TEXT NOT NULL, "
     "created TEXT NOT NULL, updated TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # A learning service's weights (keys 'current' and 'best'), replay log and checkpoints.
+    "CREATE TABLE IF NOT EXISTS learner (key TEXT PRIMARY KEY, version INTEGER NOT NULL, weights BLOB NOT NULL, "
+    "info TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS learn_log (version INTEGER PRIMARY KEY, kind TEXT NOT NULL, blob BLOB NOT NULL, "
+    "requests TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS learn_checkpoints (version INTEGER PRIMARY KEY, weights BLOB NOT NULL)",
 )
 # The Python type of each column as SQLite returns it (a damaged or hand-edited row differs).
 _TYPES = (str, int, bytes, int, str, str, str, str)
@@ -57,6 +63,28 @@ class Row(NamedTuple):
     last_response: str
     created: str
     updated: str
+
+
+class LearnWrite(NamedTuple):
+    """What a learning round writes beside its streams: the current weights (version,
+    bytes, the learner's counters as JSON), the best weights when they changed, the
+    version's log record (version, kind, blob, requests), and whether to checkpoint the
+    current weights (the log then keeps what follows the older of the last two checkpoints)."""
+
+    version: int
+    weights: bytes | None  # None: the weights as stored (no new version), only ``info`` changes
+    info: str
+    best: tuple[int, bytes] | None = None
+    record: tuple[int, str, bytes, str] | None = None
+    checkpoint: bool = False
+
+
+class Stored(NamedTuple):
+    """A learning service's weights as stored: version, bytes, and the learner's JSON."""
+
+    version: int
+    weights: bytes
+    info: str
 
 
 def _bad(path: Path, problem: str) -> ConfigError:
@@ -105,7 +133,11 @@ def _claim(db: sqlite3.Connection, path: Path, model_sha256: str) -> None:
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise _bad(path, f"is not a state file of this lstm-stateful ({FORMAT} version {FORMAT_VERSION})")
     if meta.get("model_sha256") != model_sha256:
-        raise _bad(path, "holds the streams of another model (its weights or settings differ); give a new --state file")
+        raise _bad(
+            path,
+            "holds the streams of another model (its weights or settings differ), or of a server with "
+            "other --learn settings; give a new --state file",
+        )
     with _transaction(db):  # a file it cannot write (read-only, a full disk) is refused now, not per request
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened', datetime('now'))")
 
@@ -170,12 +202,44 @@ class Store:
                 raise _bad(self.path, f"holds a damaged row for stream {row.id!r} (column types {_types(row)})")
         return rows
 
-    def write(self, upserts: Sequence[Row], deletes: Sequence[str] = ()) -> None:
-        """Write ``upserts`` (replacing those streams' rows) and remove ``deletes``, in one
-        transaction; returns once it is committed (synced to the disk)."""
+    def write(self, upserts: Sequence[Row], deletes: Sequence[str] = (), learning: LearnWrite | None = None) -> None:
+        """Write ``upserts`` (replacing those streams' rows), remove ``deletes`` and write
+        ``learning``, in one transaction; returns once it is committed (synced to the disk)."""
         with _transaction(self._db):
             self._db.executemany(_UPSERT, upserts)
             self._db.executemany("DELETE FROM streams WHERE id = ?", [(d,) for d in deletes])
+            if learning is not None:
+                self._learned(learning)
+
+    def _learned(self, w: LearnWrite) -> None:
+        db = self._db
+        if w.weights is None:
+            db.execute("UPDATE learner SET info = ? WHERE key = 'current'", (w.info,))
+        else:
+            db.execute("INSERT OR REPLACE INTO learner VALUES ('current', ?, ?, ?)", (w.version, w.weights, w.info))
+        if w.best is not None:
+            db.execute("INSERT OR REPLACE INTO learner VALUES ('best', ?, ?, '')", w.best)
+        if w.record is not None:
+            db.execute("INSERT INTO learn_log VALUES (?, ?, ?, ?)", w.record)
+        if w.checkpoint:
+            current = "SELECT version, weights FROM learner WHERE key = 'current'"
+            db.execute(f"INSERT OR REPLACE INTO learn_checkpoints {current}")
+            kept = [v for (v,) in db.execute("SELECT version FROM learn_checkpoints ORDER BY version DESC LIMIT 2")]
+            db.execute("DELETE FROM learn_checkpoints WHERE version < ?", (kept[-1],))
+            db.execute("DELETE FROM learn_log WHERE version <= ?", (kept[-1],))
+
+    def learned(self) -> tuple[Stored, Stored] | None:
+        """The current and best weights of a learning service (None: it never learnt here)."""
+        rows = dict((key, Stored(*rest)) for key, *rest in self._db.execute("SELECT * FROM learner"))
+        return None if "current" not in rows else (rows["current"], rows["best"])
+
+    def checkpoint(self) -> tuple[int, bytes]:
+        """The oldest checkpoint kept: the weights a replay of the log starts from."""
+        return self._db.execute("SELECT version, weights FROM learn_checkpoints ORDER BY version LIMIT 1").fetchone()
+
+    def records(self, after: int) -> list[tuple[int, str, bytes, str]]:
+        """The log's records after version ``after``, in order: (version, kind, blob, requests)."""
+        return self._db.execute("SELECT * FROM learn_log WHERE version > ? ORDER BY version", (after,)).fetchall()
 
     def close(self) -> None:
         """Close the database, then release the lock (idempotent)."""

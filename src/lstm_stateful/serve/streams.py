@@ -30,9 +30,11 @@ from typing import NamedTuple
 import numpy as np
 
 from lstm_stateful.core.errors import ConfigError
+from lstm_stateful.serve import learner as lr
 from lstm_stateful.serve.engine import Batched, Leaves
+from lstm_stateful.serve.learning_engine import LearningFleetEngine
 from lstm_stateful.serve.ops import Delete, Forecast, Op, Outcome, Predict, error_body
-from lstm_stateful.serve.store import Row, Store
+from lstm_stateful.serve.store import LearnWrite, Row, Store
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,13 @@ class Stream(NamedTuple):
 
 
 class Round(NamedTuple):
-    """What a round decided: one outcome per request, the records to write, the streams to remove."""
+    """What a round decided: one outcome per request, the records to write, the streams to
+    remove, and for a learning engine, its step (None: the engine does not learn)."""
 
     outcomes: list[Outcome]
     upserts: dict[str, Stream]
     deletes: list[str]
+    learned: lr.Step | None = None
 
 
 def utc_now() -> str:
@@ -64,10 +68,11 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def response_body(seq: int, predictions: np.ndarray) -> bytes:
-    """``{"seq": seq, "predictions": [...]}``, NaN (a filling window) as null."""
+def response_body(seq: int, predictions: np.ndarray, version: int) -> bytes:
+    """``{"seq": seq, "predictions": [...], "version": v}``, NaN (a filling window) as null;
+    version: the weights' that made the predictions."""
     preds = [p if math.isfinite(p) else None for p in predictions.tolist()]
-    return json.dumps({"seq": seq, "predictions": preds}, separators=(",", ":")).encode()
+    return json.dumps({"seq": seq, "predictions": preds, "version": version}, separators=(",", ":")).encode()
 
 
 def decide(current: Stream | None, op: Predict) -> Outcome | None:
@@ -116,24 +121,29 @@ def plan_round(
         else:
             by_length.setdefault(op.values.shape[0], []).append((i, op))
     upserts: dict[str, Stream] = {}
+    sink: list[lr.Labelled] = []
     for n, group in by_length.items():
-        records = _apply(engine, streams, [op for _, op in group], n, now)
+        records = _apply(engine, streams, [op for _, op in group], n, now, sink)
         for (i, op), record in zip(group, records, strict=True):
             upserts[op.stream] = record
             outcomes[i] = Outcome(200, record.last_response)
     for horizon, waiting in by_horizon.items():
         answers = engine.forecast([record.state for _, record in waiting], horizon)
         for (i, record), result in zip(waiting, answers, strict=True):
-            outcomes[i] = _forecast_outcome(record.seq, result)
-    return Round([outcomes[i] for i in range(len(ops))], upserts, deletes)
+            outcomes[i] = _forecast_outcome(record.seq, result, engine.version())
+    learned = None
+    if isinstance(engine, LearningFleetEngine):
+        requests = [(op.stream, op.seq) for group in by_length.values() for _, op in group]
+        learned = engine.learn(sink, requests)
+    return Round([outcomes[i] for i in range(len(ops))], upserts, deletes, learned)
 
 
-def _forecast_outcome(seq: int, answer: dict | str) -> Outcome:
-    """A forecast's answer: 200 ``{"seq", "forecast", "times"?}``, or 409 with why the
-    stream cannot forecast yet (``answer`` a string)."""
+def _forecast_outcome(seq: int, answer: dict | str, version: int) -> Outcome:
+    """A forecast's answer: 200 ``{"seq", "forecast", "times"?, "version"}``, or 409 with
+    why the stream cannot forecast yet (``answer`` a string)."""
     if isinstance(answer, str):
         return Outcome(409, error_body(answer, seq=seq))
-    return Outcome(200, json.dumps({"seq": seq, **answer}, separators=(",", ":")).encode())
+    return Outcome(200, json.dumps({"seq": seq, **answer, "version": version}, separators=(",", ":")).encode())
 
 
 def _starting(by_length: Mapping[int, list[tuple[int, Predict]]]) -> int:
@@ -151,14 +161,16 @@ def unknown_body(stream: str) -> bytes:
     return error_body(f"stream {stream!r} is unknown (never started, or deleted)")
 
 
-def _apply(engine: Batched, streams: Mapping[str, Stream], ops: Sequence[Predict], n: int, now: str) -> list[Stream]:
-    """Feed requests of n values each in one batched step: their streams' new records."""
+def _apply(engine: Batched, streams: Mapping[str, Stream], ops: Sequence[Predict], n: int, now: str,
+           sink: list[lr.Labelled]) -> list[Stream]:  # fmt: skip
+    """Feed requests of n values each in one batched step: their streams' new records (what
+    a learning engine learns from goes to ``sink``)."""
     currents = [streams.get(op.stream) for op in ops]
     states = [engine.begin(op) if c is None else c.state for op, c in zip(ops, currents, strict=True)]
-    new_states, preds = engine.step(states, np.stack([op.values for op in ops]))
+    new_states, preds = engine.step(states, np.stack([op.values for op in ops]), sink)
     records = []
     for op, current, state, p in zip(ops, currents, new_states, preds, strict=True):
-        body = response_body(op.seq + n, p)
+        body = response_body(op.seq + n, p, engine.version())
         created = now if current is None else current.created
         records.append(Stream(op.seq + n, state, op.seq, op.sha256, body, created, now))
     return records
@@ -176,6 +188,8 @@ class Service:
         self.store = store
         self.max_streams = max_streams
         self.streams: dict[str, Stream] = {row.id: self._record(row) for row in store.rows()}
+        if isinstance(engine, LearningFleetEngine):
+            self._resume(engine)
         # Told of every round committed: its requests, compute and commit seconds (the metrics).
         self.on_round: Callable[[int, float, float], None] = lambda size, compute_s, commit_s: None
 
@@ -200,9 +214,10 @@ class Service:
             log.exception("a round failed")
             return [Outcome(500, error_body(f"internal error: {type(e).__name__}: {e}"))] * len(ops)
         rows = [self._row(name, record) for name, record in plan.upserts.items()]
+        learned = None if plan.learned is None else self._learn_write(plan.learned)
         computed = time.perf_counter()
         try:
-            self.store.write(rows, plan.deletes)
+            self.store.write(rows, plan.deletes, learned)
         except (sqlite3.Error, OSError) as e:
             log.error("writing the state file failed: %s", e)
             failed = Outcome(503, error_body(f"the state could not be written ({e}); nothing was applied: retry"))
@@ -211,8 +226,41 @@ class Service:
         self.streams.update(plan.upserts)
         for name in plan.deletes:
             del self.streams[name]
+        if plan.learned is not None:
+            self.engine.commit(plan.learned.learner)  # type: ignore[attr-defined]
         self.on_round(len(ops), computed - start, time.perf_counter() - computed)
         return plan.outcomes
+
+    def _resume(self, engine: LearningFleetEngine) -> None:
+        """The learner the state file holds (its first: version 0, written with a checkpoint)."""
+        stored = self.store.learned()
+        codec = engine.weights_codec
+        if stored is None:
+            start = engine.learner
+            blob = lr.encode_weights(codec, start.current)
+            self.store.write([], [], LearnWrite(0, blob, lr.stored_info(start), best=(0, blob), checkpoint=True))
+            return
+        current, best = stored
+        try:
+            weights = lr.decode_weights(codec, current.version, current.weights)
+            best_weights = lr.decode_weights(codec, best.version, best.weights)
+        except ValueError as e:
+            raise ConfigError("state", f"{str(self.store.path)!r} holds learnt weights that do not fit the model "
+                              f"or --learn's settings: {e}") from None  # fmt: skip
+        engine.commit(lr.resumed(weights, best_weights, current.info))
+
+    def _learn_write(self, step: lr.Step) -> LearnWrite:
+        """What a learning round writes: its weights, its best ones if they changed, its log
+        record, and every ``keep`` versions a checkpoint."""
+        engine: LearningFleetEngine = self.engine  # type: ignore[assignment]
+        new, codec = step.learner, engine.weights_codec
+        # Without a new version the weights stay as stored: only the counters and scores move.
+        blob = lr.encode_weights(codec, new.current) if step.record is not None else None
+        best = None if new.best is engine.learner.best else (new.best.version, lr.encode_weights(codec, new.best))
+        record = None if step.record is None else (step.record.version, step.record.kind, step.record.blob,
+                                                   step.record.requests)  # fmt: skip
+        checkpoint = step.record is not None and step.record.version % engine.cfg.keep == 0
+        return LearnWrite(new.current.version, blob, lr.stored_info(new), best, record, checkpoint)
 
     def _row(self, name: str, r: Stream) -> Row:
         state = self.engine.codec.encode(r.state)

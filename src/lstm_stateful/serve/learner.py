@@ -1,0 +1,288 @@
+"""What a learning service keeps of its weights (``serve --learn``): the version, the
+optimizer, the guard rails and the log a replay needs. Host-side and pure: each round's
+``advance`` returns the next ``Learner``, which the service makes current only once it is
+committed with the round's stream states.
+
+* **Prequential scores**: each label is first a test (the forecast made before it, by the
+  learning model and by the frozen model it started from, on the same label), then a
+  training example. Errors are absolute, in model units (each series' scaling), so that
+  series of any size count alike: since start, and over the latest ``guard`` labels.
+* **Rollback**: once ``guard`` labels are there, a learning model whose recent mean error
+  exceeds the frozen model's by more than ``margin`` (relative) goes back to its best
+  version (the one with the best recent ratio to the frozen model; at first the frozen
+  model itself), as a new version.
+* **Drift**: a Page-Hinkley test on the learning model's error stream raises an alarm when
+  the errors' mean rises by more than ``drift_delta`` for long enough (``drift_threshold``).
+* **Replay log**: one record per version: the inputs of its update (``fleet_learn.Window``
+  arrays) or the weights a rollback restored, with the (stream, seq) of the requests it
+  learnt from. A checkpoint of the weights every ``keep`` versions bounds it: the records
+  before the older of the last two checkpoints are dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+import safetensors.numpy
+
+from lstm_stateful.core.cells import ModelParams
+from lstm_stateful.core.config import require_int
+from lstm_stateful.core.errors import ConfigError
+from lstm_stateful.models import fleet_learn
+from lstm_stateful.models.fleet_stream import Core, FleetShape
+from lstm_stateful.serve.engine import StateCodec
+
+log = logging.getLogger(__name__)
+
+
+def _require_number(name: str, value: object, low: float, high: float, low_open: bool) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (low < value if low_open else low <= value) or value > high:  # type: ignore[operator]
+        bracket = "(" if low_open else "["
+        raise ConfigError(name, f"must be a number in {bracket}{low:g}, {high:g}], got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnConfig:
+    """window: values of truncated backpropagation before each label (K); lr: Adam's
+    constant learning rate; clip: the gradients' global-norm bound; guard: labels over
+    which the learning and frozen models are compared; margin: how much worse (relative)
+    the learning model may be before it rolls back; drift_delta, drift_threshold: the
+    Page-Hinkley test's tolerance and alarm level (model units); keep: versions between
+    checkpoints of the replay log."""
+
+    window: int = 16
+    lr: float = 1e-3
+    clip: float = 1.0
+    guard: int = 500
+    margin: float = 0.1
+    drift_delta: float = 0.05
+    drift_threshold: float = 25.0
+    keep: int = 10_000
+
+    def __post_init__(self) -> None:
+        require_int("learn_window", self.window, 1, 1024)
+        _require_number("learn_lr", self.lr, 0.0, 1.0, low_open=True)
+        _require_number("learn_clip", self.clip, 0.0, 1e6, low_open=True)
+        require_int("learn_guard", self.guard, 1, 1_000_000)
+        _require_number("learn_margin", self.margin, 0.0, 100.0, low_open=False)
+        _require_number("drift_delta", self.drift_delta, 0.0, 1e6, low_open=False)
+        _require_number("drift_threshold", self.drift_threshold, 0.0, 1e9, low_open=True)
+        require_int("learn_keep", self.keep, 1, 100_000_000)
+
+
+class Scores(NamedTuple):
+    """Prequential absolute errors (model units): sums and count since start, and the latest
+    ``guard`` of each model (oldest first)."""
+
+    learning_sum: float = 0.0
+    frozen_sum: float = 0.0
+    labels: int = 0
+    learning_recent: np.ndarray = np.zeros(0)
+    frozen_recent: np.ndarray = np.zeros(0)
+
+    def view(self) -> dict[str, Any]:
+        """The scores as ``GET /v1/model`` shows them (null until a label came)."""
+
+        def mean(a: float | np.ndarray, n: int) -> float | None:
+            return float(np.sum(a)) / n if n else None
+
+        recent = len(self.learning_recent)
+        return {"labels": self.labels, "recent_labels": recent,
+                "learning_mae": mean(self.learning_sum, self.labels), "frozen_mae": mean(self.frozen_sum, self.labels),
+                "learning_recent_mae": mean(self.learning_recent, recent),
+                "frozen_recent_mae": mean(self.frozen_recent, recent)}  # fmt: skip
+
+
+class Drift(NamedTuple):
+    """A Page-Hinkley test's state (n, running mean, cumulative deviation and its minimum),
+    the alarms raised and the version at the latest."""
+
+    n: int = 0
+    mean: float = 0.0
+    cumulative: float = 0.0
+    minimum: float = 0.0
+    alarms: int = 0
+    last_alarm_version: int | None = None
+
+
+def page_hinkley(drift: Drift, errors: np.ndarray, delta: float, threshold: float, version: int) -> Drift:
+    """The test after ``errors`` in order: an alarm when the cumulative deviation above the
+    running mean (less ``delta``) rises ``threshold`` over its minimum; it restarts after one."""
+    n, mean, cum, low, alarms, last = drift
+    for x in errors.tolist():
+        n += 1
+        mean += (x - mean) / n
+        cum += x - mean - delta
+        low = min(low, cum)
+        if cum - low > threshold:
+            alarms, last = alarms + 1, version
+            n, mean, cum, low = 0, 0.0, 0.0, 0.0
+    return Drift(n, mean, cum, low, alarms, last)
+
+
+class Weights(NamedTuple):
+    """A version's weights and optimizer state (host arrays, leading seed axis)."""
+
+    version: int
+    params: ModelParams
+    opt_state: optax.OptState
+
+
+class Learner(NamedTuple):
+    """The committed learning state: the current weights, the best so far and their recent
+    error ratio to the frozen model's, the optimizer steps, rollbacks, scores and drift."""
+
+    current: Weights
+    best: Weights
+    best_ratio: float
+    updates: int
+    rollbacks: int
+    scores: Scores
+    drift: Drift
+
+
+class Record(NamedTuple):
+    """One version's entry in the replay log: kind "update" (blob: its windows) or
+    "rollback" (blob: the weights restored); requests: the (stream, seq) it learnt from."""
+
+    version: int
+    kind: str
+    blob: bytes
+    requests: str
+
+
+class Labelled(NamedTuple):
+    """What one group of a round gives the learner: its window, and the one-step errors
+    (model units) of the learning and frozen models on its labels, in stream order."""
+
+    window: fleet_learn.Window
+    learning_errors: np.ndarray
+    frozen_errors: np.ndarray
+
+
+class Step(NamedTuple):
+    """A round's outcome for the learner: the next state, and its log record (None: no new version)."""
+
+    learner: Learner
+    record: Record | None
+
+
+def start(params: ModelParams, cfg: LearnConfig) -> Learner:
+    """Version 0: the frozen model's weights with a fresh optimizer."""
+    weights = Weights(0, params, fleet_learn.init_opt_state(params, cfg.lr, cfg.clip))
+    return Learner(weights, weights, 1.0, 0, 0, Scores(), Drift())
+
+
+def _scored(scores: Scores, learning: np.ndarray, frozen: np.ndarray, guard: int) -> Scores:
+    return Scores(scores.learning_sum + float(learning.sum()), scores.frozen_sum + float(frozen.sum()),
+                  scores.labels + len(learning), np.concatenate([scores.learning_recent, learning])[-guard:],
+                  np.concatenate([scores.frozen_recent, frozen])[-guard:])  # fmt: skip
+
+
+def advance(learner: Learner, groups: Sequence[Labelled], requests: Sequence[tuple[str, int]], shape: FleetShape,
+            cfg: LearnConfig, codec: StateCodec) -> Step:  # fmt: skip
+    """The learner after a round's labelled groups: scored (test), then one optimizer step
+    (train); rolled back instead when the guard says so."""
+    learning = np.concatenate([g.learning_errors for g in groups]) if groups else np.zeros(0)
+    frozen = np.concatenate([g.frozen_errors for g in groups]) if groups else np.zeros(0)
+    scores = _scored(learner.scores, learning, frozen, cfg.guard)
+    cur = learner.current
+    drift = page_hinkley(learner.drift, learning, cfg.drift_delta, cfg.drift_threshold, cur.version)
+    if drift.alarms > learner.drift.alarms:
+        log.warning("drift: the one-step errors rose (Page-Hinkley alarm %d at version %d)", drift.alarms, cur.version)
+    best, best_ratio = learner.best, learner.best_ratio
+    if len(scores.learning_recent) >= cfg.guard and scores.frozen_recent.sum() > 0:
+        ratio = float(scores.learning_recent.sum() / scores.frozen_recent.sum())
+        if ratio > 1 + cfg.margin:
+            return _rolled_back(learner._replace(scores=scores, drift=drift), ratio, requests, codec)
+        if ratio < best_ratio:
+            best, best_ratio = cur, ratio
+    windows = [g.window for g in groups]
+    params, opt_state, count = fleet_learn.update(cur.params, cur.opt_state, windows, shape, cfg.lr, cfg.clip)
+    nxt = Learner(cur, best, best_ratio, learner.updates, learner.rollbacks, scores, drift)
+    if count == 0:
+        return Step(nxt, None)
+    version = cur.version + 1
+    record = Record(version, "update", encode_windows(windows), json.dumps(list(requests)))
+    return Step(nxt._replace(current=Weights(version, params, opt_state), updates=learner.updates + 1), record)
+
+
+def _rolled_back(learner: Learner, ratio: float, requests: Sequence[tuple[str, int]], codec: StateCodec) -> Step:
+    """Back to the best version's weights, as a new version; the recent scores start again."""
+    best, version = learner.best, learner.current.version + 1
+    log.warning("rollback: the learning model's recent error is %.3fx the frozen model's; version %d restores "
+                "version %d", ratio, version, best.version)  # fmt: skip
+    weights = Weights(version, best.params, best.opt_state)
+    scores = learner.scores._replace(learning_recent=np.zeros(0), frozen_recent=np.zeros(0))
+    record = Record(version, "rollback", encode_weights(codec, weights), json.dumps(list(requests)))
+    nxt = learner._replace(current=weights, rollbacks=learner.rollbacks + 1, scores=scores)
+    return Step(nxt, record)
+
+
+def weights_codec(learner: Learner) -> StateCodec:
+    """The codec of a model's weights and optimizer state (safetensors bytes of named arrays)."""
+    return StateCodec((learner.current.params, learner.current.opt_state))
+
+
+def encode_weights(codec: StateCodec, weights: Weights) -> bytes:
+    return codec.encode(tuple(np.asarray(x) for x in jax.tree.leaves((weights.params, weights.opt_state))))
+
+
+def decode_weights(codec: StateCodec, version: int, blob: bytes) -> Weights:
+    """Bytes of ``encode_weights`` -> the weights; ValueError if they do not fit the model."""
+    params, opt_state = jax.tree.unflatten(codec.treedef, list(codec.decode(blob)))
+    return Weights(version, params, opt_state)
+
+
+def encode_windows(windows: Sequence[fleet_learn.Window]) -> bytes:
+    """A round's windows as safetensors bytes (``g.<group>.<array>``)."""
+    arrays: dict[str, np.ndarray] = {}
+    for g, w in enumerate(windows):
+        for i, leaf in enumerate(jax.tree.leaves(w.anchor)):
+            arrays[f"g.{g}.anchor.{i}"] = np.ascontiguousarray(leaf)
+        arrays |= {f"g.{g}.zs": w.zs, f"g.{g}.fed": w.fed, f"g.{g}.label": w.label}
+    return safetensors.numpy.save(arrays)
+
+
+def decode_windows(blob: bytes, core: Core) -> list[fleet_learn.Window]:
+    """Bytes of ``encode_windows`` -> the windows (``core``: any state, for its structure)."""
+    arrays = safetensors.numpy.load(blob)
+    treedef, n_leaves = jax.tree.structure(core), len(jax.tree.leaves(core))
+    windows = []
+    for g in range(len({k.split(".")[1] for k in arrays})):
+        anchor = jax.tree.unflatten(treedef, [arrays[f"g.{g}.anchor.{i}"] for i in range(n_leaves)])
+        windows.append(fleet_learn.Window(anchor, arrays[f"g.{g}.zs"], arrays[f"g.{g}.fed"], arrays[f"g.{g}.label"]))
+    return windows
+
+
+def info(learner: Learner) -> dict[str, Any]:
+    """The learner's counters and scores, JSON (``GET /v1/model``, and stored with the weights)."""
+    d = learner.drift
+    return {"version": learner.current.version, "updates": learner.updates, "rollbacks": learner.rollbacks,
+            "best_version": learner.best.version, "best_ratio": learner.best_ratio, "scores": learner.scores.view(),
+            "drift": {"alarms": d.alarms, "last_alarm_version": d.last_alarm_version}}  # fmt: skip
+
+
+def stored_info(learner: Learner) -> str:
+    """What the state file keeps beside the weights to resume the learner exactly."""
+    s = learner.scores
+    scores = [s.learning_sum, s.frozen_sum, s.labels, s.learning_recent.tolist(), s.frozen_recent.tolist()]
+    return json.dumps({"updates": learner.updates, "rollbacks": learner.rollbacks, "best_ratio": learner.best_ratio,
+                       "scores": scores, "drift": list(learner.drift)})  # fmt: skip
+
+
+def resumed(current: Weights, best: Weights, stored: str) -> Learner:
+    """The learner a state file holds (``stored_info``'s JSON beside its weights)."""
+    d = json.loads(stored)
+    ls, fs, n, lr, fr = d["scores"]
+    scores = Scores(ls, fs, n, np.asarray(lr, np.float64), np.asarray(fr, np.float64))
+    return Learner(current, best, d["best_ratio"], d["updates"], d["rollbacks"], scores, Drift(*d["drift"]))
