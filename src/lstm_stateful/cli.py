@@ -467,22 +467,23 @@ def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...]
 @click.option("--learn", is_flag=True, default=False,
               help="Learn from the streams while serving (a recursive fleet model): each value is the label of "
               "the forecast before it; one optimizer step a round.")  # fmt: skip
-@click.option("--learn-window", type=int, default=None,
+@click.option("--learn-window", type=int, default=16, show_default=True,
               help="Values of truncated backpropagation before each label (1 to 1024).")  # fmt: skip
-@click.option("--learn-lr", type=float, default=None,
+@click.option("--learn-lr", type=float, default=3e-4, show_default=True,
               help="Adam's constant learning rate, in (0, 1].")  # fmt: skip
-@click.option("--learn-clip", type=float, default=None,
+@click.option("--learn-clip", type=float, default=1.0, show_default=True,
               help="The gradients' global-norm bound.")  # fmt: skip
-@click.option("--learn-guard", type=int, default=None,
+@click.option("--learn-guard", type=int, default=500, show_default=True,
               help="Labels over which the learning model is compared with the frozen one.")  # fmt: skip
-@click.option("--learn-margin", type=float, default=None,
+@click.option("--learn-margin", type=float, default=0.1, show_default=True,
               help="How much worse (relative) than the frozen model over --learn-guard labels before a rollback "
               "to the best version.")  # fmt: skip
-@click.option("--drift-delta", type=float, default=None,
-              help="The Page-Hinkley drift test's tolerance on the errors (model units).")  # fmt: skip
-@click.option("--drift-threshold", type=float, default=None,
-              help="The Page-Hinkley drift test's alarm level.")  # fmt: skip
-@click.option("--learn-keep", type=int, default=None,
+@click.option("--drift-delta", type=float, default=0.5, show_default=True,
+              help="The Page-Hinkley drift test's tolerance: a rise of the errors above this share of their "
+              "running mean counts.")  # fmt: skip
+@click.option("--drift-threshold", type=float, default=50.0, show_default=True,
+              help="The Page-Hinkley drift test's alarm level, in running means of the errors.")  # fmt: skip
+@click.option("--learn-keep", type=int, default=10_000, show_default=True,
               help="Versions between checkpoints of the replay log (it holds at most twice as many).")  # fmt: skip
 @click.pass_context
 def serve(
@@ -497,7 +498,7 @@ def serve(
     batch_wait_ms: float,
     max_streams: int,
     learn: bool,
-    **learning: float | None,
+    **learning: float,
 ) -> None:
     """Serve a saved model over HTTP: one state per stream, kept across requests and restarts.
 
@@ -511,24 +512,21 @@ def serve(
         click.echo(line)
         sys.stdout.flush()
 
-    learn_cfg = _learn_config(learn, {k: v for k, v in learning.items() if _typed(ctx, k)})
+    if not learn and (typed := next((k for k in learning if _typed(ctx, k)), None)):
+        raise ConfigError(typed, "is a setting of --learn; add --learn, or leave it out")
+    learn_cfg = _learn_config(learning) if learn else None
     cfg = ServeConfig(model_dir, host, port, state, token_file, max_body_bytes, max_chunk, batch_wait_ms, max_streams,
                       learn_cfg)  # fmt: skip
     command(cfg, ready)
 
 
-def _learn_config(learn: bool, typed: dict[str, float | None]) -> LearnConfig | None:
-    """``serve``'s learning flags the user typed as a ``LearnConfig`` (its defaults for the
-    rest; None without --learn, where a learning flag is refused, as it would do nothing)."""
+def _learn_config(learning: dict[str, float]) -> LearnConfig:
+    """``serve``'s learning flags as a ``LearnConfig``."""
     from lstm_stateful.serve.learner import LearnConfig
 
-    if not learn:
-        if typed:
-            raise ConfigError(next(iter(typed)), "is a setting of --learn; add --learn, or leave it out")
-        return None
     short = {"learn_window": "window", "learn_lr": "lr", "learn_clip": "clip", "learn_guard": "guard",
              "learn_margin": "margin", "learn_keep": "keep"}  # fmt: skip
-    return LearnConfig(**{short.get(k, k): v for k, v in typed.items()})  # type: ignore[arg-type]
+    return LearnConfig(**{short.get(k, k): v for k, v in learning.items()})  # type: ignore[arg-type]
 
 
 @cli.command()

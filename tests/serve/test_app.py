@@ -32,6 +32,7 @@ from lstm_stateful.models import model_io, stream
 from lstm_stateful.serve.app import Settings, build_app, model_info
 from lstm_stateful.serve.batcher import Batcher, Pending, take_round
 from lstm_stateful.serve.engine import Engine
+from lstm_stateful.serve.learner import LearnConfig
 from lstm_stateful.serve.ops import Delete, Forecast, Predict, values_sha256
 from lstm_stateful.serve.store import Store
 from lstm_stateful.serve.streams import Service
@@ -330,7 +331,9 @@ async def test_concurrent_streams_are_batched_and_each_is_exact(model_dir: Path,
     batches: list[int] = []
     async with served(model_dir, tmp_path / "s.sqlite", batch_wait_ms=20) as s:
         step = s.service.engine.step
-        s.service.engine.step = lambda states, table: batches.append(len(states)) or step(states, table)  # type: ignore[method-assign]
+        s.service.engine.step = lambda states, table, sink=None: (
+            batches.append(len(states)) or step(states, table, sink)
+        )  # type: ignore[method-assign]
 
         async def one(name: str) -> list[float]:
             out, seq = [], 0
@@ -559,8 +562,11 @@ def test_the_serve_flags_defaults_are_the_configs() -> None:
 
     options = {p.name: p.default for p in cli.commands["serve"].params}
     for field in dataclasses.fields(serve_cmd.ServeConfig):
-        if field.name in options and field.name != "model":
+        if field.name in options and field.name not in ("model", "learn"):
             assert options[field.name] == field.default, field.name
+    for field in dataclasses.fields(LearnConfig):
+        flag = field.name if field.name.startswith("drift") else f"learn_{field.name}"
+        assert options[flag] == field.default, flag
 
 
 @pytest.mark.anyio

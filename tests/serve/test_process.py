@@ -119,7 +119,7 @@ def test_a_retry_is_answered_again_and_a_gap_is_refused(
     client = connect(server.url, "retry")
     first = client.send(series[:4].tolist())
     again = post(server, "retry", json.dumps({"seq": 0, "values": series[:4].tolist()}).encode())
-    assert again == (200, {"seq": 4, "predictions": [None if np.isnan(p) else p for p in first]})
+    assert again == (200, {"seq": 4, "predictions": [None if np.isnan(p) else p for p in first], "version": 0})
     status, conflict = post(server, "retry", json.dumps({"seq": 0, "values": series[:3].tolist()}).encode())
     assert status == 409 and conflict["seq"] == 4 and "\n" not in conflict["detail"]
     for stream, seq, server_seq in (("retry", 9, 4), ("never-seen", 3, 0)):  # ahead; unknown and not 0

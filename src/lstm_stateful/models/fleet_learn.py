@@ -26,6 +26,7 @@ import numpy as np
 import optax
 
 from lstm_stateful.core.cells import ModelParams
+from lstm_stateful.core.optim import keras_adam
 from lstm_stateful.models.fleet_stream import Core, FleetShape, feed_core
 
 
@@ -44,8 +45,9 @@ class Window(NamedTuple):
 
 
 def optimizer(lr: float, clip: float) -> optax.GradientTransformation:
-    """One seed's optimizer: gradients clipped to a global norm of ``clip``, then Adam at ``lr``."""
-    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr))
+    """One seed's optimizer: gradients clipped to a global norm of ``clip``, then Adam at
+    ``lr`` (as training's: ``core.optim.keras_adam``)."""
+    return optax.chain(optax.clip_by_global_norm(clip), keras_adam(lr))
 
 
 def init_opt_state(params: ModelParams, lr: float, clip: float) -> optax.OptState:

@@ -12,7 +12,8 @@ committed with the round's stream states.
   version (the one with the best recent ratio to the frozen model; at first the frozen
   model itself), as a new version.
 * **Drift**: a Page-Hinkley test on the learning model's error stream raises an alarm when
-  the errors' mean rises by more than ``drift_delta`` for long enough (``drift_threshold``).
+  the errors rise above their running mean by more than ``drift_delta`` of it for long
+  enough (``drift_threshold`` running means in all).
 * **Replay log**: one record per version: the inputs of its update (``fleet_learn.Window``
   arrays) or the weights a rollback restored, with the (stream, seq) of the requests it
   learnt from. A checkpoint of the weights every ``keep`` versions bounds it: the records
@@ -41,6 +42,8 @@ from lstm_stateful.models.fleet_stream import Core, FleetShape
 from lstm_stateful.serve.engine import StateCodec
 
 log = logging.getLogger(__name__)
+# Errors the drift test reads before it may raise an alarm: its running mean must mean something.
+PH_MIN_ERRORS = 30
 
 
 def _require_number(name: str, value: object, low: float, high: float, low_open: bool) -> None:
@@ -56,16 +59,17 @@ class LearnConfig:
     constant learning rate; clip: the gradients' global-norm bound; guard: labels over
     which the learning and frozen models are compared; margin: how much worse (relative)
     the learning model may be before it rolls back; drift_delta, drift_threshold: the
-    Page-Hinkley test's tolerance and alarm level (model units); keep: versions between
+    Page-Hinkley test's tolerance and alarm level, both relative to the errors' running
+    mean (``page_hinkley``); keep: versions between
     checkpoints of the replay log."""
 
     window: int = 16
-    lr: float = 1e-3
+    lr: float = 3e-4
     clip: float = 1.0
     guard: int = 500
     margin: float = 0.1
-    drift_delta: float = 0.05
-    drift_threshold: float = 25.0
+    drift_delta: float = 0.5
+    drift_threshold: float = 50.0
     keep: int = 10_000
 
     def __post_init__(self) -> None:
@@ -115,15 +119,16 @@ class Drift(NamedTuple):
 
 
 def page_hinkley(drift: Drift, errors: np.ndarray, delta: float, threshold: float, version: int) -> Drift:
-    """The test after ``errors`` in order: an alarm when the cumulative deviation above the
-    running mean (less ``delta``) rises ``threshold`` over its minimum; it restarts after one."""
+    """The test after ``errors`` in order, scale-free: the cumulative excess of the errors
+    over their running mean times (1 + ``delta``) rising ``threshold`` running means above
+    its minimum is an alarm (not before ``PH_MIN_ERRORS`` errors); it restarts after one."""
     n, mean, cum, low, alarms, last = drift
     for x in errors.tolist():
         n += 1
         mean += (x - mean) / n
-        cum += x - mean - delta
+        cum += x - mean * (1 + delta)
         low = min(low, cum)
-        if cum - low > threshold:
+        if n >= PH_MIN_ERRORS and cum - low > threshold * mean:
             alarms, last = alarms + 1, version
             n, mean, cum, low = 0, 0.0, 0.0, 0.0
     return Drift(n, mean, cum, low, alarms, last)
