@@ -181,7 +181,7 @@ class _Served(NamedTuple):
     name: str
 
 
-def _learning_identity(identity: str, learn: LearnConfig) -> str:
+def learning_identity(identity: str, learn: LearnConfig) -> str:
     """A learning service's state file holds more per stream (the frozen model's state and
     a window of ``learn.window`` values) and the learnt weights: bound to that too."""
     return hashlib.sha256(f"{identity} learn window {learn.window}".encode()).hexdigest()
@@ -212,7 +212,7 @@ def _load(directory: Path, learn: LearnConfig | None = None) -> _Served:
                                 "the next H values, which this version does not learn from")  # fmt: skip
         from lstm_stateful.serve.learning_engine import LearningFleetEngine
 
-        identity = _learning_identity(fleet_identity(meta), learn)
+        identity = learning_identity(fleet_identity(meta), learn)
         return _Served(LearningFleetEngine(fleet, learn), identity, app_mod.fleet_info(fleet, meta), f"learning {name}")
     if learn is not None:
         raise _cannot_learn(f"{str(directory)!r} is a single-series model: its target is not a later value of its "

@@ -132,7 +132,7 @@ def plan_round(
         for (i, record), result in zip(waiting, answers, strict=True):
             outcomes[i] = _forecast_outcome(record.seq, result, engine.version())
     learned = None
-    if isinstance(engine, LearningFleetEngine):
+    if isinstance(engine, LearningFleetEngine) and sink:  # a round that fed nothing learns nothing
         requests = [(op.stream, op.seq) for group in by_length.values() for _, op in group]
         learned = engine.learn(sink, requests)
     return Round([outcomes[i] for i in range(len(ops))], upserts, deletes, learned)
