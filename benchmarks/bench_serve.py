@@ -17,6 +17,9 @@ that started and ended inside that window; latency is send-to-last-byte on the c
 and p99 over those requests. Every response must be 200 with the seq the stream expects (the
 values it has sent), or the run stops. Rows: single values at 1, 16 and 64
 concurrent streams; 100-value chunks at 64 streams (predictions/s = requests/s x 100).
+Then a second server learns (`serve --learn`): a stateful LSTM(20) fleet model of the 64
+series (one epoch on a random walk; no season), each single value the label of the forecast
+before it, one optimizer step a round: labelled values/s = requests/s.
 Server CPU is its user + system time over the row's wall time, in cores (Linux).
 
     python benchmarks/bench_serve.py [--seconds 5] [--warmup 2] [--batch-wait-ms MS]
@@ -43,9 +46,12 @@ from pathlib import Path
 
 # The issue's targets, on the 2-core machine.
 TARGET_RPS, TARGET_P99_MS, TARGET_PREDS = 1500.0, 50.0, 50_000.0
+TARGET_LEARN_RPS, TARGET_LEARN_P99_MS = 1000.0, 100.0
 SEQ = re.compile(rb'"seq":\s*(\d+)')
 READY = re.compile(r"^Serving the .* on http://(?P<host>[^\s:]+):(?P<port>\d+) ")
 LOADS = (("single values", 1, 1), ("single values", 16, 1), ("single values", 64, 1), ("100-value chunks", 64, 100))
+LEARN_LOAD = ("learning, single", 64, 1)
+LEARN_PREFIX = "learn"  # the learning row's streams are the fleet's own series: learn-0 ... learn-63
 
 
 def save_example_model(directory: Path) -> Path:
@@ -62,6 +68,24 @@ def save_example_model(directory: Path) -> Path:
     saved = {"mode": "stateful", "seed_index": 0, "scaling": Scaling((0.0,), (1.0,), 0.0, 1.0), "metrics": {}}
     model_io.save_model(directory, params, cfg, saved)
     return directory
+
+
+def save_fleet_model(directory: Path) -> Path:
+    """A stateful LSTM(20) fleet model of 64 random walks (one epoch; standard scaling, no season)."""
+    import numpy as np
+
+    from lstm_stateful.commands.fleet import save_models
+    from lstm_stateful.core.panel import Clock, Panel
+    from lstm_stateful.core.panel_config import fleet_config
+    from lstm_stateful.engine.fleet import run_fleet
+
+    walks = np.cumsum(np.random.default_rng(0).normal(0, 0.05, (LEARN_LOAD[1], 64)), axis=1)
+    ids = tuple(f"{LEARN_PREFIX}-{i}" for i in range(LEARN_LOAD[1]))
+    panel = Panel(ids, tuple(walks), np.zeros(len(ids), int), Clock())
+    settings = {"data": "x.csv", "id": "id", "time": "t", "input": "y", "horizon": 1, "units": 20, "epochs": 1,
+                "seeds": 1, "scaling": "standard", "chunk": 16, "batch_size": 16, "stats": ()}  # fmt: skip
+    save_models(run_fleet(fleet_config(settings), panel), directory)
+    return directory / "stateful"
 
 
 class Server:
@@ -172,24 +196,36 @@ def generate(host: str, port: int, prefix: str, streams: int, per: int, warmup: 
     }
 
 
-def run_loads(server: Server, pool: multiprocessing.pool.Pool, warmup: float, seconds: float) -> list[dict]:
-    rows = []
-    for k, (load, streams, per) in enumerate(LOADS):
-        cpu, wall = server.cpu_seconds(), time.perf_counter()
-        row = pool.apply(generate, (server.host, server.port, f"load{k}", streams, per, warmup, seconds))
-        used = server.cpu_seconds()
-        server_cpu = None if cpu is None or used is None else (used - cpu) / (time.perf_counter() - wall)
-        rows.append({"load": load, "streams": streams, "values_per_request": per, **row, "server_cpu": server_cpu})
-    return rows
+def run_load(server: Server, pool: multiprocessing.pool.Pool, load: tuple[str, int, int], prefix: str,
+             warmup: float, seconds: float) -> dict:  # fmt: skip
+    """One row: the load against ``server``, with the server's CPU."""
+    name, streams, per = load
+    cpu, wall = server.cpu_seconds(), time.perf_counter()
+    row = pool.apply(generate, (server.host, server.port, prefix, streams, per, warmup, seconds))
+    used = server.cpu_seconds()
+    server_cpu = None if cpu is None or used is None else (used - cpu) / (time.perf_counter() - wall)
+    return {"load": name, "streams": streams, "values_per_request": per, **row, "server_cpu": server_cpu}
+
+
+def learnt(server: Server) -> dict:
+    """The learning server's version, optimizer steps and labels scored (GET /v1/model)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{server.host}:{server.port}/v1/model", timeout=10) as reply:
+        info = json.load(reply)["learning"]
+    return {"version": info["version"], "updates": info["updates"], "labels": info["scores"]["labels"]}
 
 
 def verdicts(rows: list[dict]) -> dict[str, bool]:
-    single = next(r for r in rows if r["streams"] == 64 and r["values_per_request"] == 1)
+    single = next(r for r in rows if r["load"] == "single values" and r["streams"] == 64)
     chunks = next(r for r in rows if r["values_per_request"] > 1)
+    learning = next(r for r in rows if r["load"] == LEARN_LOAD[0])
     return {
         "single_64_requests_per_s": single["requests_per_s"] >= TARGET_RPS,
         "single_64_p99_ms": single["p99_ms"] < TARGET_P99_MS,
         "chunks_predictions_per_s": chunks["predictions_per_s"] >= TARGET_PREDS,
+        "learning_64_labelled_per_s": learning["requests_per_s"] >= TARGET_LEARN_RPS,
+        "learning_64_p99_ms": learning["p99_ms"] < TARGET_LEARN_P99_MS,
     }
 
 
@@ -202,10 +238,15 @@ def show(rows: list[dict], met: dict[str, bool], a: argparse.Namespace) -> None:
         cpu = f"{r['server_cpu']:.2f}" if r["server_cpu"] is not None else "-"
         print(f"{r['load']:18s} {r['streams']:7d} {r['requests_per_s']:11,.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
               f"{r['predictions_per_s']:14,.0f} {cpu:>10s} {r['generator_cpu']:7.2f}")  # fmt: skip
+    if learning := rows[-1].get("learning"):
+        print(f"the learning server took {learning['updates']:,} optimizer steps on {learning['labels']:,} labels "
+              f"(version {learning['version']:,})")  # fmt: skip
     word = {True: "met", False: "MISSED"}
     print(f"targets: 64 streams >= {TARGET_RPS:,.0f} requests/s ({word[met['single_64_requests_per_s']]}), "
           f"p99 < {TARGET_P99_MS:g} ms ({word[met['single_64_p99_ms']]}); 100-value chunks >= "
-          f"{TARGET_PREDS:,.0f} predictions/s ({word[met['chunks_predictions_per_s']]})")  # fmt: skip
+          f"{TARGET_PREDS:,.0f} predictions/s ({word[met['chunks_predictions_per_s']]}); learning at 64 streams >= "
+          f"{TARGET_LEARN_RPS:,.0f} labelled values/s ({word[met['learning_64_labelled_per_s']]}), p99 < "
+          f"{TARGET_LEARN_P99_MS:g} ms ({word[met['learning_64_p99_ms']]})")  # fmt: skip
 
 
 def main() -> None:
@@ -220,14 +261,22 @@ def main() -> None:
         model = save_example_model(Path(tmp) / "model")
         server = Server(model, Path(tmp) / "streams.sqlite", Path(tmp) / "server.log", extra)
         try:
-            rows = run_loads(server, pool, a.warmup, a.seconds)
+            rows = [run_load(server, pool, load, f"load{k}", a.warmup, a.seconds) for k, load in enumerate(LOADS)]
+        finally:
+            server.stop()
+        fleet = save_fleet_model(Path(tmp) / "fleet")
+        server = Server(fleet, Path(tmp) / "learn.sqlite", Path(tmp) / "learn.log", [*extra, "--learn"])
+        try:
+            rows.append(run_load(server, pool, LEARN_LOAD, LEARN_PREFIX, a.warmup, a.seconds))
+            rows[-1]["learning"] = learnt(server)
         finally:
             server.stop()
     met = verdicts(rows)
     show(rows, met, a)
     if a.json:
         machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
-        targets = {"requests_per_s": TARGET_RPS, "p99_ms": TARGET_P99_MS, "chunk_predictions_per_s": TARGET_PREDS}
+        targets = {"requests_per_s": TARGET_RPS, "p99_ms": TARGET_P99_MS, "chunk_predictions_per_s": TARGET_PREDS,
+                   "learning_labelled_per_s": TARGET_LEARN_RPS, "learning_p99_ms": TARGET_LEARN_P99_MS}  # fmt: skip
         settings = {"seconds": a.seconds, "warmup": a.warmup, "batch_wait_ms": a.batch_wait_ms}
         model_shape = {"cell": "lstm", "units": 20, "layers": 1, "lahead": 1, "mode": "stateful"}
         out = {"machine": machine, "model": model_shape, "settings": settings, "targets": targets, "met": met}
