@@ -4,6 +4,8 @@ clipped Adam step; a window without a label changes nothing; no retrace."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +15,7 @@ from lstm_stateful.commands.fleet import save_models
 from lstm_stateful.core.panel import Clock, Panel
 from lstm_stateful.core.panel_config import fleet_config
 from lstm_stateful.engine.fleet import run_fleet
-from lstm_stateful.models import fleet_learn
+from lstm_stateful.models import fleet_learn, online
 from lstm_stateful.models import fleet_stream as fs
 from lstm_stateful.models.fleet_model import FleetModel, load_fleet_model
 
@@ -74,17 +76,22 @@ def test_a_windows_gradient_equals_a_plain_loops(model: FleetModel) -> None:
     assert any(float(jnp.abs(g).max()) > 1e-4 for g in jax.tree.leaves(grads))
 
 
+def _update(model: FleetModel, opt_state: object, windows: list, lr: float, clip: float) -> tuple:
+    grads = functools.partial(fleet_learn.window_grads, shape=fs.shape_of(model))
+    return online.update(model.params, opt_state, windows, grads, lr, clip, per_seed=True)
+
+
 def test_the_update_is_each_seeds_own_clipped_adam_step(model: FleetModel) -> None:
     lr, clip = 0.01, 0.05
     shape, w = fs.shape_of(model), _window(model, 1)
-    opt_state = fleet_learn.init_opt_state(model.params, lr, clip)
-    params, _, count = fleet_learn.update(model.params, opt_state, [w, w], shape, lr, clip)
+    opt_state = online.init_opt_state(model.params, lr, clip, per_seed=True)
+    params, _, count = _update(model, opt_state, [w, w], lr, clip)
     assert count == 10
     grads, _ = fleet_learn.window_grads(model.params, w, shape=shape)
     for s in range(2):
         mine = jax.tree.map(lambda a, s=s: a[s], model.params)
         g = jax.tree.map(lambda a, s=s: 2 * a[s] / 10, grads)
-        opt = fleet_learn.optimizer(lr, clip)
+        opt = online.optimizer(lr, clip)
         updates, _ = opt.update(g, opt.init(mine), mine)
         want = jax.tree.map(lambda p, u: p + u, mine, updates)
         got = jax.tree.map(lambda a, s=s: a[s], params)
@@ -96,14 +103,12 @@ def test_the_update_is_each_seeds_own_clipped_adam_step(model: FleetModel) -> No
 
 
 def test_a_round_without_labels_changes_nothing_and_nothing_retraces(model: FleetModel) -> None:
-    shape = fs.shape_of(model)
-    opt_state = fleet_learn.init_opt_state(model.params, 1e-3, 1.0)
+    opt_state = online.init_opt_state(model.params, 1e-3, 1.0, per_seed=True)
     w = _window(model, 2)
-    fleet_learn.update(model.params, opt_state, [w], shape, 1e-3, 1.0)
-    programs = (fleet_learn.window_grads._cache_size(), fleet_learn.apply_update._cache_size())
+    _update(model, opt_state, [w], 1e-3, 1.0)
+    programs = (fleet_learn.window_grads._cache_size(), online.apply_update._cache_size())
     other = _window(model, 3)
-    fleet_learn.update(model.params, opt_state, [other], shape, 1e-3, 1.0)
-    assert (fleet_learn.window_grads._cache_size(), fleet_learn.apply_update._cache_size()) == programs
-    params, state, count = fleet_learn.update(model.params, opt_state, [other._replace(label=other.label & False)],
-                                              shape, 1e-3, 1.0)  # fmt: skip
+    _update(model, opt_state, [other], 1e-3, 1.0)
+    assert (fleet_learn.window_grads._cache_size(), online.apply_update._cache_size()) == programs
+    params, state, count = _update(model, opt_state, [other._replace(label=other.label & False)], 1e-3, 1.0)
     assert count == 0 and params is model.params and state is opt_state

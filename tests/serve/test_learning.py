@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jax
@@ -32,10 +33,10 @@ from lstm_stateful.core.panel_config import fleet_config
 from lstm_stateful.engine.fleet import run_fleet
 from lstm_stateful.models.fleet_model import CONFIG_FILE, load_fleet_model
 from lstm_stateful.serve import learner as lr
-from lstm_stateful.serve.app import Settings, build_app, fleet_info
-from lstm_stateful.serve.engine import Batched
+from lstm_stateful.serve.app import Settings, build_app, fleet_info, model_info
+from lstm_stateful.serve.engine import Batched, Engine
 from lstm_stateful.serve.fleet_engine import FleetEngine
-from lstm_stateful.serve.learning_engine import LearningFleetEngine, replay
+from lstm_stateful.serve.learning_engine import LearningEngine, LearningFleetEngine, replay
 from lstm_stateful.serve.ops import Predict, request_sha256
 from lstm_stateful.serve.store import Store
 from lstm_stateful.serve.streams import Service
@@ -239,9 +240,12 @@ async def test_snapshot_model_and_metrics(model_dir: Path, tmp_path: Path) -> No
 
 
 def test_refusals_at_start(model_dir: Path, tmp_path: Path) -> None:
-    single = save_model(tmp_path / "single")
+    panel = Panel(tuple(f"s{i}" for i in range(4)), tuple(family(4, 60, 7)), np.zeros(4, int), Clock())
+    settings = {"data": "x.csv", "id": "id", "time": "t", "input": "y", "horizon": 3, "units": 4, "season": P,
+                "epochs": 1, "seeds": 1, "chunk": 24, "batch_size": 4, "stats": (), "strategy": "direct"}  # fmt: skip
+    save_models(run_fleet(fleet_config(settings), panel), tmp_path / "direct")
     cases: list[tuple[list[str], str]] = [
-        (["--model", str(single), "--learn"], "is a single-series model"),
+        (["--model", str(tmp_path / "direct" / "stateful"), "--learn"], "is a direct fleet model"),
         (["--model", str(model_dir), "--learn", "--learn-lr", "0"], "--learn-lr: must be a number in (0, 1]"),
         (["--model", str(model_dir), "--learn", "--learn-window", "0"], "--learn-window"),
         (["--model", str(model_dir), "--learn-window", "8"], "--learn-window: is a setting of --learn"),
@@ -304,3 +308,95 @@ def test_kill_9_while_learning_under_load(servers: Servers, model_dir: Path, tmp
     assert labelled <= logged, sorted(labelled - logged)[:5]
     for c in clients:
         c.close()
+
+
+# A single-series model learns from delayed targets, sent with later requests.
+
+
+def _single(tmp_path: Path) -> tuple[Path, Any]:
+    from lstm_stateful.core.config import ExperimentConfig
+    from lstm_stateful.models.model_io import CONFIG_FILE as MODEL_FILE
+    from lstm_stateful.models.model_io import load_model
+
+    directory = save_model(tmp_path / "single", lahead=3, units=8)
+    meta = json.loads((directory / MODEL_FILE).read_text())
+    return directory, (load_model(directory), ExperimentConfig.from_dict(meta["experiment"]), meta)
+
+
+@contextlib.asynccontextmanager
+async def single_client(engine: Engine, state: Path, meta: dict) -> AsyncIterator[tuple[httpx.AsyncClient, Store]]:
+    with Store.open(state, "single") as store:
+        app = build_app(Service(engine, store), model_info(engine.model, meta), Settings())
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                yield client, store
+
+
+def _moving_average(x: np.ndarray) -> np.ndarray:
+    """The targets the streams teach: the mean of each value and the one before (n, length)."""
+    return np.concatenate([x[:, :1], (x[:, 1:] + x[:, :-1]) / 2], axis=1)
+
+
+@pytest.mark.anyio
+async def test_a_single_series_model_learns_from_delayed_targets(tmp_path: Path) -> None:
+    """Random weights; each request carries the target of the value two requests back:
+    the learning model's errors on the targets fall far below the frozen model's."""
+    _, (model, experiment, meta) = _single(tmp_path)
+    engine = LearningEngine(model, experiment, lr.LearnConfig(window=8, lr=1e-2, guard=2000), max_batch=8)
+    x = np.random.default_rng(8).normal(0, 1, (8, 300))
+    y = _moving_average(x)
+    async with single_client(engine, tmp_path / "s.sqlite", meta) as (c, store):
+        for t in range(300):
+
+            async def post(i: int, t: int = t) -> None:
+                body: dict = {"seq": t, "values": [x[i, t]]}
+                if t >= 2:
+                    body["targets"] = [{"seq": t - 2, "value": y[i, t - 2]}]
+                r = await c.post(f"/v1/streams/u{i}/predict", json=body)
+                assert r.status_code == 200, r.text
+
+            await asyncio.gather(*(post(i) for i in range(8)))
+        info = (await c.get("/v1/model")).json()["learning"]
+        scores = info["scores"]
+        print(info)
+        assert scores["labels"] == 8 * 298 - 8 * 2  # the first two values' predictions wait for a full window
+        assert scores["learning_recent_mae"] < 0.3 * scores["frozen_recent_mae"]
+        assert info["version"] > 250 and _same_weights(engine, replay(engine, store), engine.learner.current)
+
+
+@pytest.mark.anyio
+async def test_targets_are_checked_and_applied_once(tmp_path: Path) -> None:
+    _, (model, experiment, meta) = _single(tmp_path)
+
+    async def post(c: httpx.AsyncClient, seq: int, values: list, targets: object = None, raw: bytes = b"") -> Any:
+        body = {"seq": seq, "values": values} | ({} if targets is None else {"targets": targets})
+        return await c.post("/v1/streams/u/predict", content=raw or json.dumps(body).encode())
+
+    async with single_client(Engine(model), tmp_path / "frozen.sqlite", meta) as (c, _):
+        r = await post(c, 0, [1.0], [{"seq": 0, "value": 1.0}])
+        assert r.status_code == 422 and "this server does not learn" in r.json()["detail"]
+    engine = LearningEngine(model, experiment, lr.LearnConfig(window=4), max_batch=8)
+    async with single_client(engine, tmp_path / "s.sqlite", meta) as (c, _):
+        assert (await post(c, 0, [0.1, 0.2, 0.3])).status_code == 200
+        bad = [([{"seq": 4, "value": 1.0}], "seq 4 is not one of the stream's latest values: give one in [0, 3]"),
+               ([{"seq": 3, "value": 1.0}, {"seq": 3, "value": 2.0}], "a seq is given twice"),
+               ([{"seq": 2}], "each must be an object"), ([], "must be a list of 1 to 4")]  # fmt: skip
+        for targets, text in bad:
+            r = await post(c, 3, [0.4], targets)
+            assert r.status_code == 422 and text in r.json()["detail"], r.text
+        r = await post(c, 3, [0.4], raw=b'{"seq": 3, "values": [0.4], "targets": [{"seq": 2, "value": 1e999}]}')
+        assert r.status_code == 422 and "finite number" in r.json()["detail"]
+        first = await post(c, 3, [0.4], [{"seq": 3, "value": 0.5}, {"seq": 2, "value": 0.25}])
+        assert first.status_code == 200 and engine.version() == 1
+        again = await post(c, 3, [0.4], [{"seq": 3, "value": 0.5}, {"seq": 2, "value": 0.25}])
+        assert again.json() == first.json() and engine.version() == 1  # a retry: answered, nothing applied
+        other = await post(c, 3, [0.4], [{"seq": 3, "value": 0.6}])
+        assert other.status_code == 409 and "other values" in other.json()["detail"]
+        twice = await post(c, 4, [0.5], [{"seq": 3, "value": 0.5}])
+        assert twice.status_code == 422 and "seq 3 already had its target" in twice.json()["detail"]
+        assert (await c.get("/v1/streams/u")).json()["seq"] == 4  # the refused request applied nothing
+        for seq in range(4, 9):
+            assert (await post(c, seq, [0.5])).status_code == 200
+        old = await post(c, 9, [0.5], [{"seq": 2, "value": 1.0}])
+        assert old.status_code == 422 and "give one in [6, 9]" in old.json()["detail"]

@@ -188,8 +188,8 @@ def learning_identity(identity: str, learn: LearnConfig) -> str:
 
 
 def _cannot_learn(why: str) -> ConfigError:
-    return ConfigError("learn", f"{why}; --learn takes a fleet model with a recursive horizon, whose next value is "
-                       "the label of its one-step forecast")  # fmt: skip
+    return ConfigError("learn", f"{why}; --learn takes a fleet model with a recursive horizon (each value labels the "
+                       "forecast before it) or a single-series model (its targets sent with the values)")  # fmt: skip
 
 
 def _load(directory: Path, learn: LearnConfig | None = None) -> _Served:
@@ -214,17 +214,18 @@ def _load(directory: Path, learn: LearnConfig | None = None) -> _Served:
 
         identity = learning_identity(fleet_identity(meta), learn)
         return _Served(LearningFleetEngine(fleet, learn), identity, app_mod.fleet_info(fleet, meta), f"learning {name}")
-    if learn is not None:
-        raise _cannot_learn(f"{str(directory)!r} is a single-series model: its target is not a later value of its "
-                            "inputs, so its labels would have to be sent apart (delayed targets), which this "
-                            "version does not take")  # fmt: skip
     from lstm_stateful.serve.engine import Engine
 
     model = load_model(directory)
     meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-    return _Served(
-        Engine(model), model_identity(meta), app_mod.model_info(model, meta), f"{model.mode} {model.model.cell}"
-    )
+    name, info = f"{model.mode} {model.model.cell}", app_mod.model_info(model, meta)
+    if learn is None:
+        return _Served(Engine(model), model_identity(meta), info, name)
+    from lstm_stateful.core.config import ExperimentConfig
+    from lstm_stateful.serve.learning_engine import LearningEngine
+
+    engine = LearningEngine(model, ExperimentConfig.from_dict(meta["experiment"]), learn)
+    return _Served(engine, learning_identity(model_identity(meta), learn), info, f"learning {name}")
 
 
 def serve(cfg: ServeConfig, ready: Callable[[str], None]) -> None:

@@ -178,7 +178,7 @@ def _reference(b: _Builder, d: DataConfig, x64: str, history: str, seen: str) ->
 
 
 def _prepare(b: _Builder, model: SavedModel, x: str, state: dict[str, str]) -> _Prepared:
-    """Raw row x (B, F) float32 -> the model's input (stream._prepare): the transform against
+    """Raw row x (B, F) float32 -> the model's input (stream.prepare): the transform against
     the previous raw row, then the scaling, in float64; zeros where the stream takes no row."""
     d, s = model.data, model.scaling
     x64 = b.double(x)

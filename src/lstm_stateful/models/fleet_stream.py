@@ -34,7 +34,7 @@ from lstm_stateful.core.cells import Carry, ModelConfig, ModelParams, dense, sta
 from lstm_stateful.core.panel import PanelScaling
 from lstm_stateful.core.panel_train import run_windows
 from lstm_stateful.models.fleet_model import FleetModel, n_seeds
-from lstm_stateful.models.stream import _bucket
+from lstm_stateful.models.stream import bucket
 
 Host = jax.Array | np.ndarray  # a state's leaves: host arrays between calls, traced inside them
 # The ordinal of a stream whose first value's time was not given (its forecasts carry no times).
@@ -200,7 +200,7 @@ def feed(model: FleetModel, params: ModelParams, state: FleetStreamState, values
     per length)."""
     scaling = PanelScaling(model.scaling.kind, state.loc, state.scale)
     n = values.shape[1]
-    zs = np.zeros((_bucket(n), values.shape[0]), np.float32)
+    zs = np.zeros((bucket(n), values.shape[0]), np.float32)
     zs[:n] = scaling.to_model(values).T
     fed = np.arange(zs.shape[0])[:, None] < n
     core, preds = feed_core(params, state.core, zs, np.broadcast_to(fed, zs.shape), shape=shape_of(model))
@@ -213,7 +213,7 @@ def feed(model: FleetModel, params: ModelParams, state: FleetStreamState, values
 def forecast(model: FleetModel, params: ModelParams, state: FleetStreamState, horizon: int) -> np.ndarray:
     """B streams' next ``horizon`` values (B, horizon) float64 data units, the mean over the
     seeds. Recursive horizons are padded to a power of two (one program per size class)."""
-    steps = horizon if model.config.panel.head > 1 else _bucket(horizon)
+    steps = horizon if model.config.panel.head > 1 else bucket(horizon)
     z = np.asarray(forecast_core(params, state.core, steps=steps, shape=shape_of(model)), np.float64)
     scaling = PanelScaling(model.scaling.kind, state.loc, state.scale)
     # Each seed back in data units, then the mean: as predict averages its seeds.

@@ -162,7 +162,7 @@ def stream_chunk(
     return jax.lax.scan(step, state, (xs, fed))
 
 
-def _bucket(n: int) -> int:
+def bucket(n: int) -> int:
     """Chunks are padded to a power of two, so a stream of ragged chunks compiles a few
     programs (one per size class), not one per length."""
     return 1 << max(n - 1, 0).bit_length()
@@ -211,7 +211,7 @@ def check_values(table: np.ndarray, transform: str) -> None:
     raise ConfigError("values", f"hold {table[bad]} at {where}{why}")
 
 
-class _Prepared(NamedTuple):
+class Prepared(NamedTuple):
     """A chunk of raw rows made ready for the model, per stream (B streams, n steps).
 
     inputs: (B, n, F) model units (0 where not fed); fed: (B, n) bool; reference: (B, n) the
@@ -224,7 +224,7 @@ class _Prepared(NamedTuple):
     history: History
 
 
-def _prepare(model: SavedModel, history: History, table: np.ndarray) -> _Prepared:
+def prepare(model: SavedModel, history: History, table: np.ndarray) -> Prepared:
     """Raw rows (B, n, F) -> the model's inputs (docs/protocol.md, "Transforms"): the
     differences of each row with the one before (from ``history`` across calls), then the
     scaling; and each point's reference, the latest target value known there."""
@@ -240,7 +240,7 @@ def _prepare(model: SavedModel, history: History, table: np.ndarray) -> _Prepare
         reference = _reference(d.task, d.tsteps, rows_all[..., 0], depth)
         rows = rows_all[:, rows_all.shape[1] - depth :]
     z = (x - np.asarray(s.input_mean)) / np.asarray(s.input_scale)
-    return _Prepared(np.where(fed[..., None], z, 0.0), fed, reference, _frozen(rows, history.seen + n))
+    return Prepared(np.where(fed[..., None], z, 0.0), fed, reference, _frozen(rows, history.seen + n))
 
 
 def _reference(task: str, tsteps: int, first: np.ndarray, depth: int) -> np.ndarray:
@@ -329,9 +329,9 @@ def feed(
     in the data's units. The chunk axis is padded to a power of two, so ragged chunks
     compile one program per size class (and per B).
     """
-    ready = _prepare(model, state.history, table)
+    ready = prepare(model, state.history, table)
     n = table.shape[1]
-    xs = np.zeros((_bucket(n), *table.shape[::2]), np.float32)  # (T, B, F), padded
+    xs = np.zeros((bucket(n), *table.shape[::2]), np.float32)  # (T, B, F), padded
     xs[:n] = ready.inputs.swapaxes(0, 1)
     fed = np.zeros(xs.shape[:2], bool)
     fed[:n] = ready.fed.T

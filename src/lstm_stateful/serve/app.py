@@ -39,7 +39,7 @@ from lstm_stateful.serve import openapi
 from lstm_stateful.serve.batcher import Batcher
 from lstm_stateful.serve.body import STREAM_ID, STREAM_ID_RULE, Rejected, check_stream_id, parse_snapshot
 from lstm_stateful.serve.fleet_engine import FleetEngine
-from lstm_stateful.serve.learning_engine import LearningFleetEngine
+from lstm_stateful.serve.learning_engine import Learns
 from lstm_stateful.serve.metrics import HttpMetrics, Metrics
 from lstm_stateful.serve.ops import Delete, Op, error_body
 from lstm_stateful.serve.streams import Service, unknown_body
@@ -179,7 +179,7 @@ def build_app(service: Service, info: dict, settings: Settings) -> FastAPI:
     if settings.token is not None:
         app.add_middleware(BearerAuth, token=settings.token)
     engine = service.engine
-    learning = (lambda: lr.info(engine.learner)) if isinstance(engine, LearningFleetEngine) else None
+    learning = (lambda: lr.info(engine.learner)) if isinstance(engine, Learns) else None
     metrics = Metrics(lambda: len(service.streams), learning)
     service.on_round = metrics.round
     app.add_middleware(HttpMetrics, metrics=metrics)  # the outermost: it sees the token's refusals too
@@ -187,7 +187,7 @@ def build_app(service: Service, info: dict, settings: Settings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     _stream_routes(app, service, batcher, settings)
     _model_routes(app, info, learning, metrics)
-    if isinstance(engine, LearningFleetEngine):
+    if isinstance(engine, Learns):
         _snapshot_route(app, engine, settings)
     return app
 
@@ -274,7 +274,7 @@ def _model_routes(app: FastAPI, info: dict, learning: Callable[[], dict] | None,
         return _json(200, b'{"status":"ok"}')
 
 
-def _snapshot_route(app: FastAPI, engine: LearningFleetEngine, settings: Settings) -> None:
+def _snapshot_route(app: FastAPI, engine: Learns, settings: Settings) -> None:
     """POST /v1/model/snapshot: the weights that answer now, as a model directory."""
 
     @app.post("/v1/model/snapshot", status_code=201, **openapi.SNAPSHOT)
@@ -301,7 +301,7 @@ def _check_snapshot_directory(directory: Path) -> None:
         raise Rejected(422, f"directory: the parent of {str(directory)!r} does not exist")
 
 
-def _write_snapshot(engine: LearningFleetEngine, directory: Path) -> int:
+def _write_snapshot(engine: Learns, directory: Path) -> int:
     try:
         return engine.snapshot(directory)
     except OSError as e:

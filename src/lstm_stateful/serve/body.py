@@ -39,11 +39,14 @@ class Rejected(Exception):
 
 
 class Limits(NamedTuple):
-    """What a request may hold: the model's inputs per step, its transform, steps per request."""
+    """What a request may hold: the model's inputs per step, its transform, steps per
+    request; learn_window: how many of a stream's latest values may take a target (0: the
+    server does not learn, a request holds no targets)."""
 
     n_features: int
     transform: str
     max_chunk: int
+    learn_window: int = 0
 
 
 def check_stream_id(stream: str) -> None:
@@ -86,11 +89,40 @@ def _seq(doc: dict) -> int:
 def parse_predict(stream: str, body: bytes, limits: Limits) -> Predict:
     """The body of ``POST /v1/streams/{stream}/predict`` -> a checked ``Predict``; else ``Rejected`` (422)."""
     check_stream_id(stream)
-    doc = _document(body, {"seq", "values"}, set(), '{"seq": n, "values": [...]}')
+    doc = _document(body, {"seq", "values"}, {"targets"}, '{"seq": n, "values": [...], "targets"?: [...]}')
     seq = _seq(doc)
     values = _table(doc["values"], limits)
     _check_finite(values, limits.transform)
-    return Predict(stream, seq, values, values_sha256(values))
+    if "targets" not in doc:
+        return Predict(stream, seq, values, values_sha256(values))
+    targets = _targets(doc["targets"], seq + values.shape[0], limits)
+    return Predict(stream, seq, values, request_sha256(values, None, targets), targets=targets)
+
+
+def _targets(items: object, sent: int, limits: Limits) -> tuple[tuple[int, float], ...]:
+    """``[{"seq": k, "value": y}, ...]``: targets of the stream's values k, each one of the
+    latest ``learn_window`` of the ``sent`` values (this request's included), once."""
+    k_max = limits.learn_window
+    if not k_max:
+        raise Rejected(422, "targets: this server does not learn; start it with --learn to send targets")
+    if not isinstance(items, list) or not 1 <= len(items) <= k_max:
+        raise Rejected(422, f'targets: must be a list of 1 to {k_max} objects {{"seq": k, "value": y}}')
+    oldest, out = max(sent - k_max, 0), []
+    for item in items:
+        if not isinstance(item, dict) or set(item) != {"seq", "value"}:
+            raise Rejected(422, f'targets: each must be an object {{"seq": k, "value": y}}, got {_short(item)}')
+        k, y = _whole(item["seq"]), item["value"]
+        if type(k) is not int or not oldest <= k < sent:
+            raise Rejected(422, f"targets: seq {_short(k)} is not one of the stream's latest values: give one in "
+                           f"[{oldest}, {sent - 1}] (the latest {k_max} sent, --learn-window)")  # fmt: skip
+        if type(y) not in (int, float) or not abs(y) <= FLOAT32_MAX or (limits.transform == "log-diff" and y <= 0):
+            low = " and > 0 (the model learned log-diff)" if limits.transform == "log-diff" else ""
+            raise Rejected(422, f"targets: the value of seq {k} must be a finite number within float32{low}, "
+                           f"got {_short(y)}")  # fmt: skip
+        out.append((k, float(y)))
+    if len({k for k, _ in out}) != len(out):
+        raise Rejected(422, "targets: a seq is given twice; each value takes one target")
+    return tuple(out)
 
 
 class FleetLimits(NamedTuple):

@@ -104,10 +104,11 @@ class Batched:
         self.codec = StateCodec(template)
         self.initial: Leaves = tuple(np.asarray(leaf) for leaf in jax.tree.leaves(template))
 
-    def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None) -> tuple[Any, np.ndarray]:
+    def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None, targets: np.ndarray | None = None
+              ) -> tuple[Any, np.ndarray]:  # fmt: skip
         """The model's step on B stacked streams (the first ``b`` real, the rest padding):
         (their state after ``table``, predictions (B, n)). A learning engine adds what the
-        round learns from to ``sink`` (when given)."""
+        round learns from to ``sink`` (when given), with the streams' ``targets``."""
         raise NotImplementedError
 
     def version(self) -> int:
@@ -136,19 +137,22 @@ class Batched:
         cannot forecast (a string); models that do not forecast have no forecast route."""
         raise NotImplementedError
 
-    def step(self, states: Sequence[Leaves], table: np.ndarray, sink: list | None = None
-             ) -> tuple[list[Leaves], np.ndarray]:  # fmt: skip
+    def step(self, states: Sequence[Leaves], table: np.ndarray, sink: list | None = None,
+             targets: np.ndarray | None = None) -> tuple[list[Leaves], np.ndarray]:  # fmt: skip
         """Feed B streams n raw values each (checked by the request's parser).
 
         states: B streams' leaves; table: (B, n, F). Returns their leaves after the values
         and the predictions (B, n), float64, in the data's units (NaN while a window fills).
-        sink: where a learning engine puts what the round learns from.
+        sink: where a learning engine puts what the round learns from; targets: (B, K) the
+        streams' delayed labels (``learning_engine.Learns.targets``).
         """
         out: list[Leaves] = []
         preds = []
-        for piece, rows in self.pieces(states, table):
+        size = self.max_batch
+        for k, (piece, rows) in enumerate(self.pieces(states, table)):
             b = len(piece)
-            new, p = self._feed(self.stacked(piece, b), self.padded(rows, b), b, sink)
+            mine = None if targets is None else self.padded(targets[k * size : k * size + b], b)
+            new, p = self._feed(self.stacked(piece, b), self.padded(rows, b), b, sink, mine)
             host = [np.asarray(leaf) for leaf in jax.tree.leaves(new)]
             out.extend(tuple(leaf[i : i + 1] for leaf in host) for i in range(b))
             preds.append(p[:b])
@@ -178,7 +182,11 @@ class Engine(Batched):
     def __init__(self, model: SavedModel, max_batch: int = MAX_BATCH) -> None:
         self.model = model
         self._params: ModelParams = jax.device_put(model.params)
-        super().__init__(stream.Predictor(model).snapshot(), max_batch)
+        super().__init__(self._template(), max_batch)
+
+    def _template(self) -> Any:
+        """A new stream's state (batch 1): the predictor's."""
+        return stream.Predictor(self.model).snapshot()
 
     def begin(self, op: Predict) -> Leaves:
         """A new stream's state: empty, whatever the stream."""
@@ -201,5 +209,6 @@ class Engine(Batched):
         for size in self.classes:
             self.step([self.initial] * size, np.repeat(table, size, axis=0))
 
-    def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None) -> tuple[Any, np.ndarray]:
+    def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None, targets: np.ndarray | None = None
+              ) -> tuple[Any, np.ndarray]:  # fmt: skip
         return stream.feed(self.model, self._params, state, table)

@@ -98,8 +98,8 @@ class FleetEngine(Batched):
         s = self.model.scaling
         return self._leaves(self._served(float(s.loc[k]), float(s.scale[k]), op.start, -1))
 
-    def step(self, states: Sequence[Leaves], table: np.ndarray, sink: list | None = None
-             ) -> tuple[list[Leaves], np.ndarray]:  # fmt: skip
+    def step(self, states: Sequence[Leaves], table: np.ndarray, sink: list | None = None,
+             targets: np.ndarray | None = None) -> tuple[list[Leaves], np.ndarray]:  # fmt: skip
         """``Batched.step`` for the scaled series; a series still gathering its first values
         one by one (``_gathered``)."""
         ready = [s[self._waiting][0] < 0 for s in states]
@@ -140,7 +140,8 @@ class FleetEngine(Batched):
         fed, p = fs.feed(self.model, self._params, stream, values[None])
         return Served(fed, pending, np.array([-1], np.int64), self._learning(fed)), p
 
-    def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None) -> tuple[Any, np.ndarray]:
+    def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None, targets: np.ndarray | None = None
+              ) -> tuple[Any, np.ndarray]:  # fmt: skip
         stream, preds = fs.feed(self.model, self._params, state.stream, table[..., 0])
         return state._replace(stream=stream), preds
 

@@ -14,9 +14,9 @@ committed with the round's stream states.
 * **Drift**: a Page-Hinkley test on the learning model's error stream raises an alarm when
   the errors rise above their running mean by more than ``drift_delta`` of it for long
   enough (``drift_threshold`` running means in all).
-* **Replay log**: one record per version: the inputs of its update (``fleet_learn.Window``
-  arrays) or the weights a rollback restored, with the (stream, seq) of the requests it
-  learnt from. A checkpoint of the weights every ``keep`` versions bounds it: the records
+* **Replay log**: one record per version: the inputs of its update (the windows' arrays)
+  or the weights a rollback restored, with the (stream, seq) of the requests it learnt
+  from. A checkpoint of the weights every ``keep`` versions bounds it: the records
   before the older of the last two checkpoints are dropped.
 """
 
@@ -26,7 +26,7 @@ import dataclasses
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -37,8 +37,7 @@ import safetensors.numpy
 from lstm_stateful.core.cells import ModelParams
 from lstm_stateful.core.config import require_int
 from lstm_stateful.core.errors import ConfigError
-from lstm_stateful.models import fleet_learn
-from lstm_stateful.models.fleet_stream import Core, FleetShape
+from lstm_stateful.models import online
 from lstm_stateful.serve.engine import StateCodec
 
 log = logging.getLogger(__name__)
@@ -166,12 +165,17 @@ class Record(NamedTuple):
 
 
 class Labelled(NamedTuple):
-    """What one group of a round gives the learner: its window, and the one-step errors
-    (model units) of the learning and frozen models on its labels, in stream order."""
+    """What one group of a round gives the learner: its window (``fleet_learn.Window``,
+    ``stream_learn.Window``), and the errors (model units) of the learning and frozen
+    models' predictions of its labels, made before the labels came, in stream order."""
 
-    window: fleet_learn.Window
+    window: Any
     learning_errors: np.ndarray
     frozen_errors: np.ndarray
+
+
+# A model's step on a round's windows: (params, optimizer state, windows) -> (params, optimizer state, labels).
+Update = Callable[[ModelParams, optax.OptState, Sequence[Any]], tuple[ModelParams, optax.OptState, int]]
 
 
 class Step(NamedTuple):
@@ -181,9 +185,9 @@ class Step(NamedTuple):
     record: Record | None
 
 
-def start(params: ModelParams, cfg: LearnConfig) -> Learner:
-    """Version 0: the frozen model's weights with a fresh optimizer."""
-    weights = Weights(0, params, fleet_learn.init_opt_state(params, cfg.lr, cfg.clip))
+def start(params: ModelParams, cfg: LearnConfig, per_seed: bool) -> Learner:
+    """Version 0: the frozen model's weights with a fresh optimizer (one per seed: ``per_seed``)."""
+    weights = Weights(0, params, online.init_opt_state(params, cfg.lr, cfg.clip, per_seed))
     return Learner(weights, weights, 1.0, 0, 0, Scores(), Drift())
 
 
@@ -193,7 +197,7 @@ def _scored(scores: Scores, learning: np.ndarray, frozen: np.ndarray, guard: int
                   np.concatenate([scores.frozen_recent, frozen])[-guard:])  # fmt: skip
 
 
-def advance(learner: Learner, groups: Sequence[Labelled], requests: Sequence[tuple[str, int]], shape: FleetShape,
+def advance(learner: Learner, groups: Sequence[Labelled], requests: Sequence[tuple[str, int]], update: Update,
             cfg: LearnConfig, codec: StateCodec) -> Step:  # fmt: skip
     """The learner after a round's labelled groups: scored (test), then one optimizer step
     (train); rolled back instead when the guard says so."""
@@ -212,7 +216,7 @@ def advance(learner: Learner, groups: Sequence[Labelled], requests: Sequence[tup
         if ratio < best_ratio:
             best, best_ratio = cur, ratio
     windows = [g.window for g in groups]
-    params, opt_state, count = fleet_learn.update(cur.params, cur.opt_state, windows, shape, cfg.lr, cfg.clip)
+    params, opt_state, count = update(cur.params, cur.opt_state, windows)
     nxt = Learner(cur, best, best_ratio, learner.updates, learner.rollbacks, scores, drift)
     if count == 0:
         return Step(nxt, None)
@@ -248,25 +252,19 @@ def decode_weights(codec: StateCodec, version: int, blob: bytes) -> Weights:
     return Weights(version, params, opt_state)
 
 
-def encode_windows(windows: Sequence[fleet_learn.Window]) -> bytes:
-    """A round's windows as safetensors bytes (``g.<group>.<array>``)."""
-    arrays: dict[str, np.ndarray] = {}
-    for g, w in enumerate(windows):
-        for i, leaf in enumerate(jax.tree.leaves(w.anchor)):
-            arrays[f"g.{g}.anchor.{i}"] = np.ascontiguousarray(leaf)
-        arrays |= {f"g.{g}.zs": w.zs, f"g.{g}.fed": w.fed, f"g.{g}.label": w.label}
+def encode_windows(windows: Sequence[Any]) -> bytes:
+    """A round's windows as safetensors bytes (``g.<group>.<leaf>``)."""
+    arrays = {f"g.{g}.{i}": np.ascontiguousarray(leaf) for g, w in enumerate(windows)
+              for i, leaf in enumerate(jax.tree.leaves(w))}  # fmt: skip
     return safetensors.numpy.save(arrays)
 
 
-def decode_windows(blob: bytes, core: Core) -> list[fleet_learn.Window]:
-    """Bytes of ``encode_windows`` -> the windows (``core``: any state, for its structure)."""
+def decode_windows(blob: bytes, template: Any) -> list[Any]:
+    """Bytes of ``encode_windows`` -> the windows (``template``: any window, for its structure)."""
     arrays = safetensors.numpy.load(blob)
-    treedef, n_leaves = jax.tree.structure(core), len(jax.tree.leaves(core))
-    windows = []
-    for g in range(len({k.split(".")[1] for k in arrays})):
-        anchor = jax.tree.unflatten(treedef, [arrays[f"g.{g}.anchor.{i}"] for i in range(n_leaves)])
-        windows.append(fleet_learn.Window(anchor, arrays[f"g.{g}.zs"], arrays[f"g.{g}.fed"], arrays[f"g.{g}.label"]))
-    return windows
+    treedef, n_leaves = jax.tree.structure(template), len(jax.tree.leaves(template))
+    groups = len({k.split(".")[1] for k in arrays})
+    return [jax.tree.unflatten(treedef, [arrays[f"g.{g}.{i}"] for i in range(n_leaves)]) for g in range(groups)]
 
 
 def info(learner: Learner) -> dict[str, Any]:

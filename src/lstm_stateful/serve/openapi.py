@@ -248,3 +248,22 @@ HEALTH: dict[str, Any] = {
     "summary": "Liveness",
     "responses": {200: {"description": "Serving.", "content": _content({"type": "object"}, {"status": "ok"})}, **_AUTH},
 }
+
+
+def with_targets(route: dict[str, Any], window: int, low: str) -> dict[str, Any]:
+    """The predict route of a learning single-series server: its bodies may carry
+    ``targets``, the delayed labels of up to ``window`` of the stream's latest values."""
+    target = {"type": "object", "required": ["seq", "value"], "additionalProperties": False,
+              "properties": {"seq": {"type": "integer", "minimum": 0, "description": "The value's seq (0-based)."},
+                             "value": number(low)}}  # fmt: skip
+    targets = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": window,
+        "items": target,
+        "description": f"Targets of the stream's latest {window} values (this request's included), once each.",
+    }
+    content = route["openapi_extra"]["requestBody"]["content"]["application/json"]
+    schema = content["schema"]
+    content["schema"] = schema | {"properties": schema["properties"] | {"targets": targets}}
+    return route

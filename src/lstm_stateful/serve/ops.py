@@ -15,14 +15,16 @@ import numpy as np
 
 class Predict(NamedTuple):
     """A checked request: feed ``values`` (n, F) raw float64 to stream ``stream`` at ``seq``.
-    start: the grid ordinal of the first value (a fleet stream's first request; else None),
-    part of the request's identity ``sha256``."""
+    start: the grid ordinal of the first value (a fleet stream's first request; else None);
+    targets: (seq, value) delayed labels of earlier values (a learning server); both part of
+    the request's identity ``sha256``."""
 
     stream: str
     seq: int
     values: np.ndarray
     sha256: str
     start: int | None = None
+    targets: tuple[tuple[int, float], ...] = ()
 
 
 class Delete(NamedTuple):
@@ -54,10 +56,15 @@ def values_sha256(values: np.ndarray) -> str:
     return hashlib.sha256((np.ascontiguousarray(values, np.float64) + 0.0).tobytes()).hexdigest()
 
 
-def request_sha256(values: np.ndarray, start: int | None) -> str:
-    """The identity of a predict request: its values' (``values_sha256``), and its start if it has one."""
+def request_sha256(values: np.ndarray, start: int | None, targets: tuple[tuple[int, float], ...] = ()) -> str:
+    """The identity of a predict request: its values' (``values_sha256``), and its start and
+    targets if it has them."""
     digest = values_sha256(values)
-    return digest if start is None else hashlib.sha256(f"{digest} start {start}".encode()).hexdigest()
+    if start is not None:
+        digest = hashlib.sha256(f"{digest} start {start}".encode()).hexdigest()
+    if targets:
+        digest = hashlib.sha256(f"{digest} targets {[(k, float(y) + 0.0) for k, y in targets]}".encode()).hexdigest()
+    return digest
 
 
 def error_body(detail: str, **extra: object) -> bytes:

@@ -32,7 +32,7 @@ import numpy as np
 from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.serve import learner as lr
 from lstm_stateful.serve.engine import Batched, Leaves
-from lstm_stateful.serve.learning_engine import LearningFleetEngine
+from lstm_stateful.serve.learning_engine import Learns
 from lstm_stateful.serve.ops import Delete, Forecast, Op, Outcome, Predict, error_body
 from lstm_stateful.serve.store import LearnWrite, Row, Store
 
@@ -116,6 +116,8 @@ def plan_round(
                 by_horizon.setdefault(op.horizon, []).append((i, current))
         elif (answer := decide(current, op)) is not None:
             outcomes[i] = answer
+        elif isinstance(engine, Learns) and (problem := engine.refuse(op, current and current.state)) is not None:
+            outcomes[i] = Outcome(422, error_body(problem))
         elif current is None and max_streams is not None and len(streams) + _starting(by_length) >= max_streams:
             outcomes[i] = Outcome(507, _full(max_streams))
         else:
@@ -132,7 +134,7 @@ def plan_round(
         for (i, record), result in zip(waiting, answers, strict=True):
             outcomes[i] = _forecast_outcome(record.seq, result, engine.version())
     learned = None
-    if isinstance(engine, LearningFleetEngine) and sink:  # a round that fed nothing learns nothing
+    if isinstance(engine, Learns) and sink:  # a round that fed nothing learns nothing
         requests = [(op.stream, op.seq) for group in by_length.values() for _, op in group]
         learned = engine.learn(sink, requests)
     return Round([outcomes[i] for i in range(len(ops))], upserts, deletes, learned)
@@ -167,7 +169,8 @@ def _apply(engine: Batched, streams: Mapping[str, Stream], ops: Sequence[Predict
     a learning engine learns from goes to ``sink``)."""
     currents = [streams.get(op.stream) for op in ops]
     states = [engine.begin(op) if c is None else c.state for op, c in zip(ops, currents, strict=True)]
-    new_states, preds = engine.step(states, np.stack([op.values for op in ops]), sink)
+    targets = engine.targets(list(ops), n) if isinstance(engine, Learns) else None
+    new_states, preds = engine.step(states, np.stack([op.values for op in ops]), sink, targets)
     records = []
     for op, current, state, p in zip(ops, currents, new_states, preds, strict=True):
         body = response_body(op.seq + n, p, engine.version())
@@ -188,7 +191,7 @@ class Service:
         self.store = store
         self.max_streams = max_streams
         self.streams: dict[str, Stream] = {row.id: self._record(row) for row in store.rows()}
-        if isinstance(engine, LearningFleetEngine):
+        if isinstance(engine, Learns):
             self._resume(engine)
         # Told of every round committed: its requests, compute and commit seconds (the metrics).
         self.on_round: Callable[[int, float, float], None] = lambda size, compute_s, commit_s: None
@@ -231,7 +234,7 @@ class Service:
         self.on_round(len(ops), computed - start, time.perf_counter() - computed)
         return plan.outcomes
 
-    def _resume(self, engine: LearningFleetEngine) -> None:
+    def _resume(self, engine: Learns) -> None:
         """The learner the state file holds (its first: version 0, written with a checkpoint)."""
         stored = self.store.learned()
         codec = engine.weights_codec
@@ -252,7 +255,7 @@ class Service:
     def _learn_write(self, step: lr.Step) -> LearnWrite:
         """What a learning round writes: its weights, its best ones if they changed, its log
         record, and every ``keep`` versions a checkpoint."""
-        engine: LearningFleetEngine = self.engine  # type: ignore[assignment]
+        engine: Learns = self.engine  # type: ignore[assignment]
         new, codec = step.learner, engine.weights_codec
         # Without a new version the weights stay as stored: only the counters and scores move.
         blob = lr.encode_weights(codec, new.current) if step.record is not None else None
