@@ -244,8 +244,13 @@ def test_refusals_at_start(model_dir: Path, tmp_path: Path) -> None:
     settings = {"data": "x.csv", "id": "id", "time": "t", "input": "y", "horizon": 3, "units": 4, "season": P,
                 "epochs": 1, "seeds": 1, "chunk": 24, "batch_size": 4, "stats": (), "strategy": "direct"}  # fmt: skip
     save_models(run_fleet(fleet_config(settings), panel), tmp_path / "direct")
+    forecast = save_model(tmp_path / "forecast", task="forecast", horizon=2, tsteps=1)
     cases: list[tuple[list[str], str]] = [
         (["--model", str(tmp_path / "direct" / "stateful"), "--learn"], "is a direct fleet model"),
+        (
+            ["--model", str(forecast), "--learn", "--learn-window", "2"],
+            "--learn-window: must exceed the model's horizon",
+        ),
         (["--model", str(model_dir), "--learn", "--learn-lr", "0"], "--learn-lr: must be a number in (0, 1]"),
         (["--model", str(model_dir), "--learn", "--learn-window", "0"], "--learn-window"),
         (["--model", str(model_dir), "--learn-window", "8"], "--learn-window: is a setting of --learn"),
@@ -400,3 +405,34 @@ async def test_targets_are_checked_and_applied_once(tmp_path: Path) -> None:
             assert (await post(c, seq, [0.5])).status_code == 200
         old = await post(c, 9, [0.5], [{"seq": 2, "value": 1.0}])
         assert old.status_code == 422 and "give one in [6, 9]" in old.json()["detail"]
+
+
+@pytest.mark.anyio
+async def test_a_single_series_forecast_labels_itself(tmp_path: Path) -> None:
+    """A model of task forecast (2 steps ahead), random weights: each value is the target of
+    the one 2 before it; no targets are sent (and any are refused)."""
+    from lstm_stateful.core.config import ExperimentConfig
+    from lstm_stateful.models.model_io import CONFIG_FILE as MODEL_FILE
+    from lstm_stateful.models.model_io import load_model
+
+    directory = save_model(tmp_path / "forecast", task="forecast", horizon=2, lahead=3, tsteps=1)
+    meta = json.loads((directory / MODEL_FILE).read_text())
+    engine = LearningEngine(load_model(directory), ExperimentConfig.from_dict(meta["experiment"]),
+                            lr.LearnConfig(window=8, lr=1e-2, guard=1000), max_batch=8)  # fmt: skip
+    t = np.arange(200)
+    x = np.sin(2 * np.pi * (t[None, :] + np.arange(8)[:, None]) / 10)
+    async with single_client(engine, tmp_path / "s.sqlite", meta) as (c, store):
+        r = await c.post(
+            "/v1/streams/u0/predict", json={"seq": 0, "values": [0.1], "targets": [{"seq": 0, "value": 1}]}
+        )
+        assert r.status_code == 422 and "label its predictions by themselves" in r.json()["detail"]
+        for step in range(200):
+            posts = (c.post(f"/v1/streams/u{i}/predict", json={"seq": step, "values": [x[i, step]]}) for i in range(8))
+            answers = await asyncio.gather(*posts)
+            assert all(a.status_code == 200 for a in answers)
+        scores = (await c.get("/v1/model")).json()["learning"]["scores"]
+        print(scores)
+        # Value k is labelled by value k + 2; the first 2 values' predictions wait for a full window.
+        assert scores["labels"] == 8 * (200 - 2 - 2)
+        assert scores["learning_recent_mae"] < 0.3 * scores["frozen_recent_mae"]
+        assert _same_weights(engine, replay(engine, store), engine.learner.current)

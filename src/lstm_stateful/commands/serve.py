@@ -189,7 +189,8 @@ def learning_identity(identity: str, learn: LearnConfig) -> str:
 
 def _cannot_learn(why: str) -> ConfigError:
     return ConfigError("learn", f"{why}; --learn takes a fleet model with a recursive horizon (each value labels the "
-                       "forecast before it) or a single-series model (its targets sent with the values)")  # fmt: skip
+                       "forecast before it) or a single-series model (a forecast labels itself; other targets "
+                       "are sent with the values)")  # fmt: skip
 
 
 def _load(directory: Path, learn: LearnConfig | None = None) -> _Served:
@@ -224,6 +225,9 @@ def _load(directory: Path, learn: LearnConfig | None = None) -> _Served:
     from lstm_stateful.core.config import ExperimentConfig
     from lstm_stateful.serve.learning_engine import LearningEngine
 
+    if model.data.task == "forecast" and learn.window <= model.data.horizon:
+        raise ConfigError("learn_window", f"must exceed the model's horizon ({model.data.horizon}): a value's target "
+                          f"comes {model.data.horizon} values later, when it must still be in the window")  # fmt: skip
     engine = LearningEngine(model, ExperimentConfig.from_dict(meta["experiment"]), learn)
     return _Served(engine, learning_identity(model_identity(meta), learn), info, f"learning {name}")
 

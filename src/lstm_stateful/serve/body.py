@@ -41,12 +41,14 @@ class Rejected(Exception):
 class Limits(NamedTuple):
     """What a request may hold: the model's inputs per step, its transform, steps per
     request; learn_window: how many of a stream's latest values may take a target (0: the
-    server does not learn, a request holds no targets)."""
+    server does not learn, a request holds no targets); self_labelled: the model's targets
+    are its own later values (they label themselves: a request holds no targets)."""
 
     n_features: int
     transform: str
     max_chunk: int
     learn_window: int = 0
+    self_labelled: bool = False
 
 
 def check_stream_id(stream: str) -> None:
@@ -105,6 +107,9 @@ def _targets(items: object, sent: int, limits: Limits) -> tuple[tuple[int, float
     k_max = limits.learn_window
     if not k_max:
         raise Rejected(422, "targets: this server does not learn; start it with --learn to send targets")
+    if limits.self_labelled:
+        raise Rejected(422, "targets: the model forecasts its first input, whose later values label its "
+                       "predictions by themselves; send none")  # fmt: skip
     if not isinstance(items, list) or not 1 <= len(items) <= k_max:
         raise Rejected(422, f'targets: must be a list of 1 to {k_max} objects {{"seq": k, "value": y}}')
     oldest, out = max(sent - k_max, 0), []

@@ -2,11 +2,13 @@
 
 * A **fleet** model (``LearningFleetEngine``): each value a stream is fed is the label of
   the one-step forecast made before it; no field is needed.
-* A **single-series** model (``LearningEngine``): its target is not a later value of its
-  inputs, so labels come apart: a request may carry ``targets``, ``[{"seq": k, "value":
-  y}]``, each the target of the stream's value k, one of its latest ``--learn-window``
-  values (this request's included), at most once. A value whose target never comes teaches
-  nothing; once it has left the window its target is refused (422), as is a second one.
+* A **single-series** model (``LearningEngine``) whose target is not a later value of its
+  inputs (task moving-average or a target column): labels come apart. A request may carry
+  ``targets``, ``[{"seq": k, "value": y}]``, each the target of the stream's value k, one
+  of its latest ``--learn-window`` values (this request's included), at most once. A value
+  whose target never comes teaches nothing; once it has left the window its target is
+  refused (422), as is a second one. A single-series model of task forecast (horizon h)
+  needs none: the first input's value at k + h is the target of value k.
 
 Beside its state, a learning stream keeps what its next labels need: the state of the
 model as saved, fed the same values (the frozen model, scored on the same labels as the
@@ -260,6 +262,8 @@ class LearningEngine(Learns, Engine):
     def __init__(self, model: SavedModel, experiment: ExperimentConfig, cfg: lr.LearnConfig,
                  max_batch: int = MAX_BATCH) -> None:  # fmt: skip
         self.cfg, self.experiment = cfg, experiment
+        # A forecast's target is the first input h values later: each value labels one before it.
+        self.horizon = model.data.horizon if model.data.task == "forecast" else 0
         self._base = jax.device_put(model.params)
         self._kw = {"stateful": model.mode == "stateful", "oldest_first": model.data.order == "oldest-first"}
         super().__init__(model, max_batch)
@@ -285,11 +289,14 @@ class LearningEngine(Learns, Engine):
 
     def parser(self, max_chunk: int) -> Any:
         """``Engine.parser``, taking ``targets`` of the latest ``--learn-window`` values."""
-        limits = Limits(self.model.model.n_features, self.model.data.transform, max_chunk, self.cfg.window)
+        d = self.model.data
+        limits = Limits(self.model.model.n_features, d.transform, max_chunk, self.cfg.window, self.horizon > 0)
         return functools.partial(parse_predict, limits=limits)
 
     def predict_route(self, max_chunk: int) -> dict[str, Any]:
         route = super().predict_route(max_chunk)
+        if self.horizon:
+            return route
         low = "positive" if self.model.data.transform == "log-diff" else "any"
         return openapi.with_targets(route, self.cfg.window, low)
 
@@ -305,12 +312,17 @@ class LearningEngine(Learns, Engine):
         return None
 
     def targets(self, ops: list[Predict], n: int) -> np.ndarray | None:
-        if not any(op.targets for op in ops):
+        """Sent (``op.targets``), or for a forecast, each value's first input as the target of
+        the value h before it (while that one is among the latest K)."""
+        if not self.horizon and not any(op.targets for op in ops):
             return None
         k, out = self.cfg.window, np.full((len(ops), self.cfg.window), np.nan)
         for i, op in enumerate(ops):
-            for seq, y in op.targets:
-                out[i, seq - (op.seq + n - k)] = y
+            first = op.seq + n - k  # the seq of the window's first place after this request
+            labels = op.targets or [(op.seq + j - self.horizon, float(op.values[j, 0])) for j in range(n)]
+            for seq, y in labels:
+                if seq >= max(first, 0):
+                    out[i, seq - first] = y
         return out
 
     def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None, targets: np.ndarray | None = None
