@@ -485,6 +485,9 @@ def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...]
               help="The Page-Hinkley drift test's alarm level, in running means of the errors.")  # fmt: skip
 @click.option("--learn-keep", type=int, default=10_000, show_default=True,
               help="Versions between checkpoints of the replay log (it holds at most twice as many).")  # fmt: skip
+@click.option("--snapshot-root", type=click.Path(path_type=Path), default=None,
+              help="Where POST /v1/model/snapshot writes (a request names a directory inside it).  "
+              "[default: the state file's directory]")  # fmt: skip
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -498,6 +501,7 @@ def serve(
     batch_wait_ms: float,
     max_streams: int,
     learn: bool,
+    snapshot_root: Path | None,
     **learning: float,
 ) -> None:
     """Serve a saved model over HTTP: one state per stream, kept across requests and restarts.
@@ -516,7 +520,7 @@ def serve(
         raise ConfigError(typed, "is a setting of --learn; add --learn, or leave it out")
     learn_cfg = _learn_config(learning) if learn else None
     cfg = ServeConfig(model_dir, host, port, state, token_file, max_body_bytes, max_chunk, batch_wait_ms, max_streams,
-                      learn_cfg)  # fmt: skip
+                      learn_cfg, snapshot_root)  # fmt: skip
     command(cfg, ready)
 
 

@@ -79,7 +79,8 @@ def _identity(directory: Path) -> str:
 async def client_of(engine: Batched, state: Path, directory: Path) -> AsyncIterator[httpx.AsyncClient]:
     meta = json.loads((directory / CONFIG_FILE).read_text())
     with Store.open(state, _identity(directory)) as store:
-        app = build_app(Service(engine, store), fleet_info(load_fleet_model(directory), meta), Settings())
+        settings = Settings(snapshot_root=state.parent)
+        app = build_app(Service(engine, store), fleet_info(load_fleet_model(directory), meta), settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -219,18 +220,24 @@ async def test_snapshot_model_and_metrics(model_dir: Path, tmp_path: Path) -> No
     engine = LearningFleetEngine(model, lr.LearnConfig(lr=1e-3), max_batch=8)
     async with client_of(engine, tmp_path / "s.sqlite", model_dir) as c:
         await _one_step_errors(c, family(4, 40, 5, change=20))
-        r = await c.post("/v1/model/snapshot", json={"directory": str(tmp_path / "snap")})
+        r = await c.post("/v1/model/snapshot", json={"directory": "snap"})
         assert r.status_code == 201, r.text
         assert r.json() == {"directory": str(tmp_path / "snap"), "version": engine.version()} and engine.version() > 0
         saved = load_fleet_model(tmp_path / "snap")
         for a, b in zip(jax.tree.leaves(saved.params), jax.tree.leaves(engine.learner.current.params), strict=True):
             np.testing.assert_array_equal(a, b)
         (tmp_path / "file").write_text("x")
-        for directory, status, text in ((tmp_path / "snap", 409, "exists and is not empty"),
-                                        (tmp_path / "file", 422, "exists and is not a directory"),
-                                        (tmp_path / "file" / "sub", 422, "does not exist"),
+        (tmp_path / "out").symlink_to(tmp_path.parent)
+        for directory, status, text in (("snap", 409, "exists and is not an empty directory"),
+                                        ("file", 409, "exists and is not an empty directory"),
+                                        ("nothing/sub", 404, "does not exist"),
+                                        ("file/sub", 409, "is not a directory"),
+                                        (str(tmp_path.parent / "abs"), 403, "is outside the snapshot root"),
+                                        ("../x", 403, "is outside the snapshot root"),
+                                        ("out/x", 403, "is outside the snapshot root"),
+                                        ("x" * 256, 422, "must be a path of 1 to 255 characters"),
                                         ("", 422, "directory: must be a path")):  # fmt: skip
-            r = await c.post("/v1/model/snapshot", json={"directory": str(directory)})
+            r = await c.post("/v1/model/snapshot", json={"directory": directory})
             assert r.status_code == status and text in r.json()["detail"], r.text
         assert (await c.post("/v1/model/snapshot", json={"dir": "x"})).status_code == 422
         info = (await c.get("/v1/model")).json()
@@ -384,12 +391,13 @@ async def test_targets_are_checked_and_applied_once(tmp_path: Path) -> None:
     engine = LearningEngine(model, experiment, lr.LearnConfig(window=4), max_batch=8)
     async with single_client(engine, tmp_path / "s.sqlite", meta) as (c, _):
         assert (await post(c, 0, [0.1, 0.2, 0.3])).status_code == 200
-        bad = [([{"seq": 4, "value": 1.0}], "seq 4 is not one of the stream's latest values: give one in [0, 3]"),
-               ([{"seq": 3, "value": 1.0}, {"seq": 3, "value": 2.0}], "a seq is given twice"),
-               ([{"seq": 2}], "each must be an object"), ([], "must be a list of 1 to 4")]  # fmt: skip
-        for targets, text in bad:
+        bad = [([{"seq": 4, "value": 1.0}], 409, "seq 4 is not one of the stream's latest values: give one in [0, 3]"),
+               ([{"seq": 3, "value": 1.0}, {"seq": 3, "value": 2.0}], 409, "a seq is given twice"),
+               ([{"seq": 2}], 422, "each must be an object"), ([], 422, "must be a list of 1 to 4"),
+               ([{"seq": -1, "value": 1.0}], 422, "seq must be an integer >= 0")]  # fmt: skip
+        for targets, status, text in bad:
             r = await post(c, 3, [0.4], targets)
-            assert r.status_code == 422 and text in r.json()["detail"], r.text
+            assert r.status_code == status and text in r.json()["detail"], r.text
         r = await post(c, 3, [0.4], raw=b'{"seq": 3, "values": [0.4], "targets": [{"seq": 2, "value": 1e999}]}')
         assert r.status_code == 422 and "finite number" in r.json()["detail"]
         first = await post(c, 3, [0.4], [{"seq": 3, "value": 0.5}, {"seq": 2, "value": 0.25}])
@@ -399,12 +407,13 @@ async def test_targets_are_checked_and_applied_once(tmp_path: Path) -> None:
         other = await post(c, 3, [0.4], [{"seq": 3, "value": 0.6}])
         assert other.status_code == 409 and "other values" in other.json()["detail"]
         twice = await post(c, 4, [0.5], [{"seq": 3, "value": 0.5}])
-        assert twice.status_code == 422 and "seq 3 already had its target" in twice.json()["detail"]
+        assert twice.status_code == 409 and "seq 3 already had its target" in twice.json()["detail"]
         assert (await c.get("/v1/streams/u")).json()["seq"] == 4  # the refused request applied nothing
         for seq in range(4, 9):
             assert (await post(c, seq, [0.5])).status_code == 200
         old = await post(c, 9, [0.5], [{"seq": 2, "value": 1.0}])
-        assert old.status_code == 422 and "give one in [6, 9]" in old.json()["detail"]
+        assert old.status_code == 409 and "give one in [6, 9]" in old.json()["detail"]
+        assert old.json()["seq"] == 9
 
 
 @pytest.mark.anyio

@@ -62,3 +62,16 @@ def test_a_fleet_server_and_its_schema_agree(servers: Servers, tmp_path: Path) -
     # It may warn that forecasts of streams nobody started answer 404 (they must), and passes.
     assert done.returncode == 0 and re.search(r"(\d+) generated, \1 passed", done.stdout), done.stdout[-6000:]
     assert server.proc.poll() is None
+
+
+@pytest.mark.parametrize("kind", ["single-series", "fleet"])
+def test_a_learning_server_and_its_schema_agree(servers: Servers, tmp_path: Path, kind: str) -> None:
+    """With --learn: the targets of a single-series model's requests, and the snapshot route
+    (its directories land in the state file's directory, a scratch one here)."""
+    model = save_model(tmp_path / "model") if kind == "single-series" else _fleet(tmp_path / "fleet")
+    state = tmp_path / "state" / "s.sqlite"
+    state.parent.mkdir()
+    server = servers.start(model, state, "--max-chunk", "50", "--learn", "--learn-window", "8")
+    done = _schemathesis(server.url, tmp_path)
+    assert done.returncode == 0 and re.search(r"(\d+) generated, \1 passed", done.stdout), done.stdout[-6000:]
+    assert server.proc.poll() is None

@@ -69,7 +69,8 @@ class ServeConfig:
     values of a request (422 beyond); batch_wait_ms: how long a round gathers requests;
     max_streams: the most streams held (a new one beyond gets 507; each is held in memory
     and on disk until deleted); learn: learn from the streams (``serve.learner.LearnConfig``;
-    None: the weights stay as saved)."""
+    None: the weights stay as saved); snapshot_root: the directory a learning server writes
+    its snapshots in (default: the state file's)."""
 
     model: Path
     host: str = "127.0.0.1"
@@ -81,6 +82,7 @@ class ServeConfig:
     batch_wait_ms: float = 2.0
     max_streams: int = 100_000
     learn: LearnConfig | None = None
+    snapshot_root: Path | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.host, str) and self.host.strip()):
@@ -94,6 +96,10 @@ class ServeConfig:
             raise ConfigError("batch_wait_ms", f"must be a number of milliseconds in [0, {MAX_BATCH_WAIT_MS:g}]")
         if not math.isfinite(wait):
             raise ConfigError("batch_wait_ms", "must be finite")
+        if self.snapshot_root is not None and self.learn is None:
+            raise ConfigError("snapshot_root", "is a setting of --learn (where its snapshots go); add --learn")
+        if self.snapshot_root is not None and not Path(self.snapshot_root).is_dir():
+            raise ConfigError("snapshot_root", f"{str(self.snapshot_root)!r} is not a directory; give one that exists")
         if self.token_file is None and not is_loopback(self.host):
             raise ConfigError("token_file", f"is required to listen on {self.host}, which is not a loopback address "
                               "(127.0.0.1, ::1, localhost): every request then needs the token")  # fmt: skip
@@ -101,6 +107,11 @@ class ServeConfig:
     @property
     def state_file(self) -> Path:
         return Path(self.model) / STATE_FILE if self.state is None else Path(self.state)
+
+    @property
+    def snapshots(self) -> Path:
+        """Where snapshots go: ``snapshot_root``, or the state file's directory; absolute."""
+        return (self.state_file.parent if self.snapshot_root is None else Path(self.snapshot_root)).resolve()
 
 
 def import_serve() -> tuple[ModuleType, ModuleType]:
@@ -248,7 +259,7 @@ def serve(cfg: ServeConfig, ready: Callable[[str], None]) -> None:
     ):
         service = Service(served.engine, store, cfg.max_streams)
         served.engine.warm_up()
-        settings = app_mod.Settings(token, cfg.max_body_bytes, cfg.max_chunk, float(cfg.batch_wait_ms))
+        settings = app_mod.Settings(token, cfg.max_body_bytes, cfg.max_chunk, float(cfg.batch_wait_ms), cfg.snapshots)
         app = app_mod.build_app(service, served.info, settings)
         url = _url(cfg.host, sock.getsockname()[1])
         line = (f"Serving the {served.name} model of {cfg.model} on {url} "

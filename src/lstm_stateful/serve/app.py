@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hmac
 import json
 import math
@@ -55,12 +56,14 @@ StreamId = Annotated[
 class Settings(NamedTuple):
     """token: the bearer token every request must carry (None: no auth); max_body_bytes:
     the largest body; max_chunk: the most steps a request; batch_wait_ms: how long a round
-    gathers requests."""
+    gathers requests; snapshot_root: where a learning server's snapshots go (a request
+    names a directory inside it)."""
 
     token: bytes | None = None
     max_body_bytes: int = 1 << 20
     max_chunk: int = 10_000
     batch_wait_ms: float = 2.0
+    snapshot_root: Path = Path(".")
 
 
 def _finite(value: Any) -> Any:
@@ -281,8 +284,8 @@ def _snapshot_route(app: FastAPI, engine: Learns, settings: Settings) -> None:
     async def snapshot(request: Request) -> Response:
         """Write the current weights as a model directory that predict, export and serve load."""
         try:
-            directory = Path(parse_snapshot(await read_body(request, settings.max_body_bytes)))
-            _check_snapshot_directory(directory)
+            name = parse_snapshot(await read_body(request, settings.max_body_bytes))
+            directory = _snapshot_directory(settings.snapshot_root, name)
             version = await asyncio.to_thread(_write_snapshot, engine, directory)
         except Rejected as e:
             return _json(e.status, error_body(e.detail))
@@ -291,21 +294,31 @@ def _snapshot_route(app: FastAPI, engine: Learns, settings: Settings) -> None:
         return _json(201, json.dumps({"directory": str(directory), "version": version}).encode())
 
 
-def _check_snapshot_directory(directory: Path) -> None:
-    """A snapshot goes to a new or empty directory whose parent exists (409, 422 otherwise)."""
-    if directory.exists() and not directory.is_dir():
-        raise Rejected(422, f"directory: {str(directory)!r} exists and is not a directory")
-    if directory.is_dir() and any(directory.iterdir()):
-        raise Rejected(409, f"directory: {str(directory)!r} exists and is not empty; give a new one")
-    if not directory.parent.is_dir():
-        raise Rejected(422, f"directory: the parent of {str(directory)!r} does not exist")
+def _snapshot_directory(root: Path, name: str) -> Path:
+    """A snapshot goes to a new or empty directory inside ``root`` (a path relative to it,
+    or absolute) whose parent exists: 403 outside it (a client never writes elsewhere), 409
+    over a file or a directory that holds files (or under a file), 404 without its parent."""
+    directory = root / name
+    try:
+        if not directory.resolve().is_relative_to(root.resolve()):
+            raise Rejected(403, f"directory: {name!r} is outside the snapshot root {str(root)!r}; give one inside")
+        if directory.exists() and not (directory.is_dir() and not any(directory.iterdir())):
+            raise Rejected(409, f"directory: {str(directory)!r} exists and is not an empty directory; give a new one")
+        if directory.parent.exists() and not directory.parent.is_dir():
+            raise Rejected(409, f"directory: the parent of {str(directory)!r} is not a directory")
+        if not directory.parent.is_dir():
+            raise Rejected(404, f"directory: the parent of {str(directory)!r} does not exist")
+    except OSError as e:  # no access to a part of the path, a file as a part of it...
+        raise Rejected(403, f"directory: {name!r} cannot be used ({e.strerror or e})") from None
+    return directory
 
 
 def _write_snapshot(engine: Learns, directory: Path) -> int:
     try:
         return engine.snapshot(directory)
     except OSError as e:
-        raise Rejected(422, f"directory: {str(directory)!r} cannot be written ({e.strerror or e})") from None
+        status = 507 if e.errno == errno.ENOSPC else 403
+        raise Rejected(status, f"directory: {str(directory)!r} cannot be written ({e.strerror or e})") from None
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

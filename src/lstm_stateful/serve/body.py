@@ -97,13 +97,13 @@ def parse_predict(stream: str, body: bytes, limits: Limits) -> Predict:
     _check_finite(values, limits.transform)
     if "targets" not in doc:
         return Predict(stream, seq, values, values_sha256(values))
-    targets = _targets(doc["targets"], seq + values.shape[0], limits)
+    targets = _targets(doc["targets"], limits)
     return Predict(stream, seq, values, request_sha256(values, None, targets), targets=targets)
 
 
-def _targets(items: object, sent: int, limits: Limits) -> tuple[tuple[int, float], ...]:
-    """``[{"seq": k, "value": y}, ...]``: targets of the stream's values k, each one of the
-    latest ``learn_window`` of the ``sent`` values (this request's included), once."""
+def _targets(items: object, limits: Limits) -> tuple[tuple[int, float], ...]:
+    """``[{"seq": k, "value": y}, ...]``: targets of the stream's values k (whether each is
+    one of its latest values, and had none yet, is the round's to check: 409 otherwise)."""
     k_max = limits.learn_window
     if not k_max:
         raise Rejected(422, "targets: this server does not learn; start it with --learn to send targets")
@@ -112,21 +112,18 @@ def _targets(items: object, sent: int, limits: Limits) -> tuple[tuple[int, float
                        "predictions by themselves; send none")  # fmt: skip
     if not isinstance(items, list) or not 1 <= len(items) <= k_max:
         raise Rejected(422, f'targets: must be a list of 1 to {k_max} objects {{"seq": k, "value": y}}')
-    oldest, out = max(sent - k_max, 0), []
+    out = []
     for item in items:
         if not isinstance(item, dict) or set(item) != {"seq", "value"}:
             raise Rejected(422, f'targets: each must be an object {{"seq": k, "value": y}}, got {_short(item)}')
         k, y = _whole(item["seq"]), item["value"]
-        if type(k) is not int or not oldest <= k < sent:
-            raise Rejected(422, f"targets: seq {_short(k)} is not one of the stream's latest values: give one in "
-                           f"[{oldest}, {sent - 1}] (the latest {k_max} sent, --learn-window)")  # fmt: skip
+        if type(k) is not int or k < 0:
+            raise Rejected(422, f"targets: seq must be an integer >= 0 (the value's), got {_short(k)}")
         if type(y) not in (int, float) or not abs(y) <= FLOAT32_MAX or (limits.transform == "log-diff" and y <= 0):
             low = " and > 0 (the model learned log-diff)" if limits.transform == "log-diff" else ""
             raise Rejected(422, f"targets: the value of seq {k} must be a finite number within float32{low}, "
                            f"got {_short(y)}")  # fmt: skip
         out.append((k, float(y)))
-    if len({k for k, _ in out}) != len(out):
-        raise Rejected(422, "targets: a seq is given twice; each value takes one target")
     return tuple(out)
 
 
@@ -228,9 +225,9 @@ def _short(value: object) -> str:
 
 
 def parse_snapshot(body: bytes) -> str:
-    """``{"directory": "path"}`` -> the path (1 to 4,096 characters); else ``Rejected`` (422)."""
+    """``{"directory": "path"}`` -> the path (1 to 255 characters, no NUL); else ``Rejected`` (422)."""
     doc = _document(body, {"directory"}, set(), '{"directory": "path"}')
     directory = doc["directory"]
-    if not isinstance(directory, str) or not 1 <= len(directory) <= 4096 or "\x00" in directory:
-        raise Rejected(422, f"directory: must be a path of 1 to 4096 characters, got {_short(directory)}")
+    if not isinstance(directory, str) or not 1 <= len(directory) <= 255 or "\x00" in directory:
+        raise Rejected(422, f"directory: must be a path of 1 to 255 characters, got {_short(directory)}")
     return directory

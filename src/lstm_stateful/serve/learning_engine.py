@@ -301,13 +301,18 @@ class LearningEngine(Learns, Engine):
         return openapi.with_targets(route, self.cfg.window, low)
 
     def refuse(self, op: Predict, state: Leaves | None) -> str | None:
-        """A target for a value that already had one."""
-        if not op.targets or state is None:
-            return None
-        labelled, k = self._learnt(state).learn.labelled[0], self.cfg.window
+        """A target for a value not among the stream's latest K (this request's included),
+        for one that already had its target, or given twice."""
+        if len({seq for seq, _ in op.targets}) != len(op.targets):
+            return "targets: a seq is given twice; each value takes one target"
+        k, sent = self.cfg.window, op.seq + op.values.shape[0]
+        labelled = None if state is None else self._learnt(state).learn.labelled[0]
         for seq, _ in op.targets:
+            if not (oldest := max(sent - k, 0)) <= seq < sent:
+                latest = f"[{oldest}, {sent - 1}] (the latest {k} with this request's, --learn-window)"
+                return f"targets: seq {seq} is not one of the stream's latest values: give one in {latest}"
             at = seq - (op.seq - k)  # its place among the stream's latest k values before this request
-            if 0 <= at < k and labelled[at]:
+            if labelled is not None and 0 <= at < k and labelled[at]:
                 return f"targets: seq {seq} already had its target; each value takes one"
         return None
 

@@ -218,8 +218,9 @@ _SNAPSHOT_REQUEST = {
     "type": "object",
     "required": ["directory"],
     "additionalProperties": False,
-    "properties": {"directory": {"type": "string", "minLength": 1, "maxLength": 4096,
-                                 "description": "A new (or empty) directory on the server's machine."}},
+    "properties": {"directory": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^\\x00]*$",
+                                 "description": "A new (or empty) directory inside the server's "
+                                                "snapshot root (--snapshot-root), relative to it or absolute."}},
 }  # fmt: skip
 SNAPSHOT: dict[str, Any] = {
     "summary": "Write the learning model's current weights as a model directory",
@@ -228,9 +229,12 @@ SNAPSHOT: dict[str, Any] = {
         201: {"description": "Written: predict, export and serve load it.",
               "content": _content({"type": "object", "required": ["directory", "version"],
                                    "properties": {"directory": {"type": "string"}, "version": _VERSION}})},
-        409: _error("The directory exists and is not empty."),
+        403: _error("The directory is outside the snapshot root, or cannot be written."),
+        404: _error("The directory's parent does not exist."),
+        409: _error("The directory exists and is not an empty directory."),
         413: _error("The body is over the size limit."),
-        422: _error("A bad body, or a directory that cannot be written (one-line reason)."),
+        422: _error("A bad body (one-line reason)."),
+        507: _error("The disk is full."),
         **_AUTH,
     },
 }  # fmt: skip

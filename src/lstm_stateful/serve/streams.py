@@ -117,7 +117,7 @@ def plan_round(
         elif (answer := decide(current, op)) is not None:
             outcomes[i] = answer
         elif isinstance(engine, Learns) and (problem := engine.refuse(op, current and current.state)) is not None:
-            outcomes[i] = Outcome(422, error_body(problem))
+            outcomes[i] = Outcome(409, error_body(problem, seq=op.seq))  # its targets do not fit the stream
         elif current is None and max_streams is not None and len(streams) + _starting(by_length) >= max_streams:
             outcomes[i] = Outcome(507, _full(max_streams))
         else:
