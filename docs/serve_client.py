@@ -56,7 +56,8 @@ class SeqConflict(ServeError):
 
 class StreamClient:
     """One stream of one server. ``seq``: values the server has accepted so far (0: a new
-    stream). Failed connections are retried for ``retry_for`` seconds (0: never)."""
+    stream); ``version``: the weights' version of the latest answer (a learning server's
+    grows). Failed connections are retried for ``retry_for`` seconds (0: never)."""
 
     def __init__(
         self,
@@ -72,24 +73,29 @@ class StreamClient:
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.path = f"/v1/streams/{urllib.parse.quote(stream_id, safe='')}"
         self.headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
-        self.seq, self.timeout, self.retry_for = seq, timeout, retry_for
+        self.seq, self.timeout, self.retry_for, self.version = seq, timeout, retry_for, 0
         self._conn: http.client.HTTPConnection | None = None
 
-    def send(self, values: float | list, start: float | str | None = None) -> list[float]:
+    def send(
+        self, values: float | list, start: float | str | None = None, targets: dict[int, float] | None = None
+    ) -> list[float]:
         """Feed one value or a list of them (F inputs: an F-list per step, or one F-list);
         one prediction per step, NaN while the model's window fills. A fleet model's series
-        gives the time of its first value with its first request (``start``, seq 0 only)."""
+        gives the time of its first value with its first request (``start``, seq 0 only).
+        A learning single-series server takes ``targets``: {seq: target} of recent values."""
         body = {"seq": self.seq, "values": values} | ({"start": start} if start is not None else {})
+        if targets:
+            body["targets"] = [{"seq": k, "value": y} for k, y in targets.items()]
         status, reply = self._request("POST", self.path + "/predict", body)
         if status == 409:  # the 409's body carries the server's seq
             raise SeqConflict(reply.get("detail", ""), int(reply.get("seq", -1)))
         if status != 200:
             raise ServeError(status, reply.get("detail", ""))
-        self.seq = reply["seq"]
+        self.seq, self.version = reply["seq"], reply.get("version", 0)
         return [math.nan if p is None else p for p in reply["predictions"]]
 
     def forecast(self, horizon: int | None = None) -> dict:
-        """A fleet model's series: ``{"seq", "forecast": [...], "times": [...]}``, its next
+        """A fleet model's series: ``{"seq", "forecast": [...], "times": [...], "version"}``, its next
         ``horizon`` values (None: the model's own horizon), the stream left as it was."""
         status, reply = self._request("POST", self.path + "/forecast", {} if horizon is None else {"horizon": horizon})
         if status != 200:

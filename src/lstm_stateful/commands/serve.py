@@ -194,8 +194,10 @@ class _Served(NamedTuple):
 
 def learning_identity(identity: str, learn: LearnConfig) -> str:
     """A learning service's state file holds more per stream (the frozen model's state and
-    a window of ``learn.window`` values) and the learnt weights: bound to that too."""
-    return hashlib.sha256(f"{identity} learn window {learn.window}".encode()).hexdigest()
+    a window of ``learn.window`` values) and the learnt weights with a log that replays
+    through the optimizer: bound to the window, the learning rate and the clip too."""
+    settings = f"learn window {learn.window} lr {learn.lr!r} clip {learn.clip!r}"
+    return hashlib.sha256(f"{identity} {settings}".encode()).hexdigest()
 
 
 def _cannot_learn(why: str) -> ConfigError:
