@@ -124,9 +124,9 @@ class Learning(NamedTuple):
     held: np.ndarray
 
 
-def _dropped(fed: np.ndarray, drop: np.ndarray) -> np.ndarray:
-    """The first ``drop`` (B,) fed steps of each column of ``fed`` (T, B)."""
-    return fed & (np.cumsum(fed, axis=0) <= drop[None, :])
+def _dropped(values: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """The first ``drop`` (B,) of each column's values (``values`` (T, B) True where a value is)."""
+    return values & (np.cumsum(values, axis=0) <= drop[None, :])
 
 
 class LearningFleetEngine(Learns, FleetEngine):
@@ -369,8 +369,7 @@ class LearningEngine(Learns, Engine):
         k = self.cfg.window
         value = np.zeros_like(window.fed)
         value[:k], value[k : k + n] = np.arange(k)[:, None] >= k - learn.held[None, :], True
-        drop = np.maximum(learn.held + n - k, 0)
-        return window.fed & value & (np.cumsum(value, axis=0) <= drop[None, :])
+        return window.fed & _dropped(value, np.maximum(learn.held + n - k, 0))
 
     def _labelled(self, ring: StreamLearning, window: stream_learn.Window, targets: np.ndarray, b: int, n: int,
                   sink: list | None) -> StreamLearning:  # fmt: skip
