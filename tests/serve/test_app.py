@@ -331,9 +331,7 @@ async def test_concurrent_streams_are_batched_and_each_is_exact(model_dir: Path,
     batches: list[int] = []
     async with served(model_dir, tmp_path / "s.sqlite", batch_wait_ms=20) as s:
         step = s.service.engine.step
-        s.service.engine.step = lambda states, table, *more: (
-            batches.append(len(states)) or step(states, table, *more)
-        )  # type: ignore[method-assign]
+        s.service.engine.step = lambda states, table, *more: batches.append(len(states)) or step(states, table, *more)  # type: ignore[method-assign]
 
         async def one(name: str) -> list[float]:
             out, seq = [], 0
