@@ -465,8 +465,8 @@ def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...]
 @click.option("--max-streams", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="The most streams held (507 for a new one beyond); delete those no longer fed.")  # fmt: skip
 @click.option("--learn", is_flag=True, default=False,
-              help="Learn from the streams while serving (a recursive fleet model): each value is the label of "
-              "the forecast before it; one optimizer step a round.")  # fmt: skip
+              help="Learn from the streams while serving, one optimizer step a round: a recursive fleet model's "
+              "values label its forecasts; a single-series model takes targets (a forecast labels itself).")  # fmt: skip
 @click.option("--learn-window", type=int, default=16, show_default=True,
               help="Values of truncated backpropagation before each label (1 to 1024).")  # fmt: skip
 @click.option("--learn-lr", type=float, default=3e-4, show_default=True,
@@ -483,7 +483,7 @@ def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...]
               "running mean counts.")  # fmt: skip
 @click.option("--drift-threshold", type=float, default=50.0, show_default=True,
               help="The Page-Hinkley drift test's alarm level, in running means of the errors.")  # fmt: skip
-@click.option("--learn-keep", type=int, default=10_000, show_default=True,
+@click.option("--learn-keep", type=int, default=1_000, show_default=True,
               help="Versions between checkpoints of the replay log (it holds at most twice as many).")  # fmt: skip
 @click.option("--snapshot-root", type=click.Path(path_type=Path), default=None,
               help="Where POST /v1/model/snapshot writes (a request names a directory inside it).  "

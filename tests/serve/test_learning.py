@@ -28,9 +28,10 @@ import pytest
 
 from lstm_stateful.commands import serve as serve_cmd
 from lstm_stateful.commands.fleet import save_models
-from lstm_stateful.core.panel import Clock, Panel
+from lstm_stateful.core.panel import Clock, Panel, PanelScaling
 from lstm_stateful.core.panel_config import fleet_config
 from lstm_stateful.engine.fleet import run_fleet
+from lstm_stateful.models import fleet_stream as fs
 from lstm_stateful.models.fleet_model import CONFIG_FILE, load_fleet_model
 from lstm_stateful.serve import learner as lr
 from lstm_stateful.serve.app import Settings, build_app, fleet_info, model_info
@@ -273,17 +274,18 @@ def test_kill_9_while_learning_under_load(servers: Servers, model_dir: Path, tmp
     file; the rest of the values; SIGTERM. No stream lost what it was told, the weights
     equal the log's replay bit for bit, and every request acknowledged with a label is in
     the log."""
-    state, n, streams, delay = tmp_path / "learn.sqlite", 400, 16, random.uniform(1.0, 2.5)
+    state, n, streams, delay = tmp_path / "learn.sqlite", 5000, 16, random.uniform(1.0, 2.5)
     print(f"SIGKILL {delay:.3f} s into the load")  # shown with a failure, to reproduce its moment
     series, args = family(streams, n, 6, change=200), ("--learn", "--learn-lr", "1e-3")
+    print(f"{streams} streams of up to {n} values")
     first = servers.start(model_dir, state, *args)
     clients = [serve_client.StreamClient(first.url, f"k{i}", retry_for=0) for i in range(streams)]
     acked: list[list[int]] = [[] for _ in range(streams)]
     running = threading.Event()
 
     def feed(i: int, killed: bool) -> None:
-        client = clients[i]
-        while client.seq < n:
+        client, stop = clients[i], n if killed else clients[i].seq + 60  # after the restart, 60 more each
+        while client.seq < stop:
             seq = client.seq
             try:
                 client.send([float(series[i, seq])], **({"start": 0} if seq == 0 else {}))
@@ -315,9 +317,10 @@ def test_kill_9_while_learning_under_load(servers: Servers, model_dir: Path, tmp
     with Store.open(state, serve_cmd.learning_identity(_identity(model_dir), engine.cfg)) as store:
         Service(engine, store)
         assert engine.version() > 100 and _same_weights(engine, replay(engine, store), engine.learner.current)
-        logged = {tuple(r) for (text,) in store._db.execute("SELECT requests FROM learn_log") for r in json.loads(text)}
+        logged = [tuple(r) for (text,) in store._db.execute("SELECT requests FROM learn_log") for r in json.loads(text)]
     labelled = {(f"k{i}", seq) for i in range(streams) for seq in acked[i] if seq >= P}
-    assert labelled <= logged, sorted(labelled - logged)[:5]
+    assert labelled <= set(logged), sorted(labelled - set(logged))[:5]
+    assert len(logged) == len(set(logged))  # each request learnt from once, the retried ones too
     for c in clients:
         c.close()
 
@@ -445,3 +448,53 @@ async def test_a_single_series_forecast_labels_itself(tmp_path: Path) -> None:
         assert scores["labels"] == 8 * (200 - 2 - 2)
         assert scores["learning_recent_mae"] < 0.3 * scores["frozen_recent_mae"]
         assert _same_weights(engine, replay(engine, store), engine.learner.current)
+
+
+def test_a_fleet_streams_window_and_anchor_are_its_latest_values(model_dir: Path, tmp_path: Path) -> None:
+    """K = 4. A stream's first request of 20 values; its next single value's window is the
+    4 values before it and itself, from the state after the first 16 values (computed with
+    the weights as saved: the first round's update came after)."""
+    model = load_fleet_model(model_dir)
+    engine = LearningFleetEngine(model, lr.LearnConfig(window=4), max_batch=4)
+    values = family(1, 21, 9)[0]
+    with Store.open(tmp_path / "s.sqlite", "m") as store:
+        service = Service(engine, store)
+        for seq, chunk in ((0, values[:20]), (20, values[20:])):
+            start = 0 if seq == 0 else None
+            service.process([Predict("s3", seq, chunk[:, None], request_sha256(chunk[:, None], start), start)])
+        blob = store._db.execute("SELECT blob FROM learn_log ORDER BY version DESC LIMIT 1").fetchone()[0]
+    (window,) = lr.decode_windows(blob, engine.window_template())
+    k = model.ids.index("s3")
+    scaling = PanelScaling(model.scaling.kind, model.scaling.loc[k : k + 1], model.scaling.scale[k : k + 1])
+    state = fs.initial_state(model, scaling.loc, scaling.scale, np.zeros(1, np.int64))
+    anchor, _ = fs.feed(model, model.params, state, values[None, :16])
+    for got, want in zip(jax.tree.leaves(window.anchor), jax.tree.leaves(anchor.core), strict=True):
+        np.testing.assert_allclose(np.asarray(got)[:1], np.asarray(want), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(window.zs[:5, 0], scaling.to_model(values[None, 16:21])[0], rtol=1e-6)
+    assert window.fed[:5, 0].all() and not window.fed[5:, 0].any()
+    assert window.label[:, 0].tolist() == [False] * 4 + [True] + [False] * (len(window.label) - 5)
+
+
+def test_a_target_scores_the_prediction_of_its_own_value_and_only_its_streams(tmp_path: Path) -> None:
+    """Two streams in one round, one sending a target: only that label counts, and it is
+    scored against the prediction the server answered for that very value; the other
+    stream's values wait for their own targets."""
+    _, (model, experiment, _) = _single(tmp_path)
+    engine = LearningEngine(model, experiment, lr.LearnConfig(window=8), max_batch=4)
+    x = np.random.default_rng(3).normal(0, 1, (2, 7))
+
+    def op(i: int, seq: int, values: np.ndarray, targets: tuple = ()) -> Predict:
+        v = values[:, None]
+        return Predict(f"u{i}", seq, v, request_sha256(v, None, targets), targets=targets)
+
+    with Store.open(tmp_path / "s.sqlite", "m") as store:
+        service = Service(engine, store)
+        first = service.process([op(0, 0, x[0, :6]), op(1, 0, x[1, :6])])
+        predicted = json.loads(first[0].body)["predictions"][3]  # value 3 of stream u0, data units
+        service.process([op(0, 6, x[0, 6:], ((3, 0.7),)), op(1, 6, x[1, 6:])])
+        scores = engine.learner.scores
+        assert scores.labels == 1 and engine.version() == 1
+        want = abs(predicted - 0.7) / model.scaling.target_scale  # model units: the target's scale
+        assert scores.learning_sum == pytest.approx(want, rel=1e-6) == scores.frozen_sum
+        later = service.process([op(1, 7, x[1, :1], ((3, 0.2),))])
+        assert later[0].status == 200 and engine.learner.scores.labels == 2

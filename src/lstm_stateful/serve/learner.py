@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -40,7 +39,6 @@ from lstm_stateful.core.errors import ConfigError
 from lstm_stateful.models import online
 from lstm_stateful.serve.engine import StateCodec
 
-log = logging.getLogger(__name__)
 # Errors the drift test reads before it may raise an alarm: its running mean must mean something.
 PH_MIN_ERRORS = 30
 
@@ -69,7 +67,7 @@ class LearnConfig:
     margin: float = 0.1
     drift_delta: float = 0.5
     drift_threshold: float = 50.0
-    keep: int = 10_000
+    keep: int = 1_000
 
     def __post_init__(self) -> None:
         require_int("learn_window", self.window, 1, 1024)
@@ -179,10 +177,12 @@ Update = Callable[[ModelParams, optax.OptState, Sequence[Any]], tuple[ModelParam
 
 
 class Step(NamedTuple):
-    """A round's outcome for the learner: the next state, and its log record (None: no new version)."""
+    """A round's outcome for the learner: the next state, its log record (None: no new
+    version), and what to tell the operator once it is committed (a rollback, an alarm)."""
 
     learner: Learner
     record: Record | None
+    events: tuple[str, ...] = ()
 
 
 def start(params: ModelParams, cfg: LearnConfig, per_seed: bool) -> Learner:
@@ -206,35 +206,37 @@ def advance(learner: Learner, groups: Sequence[Labelled], requests: Sequence[tup
     scores = _scored(learner.scores, learning, frozen, cfg.guard)
     cur = learner.current
     drift = page_hinkley(learner.drift, learning, cfg.drift_delta, cfg.drift_threshold, cur.version)
-    if drift.alarms > learner.drift.alarms:
-        log.warning("drift: the one-step errors rose (Page-Hinkley alarm %d at version %d)", drift.alarms, cur.version)
+    alarm = f"drift: the one-step errors rose (Page-Hinkley alarm {drift.alarms} at version {cur.version})"
+    events: tuple[str, ...] = (alarm,) if drift.alarms > learner.drift.alarms else ()
     best, best_ratio = learner.best, learner.best_ratio
     if len(scores.learning_recent) >= cfg.guard and scores.frozen_recent.sum() > 0:
         ratio = float(scores.learning_recent.sum() / scores.frozen_recent.sum())
         if ratio > 1 + cfg.margin:
-            return _rolled_back(learner._replace(scores=scores, drift=drift), ratio, requests, codec)
+            why = f"the learning model's recent error is {ratio:.3f}x the frozen model's"
+            return _rolled_back(learner._replace(scores=scores, drift=drift), why, requests, codec, events)
         if ratio < best_ratio:
             best, best_ratio = cur, ratio
     windows = [g.window for g in groups]
     params, opt_state, count = update(cur.params, cur.opt_state, windows)
     nxt = Learner(cur, best, best_ratio, learner.updates, learner.rollbacks, scores, drift)
     if count == 0:
-        return Step(nxt, None)
+        return Step(nxt, None, events)
+    if not all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(params)):
+        return _rolled_back(nxt, "the update gave weights that are not finite", requests, codec, events)
     version = cur.version + 1
     record = Record(version, "update", encode_windows(windows), json.dumps(list(requests)))
-    return Step(nxt._replace(current=Weights(version, params, opt_state), updates=learner.updates + 1), record)
+    return Step(nxt._replace(current=Weights(version, params, opt_state), updates=learner.updates + 1), record, events)
 
 
-def _rolled_back(learner: Learner, ratio: float, requests: Sequence[tuple[str, int]], codec: StateCodec) -> Step:
+def _rolled_back(learner: Learner, why: str, requests: Sequence[tuple[str, int]], codec: StateCodec,
+                 events: tuple[str, ...]) -> Step:  # fmt: skip
     """Back to the best version's weights, as a new version; the recent scores start again."""
     best, version = learner.best, learner.current.version + 1
-    log.warning("rollback: the learning model's recent error is %.3fx the frozen model's; version %d restores "
-                "version %d", ratio, version, best.version)  # fmt: skip
     weights = Weights(version, best.params, best.opt_state)
     scores = learner.scores._replace(learning_recent=np.zeros(0), frozen_recent=np.zeros(0))
     record = Record(version, "rollback", encode_weights(codec, weights), json.dumps(list(requests)))
     nxt = learner._replace(current=weights, rollbacks=learner.rollbacks + 1, scores=scores)
-    return Step(nxt, record)
+    return Step(nxt, record, (*events, f"rollback: {why}; version {version} restores version {best.version}"))
 
 
 def weights_codec(learner: Learner) -> StateCodec:
@@ -284,8 +286,13 @@ def stored_info(learner: Learner) -> str:
 
 
 def resumed(current: Weights, best: Weights, stored: str) -> Learner:
-    """The learner a state file holds (``stored_info``'s JSON beside its weights)."""
-    d = json.loads(stored)
-    ls, fs, n, lr, fr = d["scores"]
-    scores = Scores(ls, fs, n, np.asarray(lr, np.float64), np.asarray(fr, np.float64))
-    return Learner(current, best, d["best_ratio"], d["updates"], d["rollbacks"], scores, Drift(*d["drift"]))
+    """The learner a state file holds (``stored_info``'s JSON beside its weights);
+    ValueError if it is damaged."""
+    try:
+        d = json.loads(stored)
+        ls, fs, n, lr, fr = d["scores"]
+        scores = Scores(float(ls), float(fs), int(n), np.asarray(lr, np.float64), np.asarray(fr, np.float64))
+        return Learner(current, best, float(d["best_ratio"]), int(d["updates"]), int(d["rollbacks"]), scores,
+                       Drift(*d["drift"]))  # fmt: skip
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"its learner's record is damaged ({type(e).__name__}: {e})") from None

@@ -129,6 +129,11 @@ def _dropped(values: np.ndarray, drop: np.ndarray) -> np.ndarray:
     return values & (np.cumsum(values, axis=0) <= drop[None, :])
 
 
+def _kept(old: np.ndarray, new: np.ndarray, k: int) -> np.ndarray:
+    """The latest k of ``old`` then ``new`` along axis 1."""
+    return np.concatenate([old, new.astype(old.dtype)], axis=1)[:, -k:]
+
+
 class LearningFleetEngine(Learns, FleetEngine):
     """A fleet model's batched steps that also learn (see the module's docstring)."""
 
@@ -195,8 +200,11 @@ class LearningFleetEngine(Learns, FleetEngine):
         label[k : k + n] = True
         drop = np.maximum(learn.held + n - k, 0)
         anchor, _ = fs.feed_core(self._params, learn.anchor, zs, _dropped(fed, drop), shape=self.shape)
-        kept = np.concatenate([learn.window, z], axis=1)[:, -k:]
-        return fleet_learn.Window(learn.anchor, zs, fed, label), jax.tree.map(np.asarray, anchor), kept
+        return (
+            fleet_learn.Window(learn.anchor, zs, fed, label),
+            jax.tree.map(np.asarray, anchor),
+            _kept(learn.window, z, k),
+        )
 
     def _labelled(self, window: fleet_learn.Window, learning: np.ndarray, frozen: np.ndarray, z: np.ndarray,
                   b: int) -> lr.Labelled:  # fmt: skip
@@ -249,11 +257,6 @@ class Learnt(NamedTuple):
 
     predictor: st.PredictorState
     learn: StreamLearning
-
-
-def _kept(old: np.ndarray, new: np.ndarray, k: int) -> np.ndarray:
-    """The latest k of ``old`` then ``new`` along axis 1."""
-    return np.concatenate([old, new.astype(old.dtype)], axis=1)[:, -k:]
 
 
 class LearningEngine(Learns, Engine):
@@ -324,7 +327,8 @@ class LearningEngine(Learns, Engine):
         k, out = self.cfg.window, np.full((len(ops), self.cfg.window), np.nan)
         for i, op in enumerate(ops):
             first = op.seq + n - k  # the seq of the window's first place after this request
-            labels = op.targets or [(op.seq + j - self.horizon, float(op.values[j, 0])) for j in range(n)]
+            labels = op.targets if not self.horizon else [(op.seq + j - self.horizon, float(y)) for j, y in
+                                                          enumerate(op.values[:, 0])]  # fmt: skip
             for seq, y in labels:
                 if seq >= max(first, 0):
                     out[i, seq - first] = y

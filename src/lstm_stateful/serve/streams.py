@@ -231,6 +231,8 @@ class Service:
             del self.streams[name]
         if plan.learned is not None:
             self.engine.commit(plan.learned.learner)  # type: ignore[attr-defined]
+            for event in plan.learned.events:  # said once it happened: after the commit
+                log.warning("%s", event)
         self.on_round(len(ops), computed - start, time.perf_counter() - computed)
         return plan.outcomes
 
@@ -247,10 +249,11 @@ class Service:
         try:
             weights = lr.decode_weights(codec, current.version, current.weights)
             best_weights = lr.decode_weights(codec, best.version, best.weights)
+            learner = lr.resumed(weights, best_weights, current.info)
         except ValueError as e:
             raise ConfigError("state", f"{str(self.store.path)!r} holds learnt weights that do not fit the model "
                               f"or --learn's settings: {e}") from None  # fmt: skip
-        engine.commit(lr.resumed(weights, best_weights, current.info))
+        engine.commit(learner)
 
     def _learn_write(self, step: lr.Step) -> LearnWrite:
         """What a learning round writes: its weights, its best ones if they changed, its log
