@@ -465,8 +465,9 @@ def import_(keras_file: Path, out: Path, order: str, input_cols: tuple[str, ...]
 @click.option("--max-streams", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="The most streams held (507 for a new one beyond); delete those no longer fed.")  # fmt: skip
 @click.option("--learn", is_flag=True, default=False,
-              help="Learn from the streams while serving, one optimizer step a round: a recursive fleet model's "
-              "values label its forecasts; a single-series model takes targets (a forecast labels itself).")  # fmt: skip
+              help="Learn from the streams while serving, one optimizer step a round: a recursive fleet "
+              "model's values label its forecasts; a single-series model takes targets (a forecast labels "
+              "itself).")  # fmt: skip
 @click.option("--learn-window", type=int, default=16, show_default=True,
               help="Values of truncated backpropagation before each label (1 to 1024).")  # fmt: skip
 @click.option("--learn-lr", type=float, default=3e-4, show_default=True,
