@@ -30,7 +30,7 @@ from lstm_stateful.core.config import (
     settings_of,
 )
 from lstm_stateful.core.errors import ConfigError
-from lstm_stateful.core.panel_config import FILLS, SCALINGS, STATS, STRATEGIES
+from lstm_stateful.core.panel_config import CALIBRATIONS, FILLS, SCALINGS, STATS, STRATEGIES
 from lstm_stateful.render.figure_process import FigureProcessError
 
 if TYPE_CHECKING:
@@ -173,7 +173,8 @@ _data_file_options = _options(
 # The competition panels of ``lstm-stateful dataset`` (io.datasets.PANELS, without importing it).
 DATASET_NAMES = ("m3-monthly", "m3-quarterly", "m3-yearly", "tourism-monthly", "tourism-quarterly")
 # Flags of a panel run only (``run --id``), by their click names.
-PANEL_ONLY = ("time_col", "windows", "scaling", "strategy", "fill", "chunk", "seed_forecasts", "stats")
+PANEL_ONLY = ("time_col", "windows", "scaling", "strategy", "fill", "chunk", "seed_forecasts", "stats", "level",
+              "calibrate")  # fmt: skip
 
 
 def _stats_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
@@ -186,6 +187,16 @@ def _stats_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     if len(set(names)) < len(names):
         raise click.BadParameter(f"names a baseline twice: {value!r}; name each once")
     return names
+
+
+def _levels(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...] | None:
+    """``80,95`` -> (80.0, 95.0); the config checks their range and order."""
+    if value is None:
+        return None
+    try:
+        return tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a list of numbers; give levels in per cent: 80,95") from None
 
 
 _panel_options = _options(
@@ -231,6 +242,18 @@ _panel_options = _options(
         default=None,
         callback=_stats_names,
         help="Panel: statsforecast's baselines: ets,theta,arima or none (the stats extra).",
+    ),
+    click.option(
+        "--level",
+        default=None,
+        callback=_levels,
+        help="Panel: prediction intervals at these levels, per cent: 80,95 (with --calibrate).",
+    ),
+    click.option(
+        "--calibrate",
+        type=click.Choice(CALIBRATIONS),
+        default=None,
+        help="Panel: how intervals are made: conformal, from the validation part's errors.",
     ),
 )
 

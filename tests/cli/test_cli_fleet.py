@@ -343,3 +343,20 @@ def test_dataset_without_the_extra_names_no_made_up_flag(
     options = {opt for param in cli.commands["dataset"].params for opt in param.opts if opt.startswith("-")}
     assert _named_flag(err) in options | {"NAME"}, err
     _left_nothing(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "extra, fragments",
+    [
+        (["--level", "95", "--calibrate", "conformal"], ["--calibrate: a 95% interval needs", "of at least 19 series"]),
+        (["--level", "80"], ["--calibrate: is required with --level: a point forecast has no spread"]),
+        (["--level", "eighty", "--calibrate", "conformal"], ["--level", "not a list of numbers"]),
+        (["--level", "80,120", "--calibrate", "conformal"], ["--level: must lie in (0, 100)"]),
+    ],
+)
+def test_bad_intervals_are_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], fragments: list[str]
+) -> None:
+    data = _write(tmp_path / "panel.csv", _rows(5))
+    usage_error([*_panel_args(data, *extra), "--out", str(tmp_path / "out")], capsys, *fragments)
+    _left_nothing(tmp_path, "panel.csv")

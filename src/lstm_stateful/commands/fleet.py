@@ -63,15 +63,19 @@ def read(cfg: FleetConfig) -> Panel:
 
 def check(cfg: FleetConfig, panel: Panel) -> None:
     """What can be refused before training: too short a series, a scaling outside its domain,
-    a panel whose every series is constant before its test (MASE then has no scale)."""
+    too few series for the intervals' levels, a panel whose every series is constant before
+    its test (MASE then has no scale)."""
     import numpy as np
 
     from lstm_stateful.core.panel import check_scaling_domain
+    from lstm_stateful.core.panel_intervals import check_enough
     from lstm_stateful.core.panel_scores import mase_scale
     from lstm_stateful.engine.fleet import split
 
     parts = split(cfg, panel)
     check_scaling_domain(cfg.panel.scaling, panel.values, panel.ids)
+    if cfg.panel.levels:
+        check_enough(cfg.panel.levels, len(panel))
     if not any(np.isfinite(mase_scale(h, cfg.panel.period)) for h in parts.histories[-1]):
         problem = "every series is constant before its test: MASE has no scale and no model can be scored"
         raise ConfigError("data", problem)

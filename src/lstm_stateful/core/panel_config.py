@@ -22,6 +22,8 @@ STRATEGIES = ("recursive", "direct")
 STATS = ("ets", "theta", "arima")
 # What the panel's missing timestamps and values become (None: refused).
 FILLS = ("previous", "linear", "zero")
+# How prediction intervals are made: split conformal prediction on the validation part.
+CALIBRATIONS = ("conformal",)
 # Features of each step: the value one step back; with a season also the value one season
 # back and the season's phase (sine, cosine).
 SEASONAL_FEATURES = 4
@@ -39,7 +41,10 @@ class PanelConfig:
     scaling, strategy, fill: see SCALINGS, STRATEGIES, FILLS; lahead: the stateless model's
     window; chunk: steps per truncated-backpropagation chunk of the stateful model;
     batch_size: series per batch; stats: statsforecast's baselines to fit (at the test
-    origins only: AutoARIMA costs about 0.25 s a series).
+    origins only: AutoARIMA costs about 0.25 s a series); levels: the prediction intervals'
+    levels, per cent, in (0, 100), ascending; calibrate: how intervals are made ("conformal":
+    split conformal prediction on the validation part, ``core.panel_intervals``), required
+    with levels (a point forecast has no spread of its own).
     """
 
     file: str
@@ -56,8 +61,11 @@ class PanelConfig:
     chunk: int = 24
     batch_size: int = 64
     stats: tuple[str, ...] = ("ets", "theta", "arima")
+    levels: tuple[float, ...] = ()
+    calibrate: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_intervals()
         for name in ("horizon", "windows", "lahead", "chunk", "batch_size"):
             require_int(name, getattr(self, name))
         if self.season is not None:
@@ -79,6 +87,23 @@ class PanelConfig:
         names = list(cols)
         if twice := next((n for i, n in enumerate(names) if cols[n] in [cols[m] for m in names[:i]]), None):
             raise ConfigError(twice, f"names the column {cols[twice]!r} that another of `id`, `time`, `input` names")
+
+    def _check_intervals(self) -> None:
+        levels = self.levels
+        if not isinstance(levels, tuple) or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                                                    for v in levels):  # fmt: skip
+            raise ConfigError("level", f"must be a tuple of numbers (per cent), got {levels!r}")
+        if (bad := next((v for v in levels if not 0 < v < 100), None)) is not None:
+            raise ConfigError("level", f"must lie in (0, 100) (per cent), got {bad:g}")
+        if len(set(levels)) < len(levels) or list(levels) != sorted(levels):
+            raise ConfigError("level", f"must be ascending, each once, got {', '.join(f'{v:g}' for v in levels)}")
+        if self.calibrate is not None:
+            require_choice("calibrate", self.calibrate, CALIBRATIONS)
+        if levels and self.calibrate is None:
+            raise ConfigError("calibrate", "is required with `level`: a point forecast has no spread of its own; "
+                              "`calibrate` conformal makes intervals from the validation part's errors")  # fmt: skip
+        if self.calibrate is not None and not levels:
+            raise ConfigError("calibrate", "needs `level`: the intervals' levels, per cent (80,95)")
 
     @property
     def linear_window(self) -> int:
@@ -136,8 +161,9 @@ class FleetConfig:
     @classmethod
     def from_dict(cls, d: dict) -> FleetConfig:
         """The inverse of ``to_dict``, validated like any other config."""
+        tuples = {"stats": tuple(d["panel"].get("stats", STATS)), "levels": tuple(d["panel"].get("levels", ()))}
         return cls(
-            panel=PanelConfig(**{**d["panel"], "stats": tuple(d["panel"].get("stats", STATS))}),
+            panel=PanelConfig(**{**d["panel"], **tuples}),
             model=ModelConfig(**d["model"]),
             train=TrainConfig(**d["train"]),
             seeds=d["seeds"],
@@ -150,7 +176,8 @@ FLEET_SETTINGS: dict[str, tuple[str | None, str]] = {
     "data": ("panel", "file"), "id": ("panel", "id_col"), "time": ("panel", "time_col"),
     "input": ("panel", "value_col"),
     **{name: ("panel", name) for name in ("horizon", "windows", "season", "scaling", "strategy", "fill")},
-    **{name: ("panel", name) for name in ("lahead", "chunk", "batch_size", "stats")},
+    **{name: ("panel", name) for name in ("lahead", "chunk", "batch_size", "stats", "calibrate")},
+    "level": ("panel", "levels"),
     **{"units": ("model", "units"), "cell": ("model", "cell"), "layers": ("model", "layers")},
     **{"epochs": ("train", "epochs"), "lr": ("train", "learning_rate")},
     **{"seeds": (None, "seeds"), "seed": (None, "seed")},

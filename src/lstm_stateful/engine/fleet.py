@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_stateful.core import panel_baselines, panel_scores
+from lstm_stateful.core import panel_baselines, panel_intervals, panel_scores
 from lstm_stateful.core import panel_train as pt
 from lstm_stateful.core.cells import ModelParams
 from lstm_stateful.core.panel import (
@@ -65,7 +65,10 @@ class FleetResult(NamedTuple):
     averaged over its test windows; means: model -> metric -> mean over series (and "beats
     seasonal naive": the share of series whose MASE is below seasonal naive's);
     val_mase: model -> mean validation MASE; params: (stateful, stateless), leading seed
-    axis; losses: (2, seeds, epochs); origins: (S, K) each test origin's ordinal on the clock.
+    axis; losses: (2, seeds, epochs); origins: (S, K) each test origin's ordinal on the clock;
+    with ``level``s, for each model with validation forecasts: intervals: model -> (L, 2, S,
+    K, H) lower and upper bounds, data units; widths: model -> (L, H) the conformal
+    half-widths in MASE-scale units; step_coverage: model -> (L, H) test coverage per step.
     """
 
     config: FleetConfig
@@ -84,6 +87,9 @@ class FleetResult(NamedTuple):
     origins: np.ndarray
     notes: tuple[str, ...]
     timings: dict[str, float]
+    intervals: dict[str, np.ndarray]
+    widths: dict[str, np.ndarray]
+    step_coverage: dict[str, np.ndarray]
 
 
 def split(cfg: FleetConfig, panel: Panel) -> Split:
@@ -186,6 +192,8 @@ def run_fleet(cfg: FleetConfig, panel: Panel, on_stage: StageCallback | None = N
     parts = split(cfg, panel)
     p = cfg.panel
     check_scaling_domain(p.scaling, panel.values, panel.ids)
+    if p.levels:
+        panel_intervals.check_enough(p.levels, len(panel))
     scaling = fit_scaling(p.scaling, parts.train, panel.ids, max(p.period, p.horizon))
     stage("training")
     params, losses, ours = train_and_forecast(cfg, panel, scaling)
@@ -201,6 +209,7 @@ def run_fleet(cfg: FleetConfig, panel: Panel, on_stage: StageCallback | None = N
     val["combined"] = (val["stateful"] + val["stateless"]) / 2
     forecasts, validation = {**means_of, **tests}, {**val, **validation}
     metrics = _scores(cfg, parts, forecasts)
+    intervals = _intervals(cfg, parts, forecasts, validation, metrics)
     means = _means(metrics)
     val_mase = {
         m: panel_scores.mean_over_series(
@@ -212,8 +221,27 @@ def run_fleet(cfg: FleetConfig, panel: Panel, on_stage: StageCallback | None = N
     timings["total_s"] = time.perf_counter() - start
     return FleetResult(
         cfg, panel, scaling, parts, forecasts, seed_forecasts, validation, metrics, means, val_mase,
-        verdict(metrics, means, cfg.seed), params, losses, origins, tuple(notes), timings,
+        verdict(metrics, means, cfg.seed), params, losses, origins, tuple(notes), timings, *intervals,
     )  # fmt: skip
+
+
+def _intervals(cfg: FleetConfig, s: Split, forecasts: dict[str, np.ndarray], validation: dict[str, np.ndarray],
+               metrics: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict, dict]:  # fmt: skip
+    """Each model's conformal intervals (from its validation errors: models forecast at the
+    test origins only have none), with their scores added to ``metrics``: (intervals,
+    widths, step coverage), each model -> array (see ``FleetResult``)."""
+    p = cfg.panel
+    if not p.levels:
+        return {}, {}, {}
+    scale_at = [np.array([panel_scores.mase_scale(h, p.period) for h in hist]) for hist in s.histories]
+    test_scale = np.stack(scale_at[1:], axis=1)  # (S, K)
+    intervals, widths, coverage = {}, {}, {}
+    for model in (m for m in forecasts if m in validation):
+        widths[model] = panel_intervals.conformal_widths(s.validation, validation[model], scale_at[0], p.levels)
+        intervals[model] = panel_intervals.bounds(forecasts[model], test_scale, widths[model])
+        metrics[model] |= panel_intervals.scores(s.tests, intervals[model], test_scale, p.levels)
+        coverage[model] = panel_intervals.step_coverage(s.tests, intervals[model])
+    return intervals, widths, coverage
 
 
 def _origin_ordinals(cfg: FleetConfig, panel: Panel) -> np.ndarray:

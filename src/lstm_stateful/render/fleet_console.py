@@ -52,12 +52,33 @@ def models_table(result: FleetResult) -> Table:
     return table
 
 
+def intervals_table(result: FleetResult) -> Table:
+    """A row per model with intervals: at each level, the test coverage (the share of values
+    inside), the mean width and the MSIS, both over the MASE scale."""
+    p = result.config.panel
+    table = Table(title=f"Prediction intervals ({p.calibrate}, from the validation part's errors)",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)  # fmt: skip
+    table.add_column("model", no_wrap=True)
+    tags = [f"{level:g}" for level in p.levels]
+    for tag in tags:
+        for name in ("coverage", "width", "MSIS"):
+            table.add_column(f"{tag}% {name}", justify="right", no_wrap=True)
+    for model in result.intervals:
+        m = result.means[model]
+        cells = [(_fmt(100 * m[f"coverage_{t}"], ".1f") + "%", _fmt(m[f"width_{t}"], ".2f"),
+                  _fmt(m[f"msis_{t}"], ".2f")) for t in tags]  # fmt: skip
+        table.add_row(escape(model), *(c for cell in cells for c in cell))
+    return table
+
+
 def print_fleet(console: Console, result: FleetResult) -> None:
     """The models' table, a headline naming the best model (plainly when it is a baseline),
     one verdict line per model of ours, then the notes."""
     from lstm_stateful.engine.fleet import MODELS
 
     console.print(models_table(result))
+    if result.intervals:
+        console.print(intervals_table(result))
     v = verdict_dict(result)
     mase = {m: s["mase"] for m, s in result.means.items()}
     console.print(escape(headline(v["best"], list(MODELS), v["best_baseline"], mase)), style="bold")

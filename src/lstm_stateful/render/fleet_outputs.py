@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lstm_stateful.core import panel_scores
+from lstm_stateful.core import panel_intervals, panel_scores
 from lstm_stateful.io.atomic import write_atomic
 from lstm_stateful.render.fleet_report import comparison
 from lstm_stateful.render.outputs import _finite, versions
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 FLEET_FORMAT = "lstm-stateful/fleet-results"
 FLEET_FORMAT_VERSION = 1
 FORECAST_COLUMNS = ("series", "step", "time", "model", "forecast")
-METRIC_COLUMNS = ("series", "model", *panel_scores.METRICS)
 
 
 def forecast_models(result: FleetResult, seeds: bool = False) -> dict[str, np.ndarray]:
@@ -49,21 +48,30 @@ def step_labels(result: FleetResult) -> np.ndarray:
 
 def forecasts_csv(result: FleetResult, seeds: bool = False) -> str:
     """The text of ``forecasts.csv``: a row per series, test window, step (1..H) and model,
-    in that order (the model varies fastest); forecasts in full precision (``repr``)."""
+    in that order (the model varies fastest); forecasts in full precision (``repr``). With
+    ``level``s, each level's bounds follow (``lo_80``, ``hi_80``...; empty for a model
+    without intervals)."""
     models = forecast_models(result, seeds)
     s, k, h = next(iter(models.values())).shape
     m = len(models)
     values = np.stack(list(models.values()), axis=-1).astype(np.float64)  # (S, K, H, M)
-    columns = (
+    columns = [
         np.repeat(np.array(result.panel.ids, dtype=object), k * h * m).tolist(),
         np.tile(np.repeat(np.arange(1, h + 1), m), s * k).tolist(),
         np.repeat(step_labels(result).ravel(), m).tolist(),
         np.tile(np.array(list(models), dtype=object), s * k * h).tolist(),
         values.ravel().tolist(),  # Python floats: csv writes them with repr, round-trippable
-    )
+    ]
+    levels = result.config.panel.levels
+    for i in range(len(levels)):
+        for side in (0, 1):
+            bound = [result.intervals[n][i, side] if n in result.intervals else np.full((s, k, h), np.nan)
+                     for n in models]  # fmt: skip
+            columns.append([_cell(v) for v in np.stack(bound, axis=-1).astype(np.float64).ravel().tolist()])
+    names = [f"{side}_{c}" for c in panel_intervals.level_names(levels) for side in ("lo", "hi")]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(FORECAST_COLUMNS)
+    writer.writerow((*FORECAST_COLUMNS, *names))
     writer.writerows(zip(*columns, strict=True))
     return buf.getvalue()
 
@@ -78,14 +86,23 @@ def _cell(value: float) -> str:
     return "" if math.isnan(value) else repr(value)
 
 
+def metric_names(result: FleetResult) -> list[str]:
+    """The metrics of every model, then with ``level``s each level's coverage, width and MSIS."""
+    tags = panel_intervals.level_names(result.config.panel.levels)
+    return [*panel_scores.METRICS, *(f"{kind}_{t}" for t in tags for kind in ("coverage", "width", "msis"))]
+
+
 def metrics_csv(result: FleetResult) -> str:
     """The text of ``metrics.csv``: a row per series and model (the model varies fastest),
-    each metric averaged over the series' test windows; an undefined score is empty."""
+    each metric averaged over the series' test windows; an undefined score is empty (and so
+    are the interval scores of a model without intervals)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(METRIC_COLUMNS)
+    names = metric_names(result)
+    writer.writerow(("series", "model", *names))
+    blank = np.full(len(result.panel), np.nan)
     per_model = {
-        model: np.stack([scores[name] for name in panel_scores.METRICS], axis=1).astype(np.float64).tolist()
+        model: np.stack([scores.get(name, blank) for name in names], axis=1).astype(np.float64).tolist()
         for model, scores in result.metrics.items()
     }
     for s, series in enumerate(result.panel.ids):
@@ -137,6 +154,16 @@ def verdict_dict(result: FleetResult) -> dict:
     return {"best": v.best, "best_baseline": v.best_baseline, "versus": versus}
 
 
+def intervals_dict(result: FleetResult) -> dict | None:
+    """The intervals' method, levels, and each model's conformal half-widths (MASE-scale
+    units) and test coverage at each level and step (None without ``level``s)."""
+    p = result.config.panel
+    if not p.levels:
+        return None
+    return {"calibrate": p.calibrate, "levels": list(p.levels), "half_widths": result.widths,
+            "step_coverage": result.step_coverage}  # fmt: skip
+
+
 def results_dict(result: FleetResult, extra: dict | None = None) -> dict:
     """Everything ``results.json`` holds (non-finite numbers as null), then ``extra``."""
     from lstm_stateful.engine.fleet import MODELS
@@ -155,6 +182,7 @@ def results_dict(result: FleetResult, extra: dict | None = None) -> dict:
         "verdict": verdict_dict(result),
         "notes": list(result.notes),
         "losses": {name: result.losses[i] for i, name in enumerate(MODELS[:2])},
+        "intervals": intervals_dict(result),
         "timings": result.timings,
         "versions": versions(),
         **(extra or {}),
