@@ -107,3 +107,9 @@ def test_settings_out_of_range_are_refused(settings: dict, name: str) -> None:
     with pytest.raises(ConfigError) as e:
         lr.LearnConfig(**settings)
     assert e.value.param == name
+
+
+def test_the_window_takes_1_to_1024() -> None:
+    assert lr.LearnConfig(window=1).window == 1 and lr.LearnConfig(window=1024).window == 1024
+    with pytest.raises(ConfigError, match="learn_window"):
+        lr.LearnConfig(window=1025)

@@ -70,7 +70,7 @@ class LearnConfig:
     keep: int = 1_000
 
     def __post_init__(self) -> None:
-        require_int("learn_window", self.window, 1, 1024)
+        require_int("learn_window", self.window, 1, 1025)
         _require_number("learn_lr", self.lr, 0.0, 1.0, low_open=True)
         _require_number("learn_clip", self.clip, 0.0, 1e6, low_open=True)
         require_int("learn_guard", self.guard, 1, 1_000_000)
