@@ -204,10 +204,20 @@ def feed(model: FleetModel, params: ModelParams, state: FleetStreamState, values
     zs[:n] = scaling.to_model(values).T
     fed = np.arange(zs.shape[0])[:, None] < n
     core, preds = feed_core(params, state.core, zs, np.broadcast_to(fed, zs.shape), shape=shape_of(model))
-    z = np.asarray(preds)[:n].astype(np.float64)  # (n, seeds, B)
-    data = scaling.to_data(np.transpose(z, (2, 0, 1)))  # (B, n, seeds): each stream's scaling on its row
+    return advanced(state, core, n), seed_mean(scaling, np.asarray(preds)[:n])
+
+
+def advanced(state: FleetStreamState, core: Core, n: int) -> FleetStreamState:
+    """The streams with ``core`` after n more values: their next value's ordinal moves on."""
     ordinal = np.where(state.ordinal == NO_ORDINAL, NO_ORDINAL, state.ordinal + n)
-    return FleetStreamState(core, state.loc, state.scale, ordinal), data.mean(axis=2)
+    return FleetStreamState(core, state.loc, state.scale, ordinal)
+
+
+def seed_mean(scaling: PanelScaling, z: np.ndarray) -> np.ndarray:
+    """Every seed's forecasts (n, seeds, B), model units -> their mean in data units (B, n),
+    each seed back in data units first, as ``predict`` averages its seeds."""
+    data = scaling.to_data(np.transpose(np.asarray(z, np.float64), (2, 0, 1)))  # (B, n, seeds): each row its scaling
+    return data.mean(axis=2)
 
 
 def forecast(model: FleetModel, params: ModelParams, state: FleetStreamState, horizon: int) -> np.ndarray:

@@ -331,19 +331,28 @@ def feed(
     """
     ready = prepare(model, state.history, table)
     n = table.shape[1]
-    xs = np.zeros((bucket(n), *table.shape[::2]), np.float32)  # (T, B, F), padded
-    xs[:n] = ready.inputs.swapaxes(0, 1)
-    fed = np.zeros(xs.shape[:2], bool)
-    fed[:n] = ready.fed.T
-    stream, preds = stream_chunk(
-        params,
-        state.stream,
-        xs,
-        fed,
-        stateful=model.mode == "stateful",
-        oldest_first=model.data.order == "oldest-first",
-    )
+    xs, fed = padded_steps(ready)
+    stream, preds = stream_chunk(params, state.stream, xs, fed, **chunk_kwargs(model))
     # Sliced on the host: slicing the device array would compile a program per shape.
     z = np.asarray(preds)[:n].T.astype(np.float64)
-    raw = transform_mod.from_model(model.data.transform, model.scaling.raw_target(z), ready.reference)
-    return PredictorState(stream, ready.history), raw
+    return PredictorState(stream, ready.history), to_data(model, z, ready.reference)
+
+
+def chunk_kwargs(model: SavedModel) -> dict[str, bool]:
+    """``stream_chunk``'s static arguments for ``model``."""
+    return {"stateful": model.mode == "stateful", "oldest_first": model.data.order == "oldest-first"}
+
+
+def padded_steps(ready: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared rows as ``stream_chunk`` takes them: xs (T, B, F) float32 and fed (T, B),
+    the n steps padded to a power of two (``bucket``)."""
+    batch, n, f = ready.inputs.shape
+    xs, fed = np.zeros((bucket(n), batch, f), np.float32), np.zeros((bucket(n), batch), bool)
+    xs[:n], fed[:n] = ready.inputs.swapaxes(0, 1), ready.fed.T
+    return xs, fed
+
+
+def to_data(model: SavedModel, z: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Predictions in model units (B, n) -> the data's units: the target's scaling undone,
+    then the transform from each prediction's reference (B, n)."""
+    return transform_mod.from_model(model.data.transform, model.scaling.raw_target(z), reference)

@@ -119,7 +119,9 @@ def _targets(items: object, limits: Limits) -> tuple[tuple[int, float], ...]:
         k, y = _whole(item["seq"]), item["value"]
         if type(k) is not int or k < 0:
             raise Rejected(422, f"targets: seq must be an integer >= 0 (the value's), got {_short(k)}")
-        if type(y) not in (int, float) or not abs(y) <= FLOAT32_MAX or (limits.transform == "log-diff" and y <= 0):
+        # An int of 400 digits cannot become a float: compared first, it is refused like any other.
+        usable = type(y) in (int, float) and abs(y) <= FLOAT32_MAX
+        if not usable or first_unusable(np.array([y], np.float64), limits.transform) is not None:
             low = " and > 0 (the model learned log-diff)" if limits.transform == "log-diff" else ""
             raise Rejected(422, f"targets: the value of seq {k} must be a finite number within float32{low}, "
                            f"got {_short(y)}")  # fmt: skip

@@ -148,11 +148,12 @@ class Batched:
         """
         out: list[Leaves] = []
         preds = []
-        size = self.max_batch
-        for k, (piece, rows) in enumerate(self.pieces(states, table)):
+        pieces = self.pieces(states, table)
+        marks = [None] * len(pieces) if targets is None else [t for _, t in self.pieces(states, targets)]
+        for (piece, rows), mine in zip(pieces, marks, strict=True):
             b = len(piece)
-            mine = None if targets is None else self.padded(targets[k * size : k * size + b], b)
-            new, p = self._feed(self.stacked(piece, b), self.padded(rows, b), b, sink, mine)
+            new, p = self._feed(self.stacked(piece, b), self.padded(rows, b), b, sink,
+                                None if mine is None else self.padded(mine, b))  # fmt: skip
             host = [np.asarray(leaf) for leaf in jax.tree.leaves(new)]
             out.extend(tuple(leaf[i : i + 1] for leaf in host) for i in range(b))
             preds.append(p[:b])
@@ -197,9 +198,13 @@ class Engine(Batched):
         limits = Limits(self.model.model.n_features, self.model.data.transform, max_chunk)
         return functools.partial(parse_predict, limits=limits)
 
+    def lowest(self) -> str:
+        """What values the model takes (``openapi.number``): > 0 for log-differences."""
+        return "positive" if self.model.data.transform == "log-diff" else "any"
+
     def predict_route(self, max_chunk: int) -> dict[str, Any]:
         f = self.model.model.n_features
-        low = "positive" if self.model.data.transform == "log-diff" else "any"
+        low = self.lowest()
         example = {"seq": 0, "values": [0.05] if f == 1 else [[0.05] * f]}
         return openapi.predict_route(openapi.predict_request(f, max_chunk, low), example, fleet=False)
 

@@ -270,7 +270,7 @@ def decode_windows(blob: bytes, template: Any) -> list[Any]:
 
 
 def info(learner: Learner) -> dict[str, Any]:
-    """The learner's counters and scores, JSON (``GET /v1/model``, and stored with the weights)."""
+    """The learner's counters and scores as ``GET /v1/model`` and the metrics show them."""
     d = learner.drift
     return {"version": learner.current.version, "updates": learner.updates, "rollbacks": learner.rollbacks,
             "best_version": learner.best.version, "best_ratio": learner.best_ratio, "scores": learner.scores.view(),

@@ -7,7 +7,7 @@
   ``targets``, ``[{"seq": k, "value": y}]``, each the target of the stream's value k, one
   of its latest ``--learn-window`` values (this request's included), at most once. A value
   whose target never comes teaches nothing; once it has left the window its target is
-  refused (422), as is a second one. A single-series model of task forecast (horizon h)
+  refused (409), as is a second one. A single-series model of task forecast (horizon h)
   needs none: the first input's value at k + h is the target of value k.
 
 Beside its state, a learning stream keeps what its next labels need: the state of the
@@ -34,7 +34,6 @@ import jax
 import numpy as np
 import optax
 
-from lstm_stateful.core import transform as transform_mod
 from lstm_stateful.core.cells import ModelParams
 from lstm_stateful.core.config import ExperimentConfig
 from lstm_stateful.core.panel import PanelScaling
@@ -61,9 +60,10 @@ class Learns:
     weights_codec: StateCodec
     _params: Any
 
-    def _start(self, params: ModelParams, cfg: lr.LearnConfig, per_seed: bool) -> None:
-        self.cfg, self.per_seed = cfg, per_seed
-        self.learner = lr.start(jax.tree.map(np.asarray, params), cfg, per_seed)
+    def _start(self, params: ModelParams, per_seed: bool) -> None:
+        """Version 0 (``self.cfg`` is set before the engine's own start: its states need it)."""
+        self.per_seed = per_seed
+        self.learner = lr.start(jax.tree.map(np.asarray, params), self.cfg, per_seed)
         self.weights_codec = lr.weights_codec(self.learner)
 
     def version(self) -> int:
@@ -124,8 +124,18 @@ class Learning(NamedTuple):
     held: np.ndarray
 
 
-def _dropped(values: np.ndarray, drop: np.ndarray) -> np.ndarray:
-    """The first ``drop`` (B,) of each column's values (``values`` (T, B) True where a value is)."""
+def _held_then_new(held: np.ndarray, k: int, n: int, steps: int) -> np.ndarray:
+    """(steps, B) True where a window holds a value: the last ``held`` (B,) of its first k
+    steps (the values kept, right-aligned), then the n new ones; padding after."""
+    values = np.zeros((steps, held.shape[0]), bool)
+    values[:k], values[k : k + n] = np.arange(k)[:, None] >= k - held[None, :], True
+    return values
+
+
+def _leaving(values: np.ndarray, held: np.ndarray, k: int, n: int) -> np.ndarray:
+    """The window's values (``values`` (T, B)) that leave it after n new ones: the first
+    held + n - k of each column (the anchor moves past them)."""
+    drop = np.maximum(held + n - k, 0)
     return values & (np.cumsum(values, axis=0) <= drop[None, :])
 
 
@@ -142,7 +152,7 @@ class LearningFleetEngine(Learns, FleetEngine):
         self.shape = fs.shape_of(model)
         self._base = jax.device_put(model.params)
         super().__init__(model, max_batch)
-        self._start(model.params, cfg, per_seed=True)
+        self._start(model.params, per_seed=True)
 
     def grads(self, params: ModelParams, window: Any) -> tuple[ModelParams, jax.Array]:
         return fleet_learn.window_grads(params, window, shape=self.shape)
@@ -162,7 +172,7 @@ class LearningFleetEngine(Learns, FleetEngine):
         labels start with its next value."""
         fed, p = fs.feed(self.model, self._params, stream, values[None])
         frozen, _ = fs.feed(self.model, self._base, stream, values[None])
-        learn = Learning(frozen.core, fed.core, np.zeros((1, self.cfg.window), np.float32), np.zeros((1,), np.int32))
+        learn = self._learning(fed)._replace(frozen=frozen.core)
         return Served(fed, pending, np.array([-1], np.int64), learn), p
 
     def _feed(self, state: Any, table: np.ndarray, b: int, sink: list | None, targets: np.ndarray | None = None
@@ -182,24 +192,20 @@ class LearningFleetEngine(Learns, FleetEngine):
         window, anchor, kept = self._window(learn, z)
         if sink is not None:
             sink.append(self._labelled(window, lp[:n].mean(axis=1), fp[:n].mean(axis=1), z.T, b))
-        ordinal = np.where(s.ordinal == fs.NO_ORDINAL, fs.NO_ORDINAL, s.ordinal + n)
-        stream = fs.FleetStreamState(live, s.loc, s.scale, ordinal)
-        preds = scaling.to_data(np.transpose(lp[1 : n + 1], (2, 0, 1))).mean(axis=2)
         held = np.minimum(learn.held + n, self.cfg.window).astype(np.int32)
-        return state._replace(stream=stream, learn=Learning(frozen, anchor, kept, held)), preds
+        learnt = Learning(frozen, anchor, kept, held)
+        return state._replace(stream=fs.advanced(s, live, n), learn=learnt), fs.seed_mean(scaling, lp[1 : n + 1])
 
     def _window(self, learn: Learning, z: np.ndarray) -> tuple[fleet_learn.Window, fs.Core, np.ndarray]:
         """The streams' truncated-BPTT window (held values, then the new ``z`` (B, n)), their
         anchor moved past the values that leave it, and the values kept (B, K)."""
         k, (batch, n) = self.cfg.window, z.shape
-        zs, fed = np.zeros((k + bucket(n), batch), np.float32), np.zeros((k + bucket(n), batch), bool)
+        zs = np.zeros((k + bucket(n), batch), np.float32)
         zs[:k], zs[k : k + n] = learn.window.T, z.T
-        fed[:k] = np.arange(k)[:, None] >= k - learn.held[None, :]
-        fed[k : k + n] = True
+        fed = _held_then_new(learn.held, k, n, zs.shape[0])
         label = np.zeros_like(fed)
         label[k : k + n] = True
-        drop = np.maximum(learn.held + n - k, 0)
-        anchor, _ = fs.feed_core(self._params, learn.anchor, zs, _dropped(fed, drop), shape=self.shape)
+        anchor, _ = fs.feed_core(self._params, learn.anchor, zs, _leaving(fed, learn.held, k, n), shape=self.shape)
         return (
             fleet_learn.Window(learn.anchor, zs, fed, label),
             jax.tree.map(np.asarray, anchor),
@@ -268,9 +274,9 @@ class LearningEngine(Learns, Engine):
         # A forecast's target is the first input h values later: each value labels one before it.
         self.horizon = model.data.horizon if model.data.task == "forecast" else 0
         self._base = jax.device_put(model.params)
-        self._kw = {"stateful": model.mode == "stateful", "oldest_first": model.data.order == "oldest-first"}
+        self._kw = st.chunk_kwargs(model)
         super().__init__(model, max_batch)
-        self._start(model.params, cfg, per_seed=False)
+        self._start(model.params, per_seed=False)
 
     def _template(self) -> Learnt:
         predictor = st.Predictor(self.model).snapshot()
@@ -300,8 +306,7 @@ class LearningEngine(Learns, Engine):
         route = super().predict_route(max_chunk)
         if self.horizon:
             return route
-        low = "positive" if self.model.data.transform == "log-diff" else "any"
-        return openapi.with_targets(route, self.cfg.window, low)
+        return openapi.with_targets(route, self.cfg.window, self.lowest())
 
     def refuse(self, op: Predict, state: Leaves | None) -> str | None:
         """A target for a value not among the stream's latest K (this request's included),
@@ -341,8 +346,7 @@ class LearningEngine(Learns, Engine):
         ps, learn = state.predictor, state.learn
         ready = st.prepare(self.model, ps.history, table)
         n, batch = table.shape[1], table.shape[0]
-        xs, fed = np.zeros((bucket(n), batch, table.shape[2]), np.float32), np.zeros((bucket(n), batch), bool)
-        xs[:n], fed[:n] = ready.inputs.swapaxes(0, 1), ready.fed.T
+        xs, fed = st.padded_steps(ready)
         live, z = st.stream_chunk(self._params, ps.stream, xs, fed, **self._kw)
         frozen, fz = st.stream_chunk(self._base, learn.frozen, xs, fed, **self._kw)
         z, fz = np.asarray(z)[:n].T.astype(np.float64), np.asarray(fz)[:n].T.astype(np.float64)  # (B, n)
@@ -355,10 +359,11 @@ class LearningEngine(Learns, Engine):
         window = self._window(learn, ready, n)
         if targets is not None:
             ring = self._labelled(ring, window, targets, b, n, sink)
-        anchor, _ = st.stream_chunk(self._params, learn.anchor, window.xs, self._dropped(learn, window, n), **self._kw)
-        raw = transform_mod.from_model(self.model.data.transform, self.model.scaling.raw_target(z), ready.reference)
+        values = _held_then_new(learn.held, k, n, window.fed.shape[0])
+        leaving = window.fed & _leaving(values, learn.held, k, n)  # a transformed first row is a value, not fed
+        anchor, _ = st.stream_chunk(self._params, learn.anchor, window.xs, leaving, **self._kw)
         new = Learnt(st.PredictorState(live, ready.history), ring._replace(anchor=jax.tree.map(np.asarray, anchor)))
-        return new, raw
+        return new, st.to_data(self.model, z, ready.reference)
 
     def _window(self, learn: StreamLearning, ready: st.Prepared, n: int) -> stream_learn.Window:
         """The held values then the new ones (K + bucket(n) steps), from the anchor; no label yet."""
@@ -367,13 +372,6 @@ class LearningEngine(Learns, Engine):
         xs[:k], fed[:k] = learn.xs.swapaxes(0, 1), learn.fed.T
         xs[k : k + n], fed[k : k + n] = ready.inputs.swapaxes(0, 1), ready.fed.T
         return stream_learn.Window(learn.anchor, xs, fed, np.zeros(fed.shape, np.float32), np.zeros_like(fed))
-
-    def _dropped(self, learn: StreamLearning, window: stream_learn.Window, n: int) -> np.ndarray:
-        """The steps of ``window`` that leave the held values (the anchor moves past them)."""
-        k = self.cfg.window
-        value = np.zeros_like(window.fed)
-        value[:k], value[k : k + n] = np.arange(k)[:, None] >= k - learn.held[None, :], True
-        return window.fed & _dropped(value, np.maximum(learn.held + n - k, 0))
 
     def _labelled(self, ring: StreamLearning, window: stream_learn.Window, targets: np.ndarray, b: int, n: int,
                   sink: list | None) -> StreamLearning:  # fmt: skip
